@@ -1,0 +1,29 @@
+"""What each role may do. Data scoping (which rows a user sees) lives in :mod:`qiantang.auth.scope`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from qiantang.auth.models import Role
+
+
+class Permission(StrEnum):
+    VIEW_CITY_DATA = "view_city_data"  # statistics, registry, enterprises (within scope)
+    EDIT_REGISTRY = "edit_registry"
+    SUBMIT_FILINGS = "submit_filings"
+    EXPORT = "export"
+    VIEW_AUDIT_LOG = "view_audit_log"
+    MANAGE_USERS = "manage_users"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.CITY_ADMIN: frozenset(Permission),
+    Role.CITY_ANALYST: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
+    Role.DISTRICT_OFFICER: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
+    Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
+    Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
+}
+
+
+def has_permission(role: Role, permission: Permission) -> bool:
+    return permission in ROLE_PERMISSIONS[role]

@@ -1,0 +1,217 @@
+"""The ``qiantang`` command line (Typer)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from qiantang import __version__
+
+app = typer.Typer(
+    help="钱塘 Qiantang — 地方金融监管平台 / a platform for a city's local financial regulator.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+db_app = typer.Typer(help="数据库 Database: migrations and reference data.", no_args_is_help=True)
+demo_app = typer.Typer(help="演示数据 The synthetic demo city.", no_args_is_help=True)
+users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(users_app, name="users")
+console = Console()
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]错误 Error:[/red] {message}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations, then bring reference data (areas, clusters, institution types) up to date."""
+    from qiantang import migrate
+    from qiantang.config import get_settings
+    from qiantang.db import session_scope
+    from qiantang.registry.reference import sync_reference_data
+
+    url = get_settings().database_url
+    migrate.upgrade(url, revision)
+    with session_scope() as session:
+        changed = sync_reference_data(session)
+    console.print(f"数据库已升级到 {revision}（参考数据更新 {changed} 项）· database at {revision}")
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """(Developers) autogenerate a migration from the models."""
+    from qiantang import migrate
+
+    migrate.make_revision(message)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's migration revision and the newest one available."""
+    from qiantang import migrate
+    from qiantang.db import get_engine
+
+    console.print(f"current: {migrate.current_revision(get_engine())} · head: {migrate.head_revision()}")
+
+
+@demo_app.command("load")
+def demo_load(
+    scale: Annotated[str, typer.Option(help="tiny | small | city")] = "small",
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same city")] = 2016,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if the database holds data")
+    ] = False,
+) -> None:
+    """Build the deterministic synthetic Hangzhou (2015–2025) into the database. 演示数据，非真实数据。"""
+    from qiantang.db import get_engine
+    from qiantang.demo import DEMO_USERS, SCALES, database_is_empty, load
+
+    if scale not in SCALES:
+        _fail(f"未知规模 {scale}；可选 {', '.join(SCALES)}")
+    engine = get_engine()
+    if if_empty and not database_is_empty(engine):
+        console.print("数据库已有数据，跳过演示数据加载 · database not empty, demo load skipped")
+        _print_demo_users(DEMO_USERS)
+        return
+    if not database_is_empty(engine):
+        _fail("数据库已有数据；演示数据只能加载到空数据库 · the database is not empty")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("演示数据 demo", total=100)
+
+        def progress(step: str, fraction: float) -> None:
+            bar.update(task, description=step, completed=round(fraction * 100))
+
+        stats = load(engine, scale=scale, seed=seed, progress=progress)
+    table = Table(title=f"演示城市 Demo city · scale={scale} seed={seed} (合成数据 synthetic)")
+    table.add_column("表 table")
+    table.add_column("行数 rows", justify="right")
+    for name, n in stats.rows.items():
+        table.add_row(name, f"{n:,}")
+    console.print(table)
+    console.print(f"{stats.total_rows:,} rows in {stats.seconds:.1f} s ({stats.rows_per_second:,.0f} rows/s)")
+    _print_demo_users(DEMO_USERS)
+
+
+def _print_demo_users(users) -> None:
+    table = Table(title="演示账号 Demo logins (演示用，切勿用于生产 / never use in production)")
+    for col in ("用户名 username", "密码 password", "角色 role", "范围 scope"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(u.username, u.password, u.role.zh + " " + u.role.value, u.scope_note)
+    console.print(table)
+
+
+@demo_app.command("users")
+def demo_users() -> None:
+    """Print the demo logins."""
+    from qiantang.demo import DEMO_USERS
+
+    _print_demo_users(DEMO_USERS)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument()],
+    role: Annotated[
+        str,
+        typer.Option(help="city_admin | city_analyst | district_officer | institution_reporter | auditor"),
+    ],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, envvar="QIANTANG_NEW_PASSWORD"),
+    ],
+    display_name: Annotated[str | None, typer.Option()] = None,
+    district: Annotated[str | None, typer.Option(help="GB/T 2260 code, for district officers")] = None,
+    institution_id: Annotated[int | None, typer.Option(help="For institution reporters")] = None,
+) -> None:
+    """Create a user (the password is asked for, or read from QIANTANG_NEW_PASSWORD)."""
+    from qiantang.auth.models import Role
+    from qiantang.auth.service import create_user
+    from qiantang.db import session_scope
+    from qiantang.errors import ValidationFailed
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        _fail(f"未知角色 {role}")
+    try:
+        with session_scope() as session:
+            user = create_user(
+                session,
+                username=username,
+                password=password,
+                role=role_value,
+                display_name=display_name,
+                district_code=district,
+                institution_id=institution_id,
+            )
+            console.print(f"已创建用户 {user.username}（{role_value.zh}）· user created")
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            console.print(f"  {e.column}: {e.message}")
+        _fail(exc.message)
+
+
+@users_app.command("token")
+def users_token(
+    username: Annotated[str, typer.Argument()],
+    name: Annotated[str, typer.Option(help="What the token is for")] = "api",
+    days: Annotated[int, typer.Option(help="Validity in days (0: no expiry)")] = 365,
+) -> None:
+    """Issue an API bearer token for a user; it is printed once and only its hash is stored."""
+    from qiantang.auth.service import create_api_token, get_user_by_username
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        user = get_user_by_username(session, username)
+        if user is None:
+            _fail(f"用户 {username} 不存在")
+        token = create_api_token(session, user=user, name=name, days=days or None)
+    console.print(token)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: QIANTANG_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: QIANTANG_PORT or 8000")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the web application."""
+    import uvicorn
+
+    from qiantang.config import get_settings
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    console.print(f"钱塘 Qiantang {__version__} → http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
+    os.environ.setdefault("QIANTANG_DATABASE_URL", settings.database_url)
+    uvicorn.run(
+        "qiantang.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

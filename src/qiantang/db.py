@@ -1,0 +1,237 @@
+"""Engine, sessions, the declarative base and shared column types.
+
+SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL is selected by
+``QIANTANG_DATABASE_URL``. Transactions are committed once, at the boundary (a web request or a
+CLI command), never inside service functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import JSON, MetaData, Numeric, String, Table, create_engine, event, insert, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from qiantang.config import get_settings
+from qiantang.errors import NotFound
+
+# Stable constraint names so Alembic migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Every amount of money is stored in 元 (yuan), exact on PostgreSQL; pages convert to 万元/亿元.
+Money = Numeric(20, 2, asdecimal=False)
+# Portable JSON (JSONB would tie us to PostgreSQL).
+JSONType = JSON()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC; stored as naive UTC for portability between backends."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class SystemMeta(Base):
+    """Key/value facts about this database (e.g. that it holds the synthetic demo city)."""
+
+    __tablename__ = "system_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(4000))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL and foreign keys, and its folder is created."""
+    url = url or get_settings().database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+_engine: Engine | None = None
+_engine_is_ours = False
+_sessionmaker: sessionmaker[Session] | None = None
+
+
+def get_engine() -> Engine:
+    global _engine, _sessionmaker, _engine_is_ours
+    if _engine is None:
+        _engine = make_engine()
+        _engine_is_ours = True
+        _sessionmaker = sessionmaker(bind=_engine, expire_on_commit=False)
+    return _engine
+
+
+def use_engine(engine: Engine) -> None:
+    """Make ``engine`` the process-wide engine (tests point the app at their own database)."""
+    global _engine, _sessionmaker, _engine_is_ours
+    _engine = engine
+    _engine_is_ours = False
+    _sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def reset_engine() -> None:
+    """Forget the cached engine (tests and the CLI switch databases); dispose it if we made it."""
+    global _engine, _sessionmaker, _engine_is_ours
+    if _engine is not None and _engine_is_ours:
+        _engine.dispose()
+    _engine = None
+    _engine_is_ours = False
+    _sessionmaker = None
+
+
+def new_session() -> Session:
+    get_engine()
+    assert _sessionmaker is not None
+    return _sessionmaker()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+M = TypeVar("M", bound=Base)
+
+
+def get_or_404(session: Session, model: type[M], key: Any, *, what: str | None = None) -> M:
+    """Fetch one row by primary key or raise NotFound with a message a user can read."""
+    obj = session.get(model, key)
+    if obj is None:
+        label = what or getattr(model, "__label_zh__", model.__tablename__)
+        raise NotFound(f"未找到{label}（{key}）", message_en=f"{model.__name__} {key} not found")
+    return obj
+
+
+def get_meta(session: Session, key: str) -> str | None:
+    return session.scalar(select(SystemMeta.value).where(SystemMeta.key == key))
+
+
+def set_meta(session: Session, key: str, value: str) -> None:
+    row = session.get(SystemMeta, key)
+    if row is None:
+        session.add(SystemMeta(key=key, value=value))
+    else:
+        row.value = value
+
+
+def bulk_insert(
+    connection: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    chunk_rows: int = 50_000,
+) -> int:
+    """Insert column-oriented data fast: COPY on PostgreSQL, executemany on SQLite.
+
+    ``columns`` maps column names to equal-length sequences (lists or NumPy arrays). Values must
+    already be plain Python/NumPy scalars of the right type; ``None`` is NULL.
+    """
+    names = list(columns)
+    if not names:
+        return 0
+    n = len(columns[names[0]])
+    if n == 0:
+        return 0
+    dialect = connection.dialect.name
+    for start in range(0, n, chunk_rows):
+        stop = min(n, start + chunk_rows)
+        chunk = [_as_list(columns[name][start:stop]) for name in names]
+        rows = list(zip(*chunk, strict=True))
+        if dialect == "postgresql":
+            _copy_rows(connection, table, names, rows)
+        elif dialect == "sqlite":
+            placeholders = ", ".join("?" for _ in names)
+            quoted = ", ".join(f'"{c}"' for c in names)
+            raw = connection.connection.driver_connection
+            raw.executemany(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({placeholders})', rows)
+        else:  # any other backend: the portable path
+            connection.execute(insert(table), [dict(zip(names, r, strict=True)) for r in rows])
+    return n
+
+
+def _as_list(values: Sequence[Any]) -> list[Any]:
+    tolist = getattr(values, "tolist", None)
+    return tolist() if tolist is not None else list(values)
+
+
+def _copy_rows(connection: Connection, table: Table, names: list[str], rows: list[tuple]) -> None:
+    raw = connection.connection.driver_connection
+    cols = ", ".join(f'"{c}"' for c in names)
+    with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({cols}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def reset_sequences(connection: Connection, tables: Sequence[Table]) -> None:
+    """After inserting explicit ids on PostgreSQL, move each id sequence past the largest id."""
+    if connection.dialect.name != "postgresql":
+        return
+    for table in tables:
+        if "id" not in table.c:
+            continue
+        connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+            )
+        )
+
+
+__all__ = [
+    "Base",
+    "JSONType",
+    "Money",
+    "SystemMeta",
+    "bulk_insert",
+    "get_engine",
+    "get_meta",
+    "get_or_404",
+    "make_engine",
+    "new_session",
+    "reset_engine",
+    "reset_sequences",
+    "session_scope",
+    "set_meta",
+    "use_engine",
+    "utcnow",
+]

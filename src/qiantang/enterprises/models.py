@@ -1,0 +1,162 @@
+"""Enterprises, their loans and the guarantees between them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qiantang.db import Base, Money, utcnow
+from qiantang.enums import str_enum
+from qiantang.standards.loan_class import LoanClass
+from qiantang.standards.sme_size import SizeClass
+
+
+class ListingStatus(StrEnum):
+    UNLISTED = "unlisted"
+    LISTED_DOMESTIC = "listed_domestic"  # 境内上市 (沪深北交易所)
+    LISTED_OVERSEAS = "listed_overseas"  # 境外上市 (港股、美股等)
+    NEEQ = "neeq"  # 新三板挂牌
+    REGIONAL_EQUITY = "regional_equity"  # 区域性股权市场挂牌 (浙江股权交易中心)
+
+    @property
+    def zh(self) -> str:
+        return {
+            "unlisted": "未上市",
+            "listed_domestic": "境内上市",
+            "listed_overseas": "境外上市",
+            "neeq": "新三板挂牌",
+            "regional_equity": "区域股权市场挂牌",
+        }[self.value]
+
+    @property
+    def is_listed(self) -> bool:
+        """Listed on a stock exchange (the plan's 境内外上市企业)."""
+        return self in (ListingStatus.LISTED_DOMESTIC, ListingStatus.LISTED_OVERSEAS)
+
+
+class Enterprise(Base):
+    """A (non-financial) enterprise registered in the city: one row per firm, 一企一档."""
+
+    __tablename__ = "enterprises"
+    __label_zh__ = "企业"
+    __table_args__ = (
+        Index("ix_enterprises_district_size", "district_code", "size_class"),
+        CheckConstraint("employees IS NULL OR employees >= 0", name="employees_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    uscc_warning: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(128), index=True)
+    # GB/T 4754-2017: section letter and the digits (division "39", group "391" or class "3911").
+    industry_section: Mapped[str] = mapped_column(String(1), index=True)
+    industry_code: Mapped[str] = mapped_column(String(4))
+    district_code: Mapped[str] = mapped_column(ForeignKey("areas.code"))
+    # By 工信部联企业〔2011〕300号 from employees, revenue and assets; NULL when a metric is missing.
+    size_class: Mapped[SizeClass | None] = mapped_column(str_enum(SizeClass, 8))
+    founded_on: Mapped[date] = mapped_column(Date)
+    registered_capital: Mapped[float | None] = mapped_column(Money)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    revenue: Mapped[float | None] = mapped_column(Money)  # 营业收入, latest year, 元
+    total_assets: Mapped[float | None] = mapped_column(Money)  # 资产总额, 元
+    financials_year: Mapped[int | None] = mapped_column(Integer)
+    listing_status: Mapped[ListingStatus] = mapped_column(
+        str_enum(ListingStatus, 16), default=ListingStatus.UNLISTED
+    )
+    listed_on: Mapped[date | None] = mapped_column(Date)
+    high_tech: Mapped[bool] = mapped_column(Boolean, default=False)  # 高新技术企业
+    deregistered_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class GuaranteeMode(StrEnum):
+    CREDIT = "credit"  # 信用
+    GUARANTEE = "guarantee"  # 保证
+    MORTGAGE = "mortgage"  # 抵押
+    PLEDGE = "pledge"  # 质押
+
+    @property
+    def zh(self) -> str:
+        return {"credit": "信用", "guarantee": "保证", "mortgage": "抵押", "pledge": "质押"}[self.value]
+
+
+class Loan(Base):
+    """A loan from a lending institution to an enterprise, with its five-tier class as of ``as_of``."""
+
+    __tablename__ = "loans"
+    __label_zh__ = "贷款"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("balance >= 0", name="balance_nonneg"),
+        CheckConstraint("days_past_due >= 0", name="dpd_nonneg"),
+        CheckConstraint("maturity_date >= start_date", name="dates_order"),
+        Index("ix_loans_lender_class", "lender_id", "classification"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contract_no: Mapped[str] = mapped_column(String(40))
+    lender_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    amount: Mapped[float] = mapped_column(Money)
+    balance: Mapped[float] = mapped_column(Money)
+    start_date: Mapped[date] = mapped_column(Date)
+    maturity_date: Mapped[date] = mapped_column(Date)
+    guarantee_mode: Mapped[GuaranteeMode] = mapped_column(str_enum(GuaranteeMode, 16))
+    classification: Mapped[LoanClass] = mapped_column(str_enum(LoanClass, 16))
+    days_past_due: Mapped[int] = mapped_column(Integer, default=0)
+    as_of: Mapped[date] = mapped_column(Date)
+
+    borrower: Mapped[Enterprise] = relationship(lazy="raise")
+
+
+class GuaranteeKind(StrEnum):
+    ONE_WAY = "one_way"  # 单向担保
+    MUTUAL = "mutual"  # 互保
+    JOINT = "joint"  # 联保
+
+    @property
+    def zh(self) -> str:
+        return {"one_way": "单向", "mutual": "互保", "joint": "联保"}[self.value]
+
+
+class Guarantee(Base):
+    """A guarantee of a loan: the guarantor (an enterprise or a guarantee company) backs the borrower."""
+
+    __tablename__ = "guarantees"
+    __label_zh__ = "担保"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "(guarantor_enterprise_id IS NULL) <> (guarantor_institution_id IS NULL)",
+            name="one_guarantor",
+        ),
+        CheckConstraint(
+            "guarantor_enterprise_id IS NULL OR guarantor_enterprise_id <> borrower_id", name="not_self"
+        ),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates_order"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guarantor_enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    guarantor_institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"), index=True)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"), index=True)
+    amount: Mapped[float] = mapped_column(Money)
+    kind: Mapped[GuaranteeKind] = mapped_column(str_enum(GuaranteeKind, 16))
+    # Joint guarantees (联保) of one group share an agreement number.
+    agreement_no: Mapped[str | None] = mapped_column(String(40), index=True)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)

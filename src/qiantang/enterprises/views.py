@@ -1,0 +1,163 @@
+"""Enterprise pages and API (the one-firm-one-file profile grows with the SME issue)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
+
+from qiantang.audit import service as audit
+from qiantang.auth.permissions import Permission
+from qiantang.enterprises import schemas, service
+from qiantang.enterprises.models import ListingStatus
+from qiantang.enterprises.service import EnterpriseFilters
+from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.formatting import convert
+from qiantang.registry.models import Area
+from qiantang.schemas import Page
+from qiantang.standards.industry import SECTIONS
+from qiantang.standards.sme_size import SizeClass
+from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import label
+from qiantang.web.templating import pagination, render
+
+router = APIRouter(include_in_schema=False)
+api_router = APIRouter(tags=["企业 Enterprises"])
+PER_PAGE = 50
+
+
+def _filters(
+    q: str | None = None,
+    district: str | None = None,
+    size: SizeClass | None = None,
+    section: str | None = None,
+    listing: ListingStatus | None = None,
+    high_tech: bool | None = None,
+) -> EnterpriseFilters:
+    return EnterpriseFilters(
+        q=q or None,
+        district_code=district or None,
+        size_class=size,
+        industry_section=section or None,
+        listing_status=listing,
+        high_tech=high_tech,
+    )
+
+
+Filters = Annotated[EnterpriseFilters, Depends(_filters)]
+
+
+@router.get("/enterprises")
+def enterprises_page(
+    request: Request, db: DB, auth: CurrentAuth, filters: Filters, page: int = Query(1, ge=1)
+):
+    rows, total = service.list_enterprises(
+        db, scope=auth.scope, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    )
+    areas = db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all()
+    return render(
+        request,
+        "enterprises/list.html",
+        rows=rows,
+        filters=filters,
+        **pagination(request, page=page, total=total, per_page=PER_PAGE),
+        areas=areas,
+        sizes=list(SizeClass),
+        sections=SECTIONS,
+        listings=list(ListingStatus),
+        active="enterprises",
+    )
+
+
+@router.get("/enterprises/export")
+def enterprises_export(
+    request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], filters: Filters
+):
+    rows, total = service.list_enterprises(db, scope=auth.scope, filters=filters, limit=MAX_EXPORT_ROWS)
+    headers = [
+        _("USCC"),
+        _("Name"),
+        _("Industry section"),
+        _("Industry code"),
+        _("District"),
+        _("Size class"),
+        _("Founded"),
+        _("Employees"),
+        _("Revenue (CNY 10k)"),
+        _("Total assets (CNY 10k)"),
+        _("Listing"),
+        _("High-tech"),
+    ]
+    body = (
+        [
+            r.uscc,
+            r.name,
+            r.industry_section,
+            r.industry_code,
+            r.district_code,
+            label(r.size_class) if r.size_class else "",
+            r.founded_on,
+            r.employees,
+            convert(r.revenue, "万元"),
+            convert(r.total_assets, "万元"),
+            label(r.listing_status),
+            _("yes") if r.high_tech else _("no"),
+        ]
+        for r in rows
+    )
+    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    if total > len(rows):
+        notes.append(_("Only the first %(n)s rows were exported; narrow the filters.", n=len(rows)))
+    content = build_xlsx(
+        sheet_title=_("Enterprises"),
+        headers=headers,
+        rows=body,
+        notes=notes,
+        number_formats={8: "#,##0.00", 9: "#,##0.00"},
+    )
+    audit.record(
+        db,
+        action="export",
+        user=auth.user,
+        object_type="enterprises",
+        ip=client_ip(request),
+        detail={"rows": len(rows)},
+    )
+    return xlsx_response(content, _("Enterprises") + ".xlsx")
+
+
+@router.get("/enterprises/{uscc}")
+def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
+    ent = service.get_enterprise(db, scope=auth.scope, uscc=uscc)
+    return render(
+        request,
+        "enterprises/detail.html",
+        ent=ent,
+        loans=service.enterprise_loans(db, enterprise_id=ent.id),
+        guarantees=service.enterprise_guarantees(db, enterprise_id=ent.id),
+        active="enterprises",
+    )
+
+
+@api_router.get("/enterprises", response_model=Page[schemas.EnterpriseOut], summary="企业列表")
+def enterprises_api(
+    db: DB,
+    auth: CurrentAuth,
+    filters: Filters,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+):
+    rows, total = service.list_enterprises(db, scope=auth.scope, filters=filters, limit=limit, offset=offset)
+    return {"total": total, "limit": limit, "offset": offset, "items": rows}
+
+
+@api_router.get(
+    "/enterprises/{uscc}", response_model=schemas.EnterpriseDetailOut, summary="企业详情（一企一档）"
+)
+def enterprise_api(db: DB, auth: CurrentAuth, uscc: str):
+    ent = service.get_enterprise(db, scope=auth.scope, uscc=uscc)
+    loans = [loan for loan, _inst in service.enterprise_loans(db, enterprise_id=ent.id)]
+    out = schemas.EnterpriseOut.model_validate(ent).model_dump()
+    return schemas.EnterpriseDetailOut(**out, loans=[schemas.LoanOut.model_validate(x) for x in loans])

@@ -1,0 +1,70 @@
+"""Excel export of any table a page shows (openpyxl, write-only mode for large tables)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from urllib.parse import quote
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from starlette.responses import Response
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_EXPORT_ROWS = 200_000
+
+
+def build_xlsx(
+    *,
+    sheet_title: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence],
+    notes: Sequence[str] = (),
+    number_formats: dict[int, str] | None = None,
+) -> bytes:
+    """A workbook with a bold header row, optional note lines above it, and frozen panes."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=sheet_title[:31])
+    bold = Font(bold=True)
+    fill = PatternFill("solid", fgColor="DCE6F1")
+    for note in notes:
+        cell = WriteOnlyCell(ws, value=note)
+        cell.font = Font(italic=True, color="7A4D00")
+        ws.append([cell])
+    ws.freeze_panes = f"A{len(notes) + 2}"
+    header_cells = []
+    for h in headers:
+        cell = WriteOnlyCell(ws, value=h)
+        cell.font = bold
+        cell.fill = fill
+        cell.alignment = Alignment(horizontal="center")
+        header_cells.append(cell)
+    ws.append(header_cells)
+    number_formats = number_formats or {}
+    for row in rows:
+        out = []
+        for i, value in enumerate(row):
+            if isinstance(value, datetime):
+                value = value.strftime("%Y-%m-%d %H:%M")
+            elif isinstance(value, date):
+                value = value.isoformat()
+            fmt = number_formats.get(i)
+            if fmt and isinstance(value, int | float):
+                cell = WriteOnlyCell(ws, value=value)
+                cell.number_format = fmt
+                out.append(cell)
+            else:
+                out.append(value)
+        ws.append(out)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def xlsx_response(content: bytes, filename: str) -> Response:
+    """Download response with a UTF-8 filename (RFC 5987), so Chinese names survive."""
+    ascii_name = filename.encode("ascii", "ignore").decode() or "export.xlsx"
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})

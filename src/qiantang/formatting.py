@@ -1,0 +1,54 @@
+"""Numbers, money and dates as users read them: amounts with their unit (亿元/万元), dates YYYY-MM-DD."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+from qiantang.web.i18n import N_, gettext
+
+# Stored amounts are in 元; these are the display units and their size in 元.
+UNITS = {"元": 1.0, "万元": 1e4, "亿元": 1e8}
+_UNIT_MSGIDS = {"元": N_("CNY"), "万元": N_("CNY 10k"), "亿元": N_("CNY 100m")}
+
+
+def unit_label(unit: str) -> str:
+    """The unit as shown in the current language (亿元 in Chinese, "CNY 100m" in English)."""
+    return gettext(_UNIT_MSGIDS[unit]) if unit in _UNIT_MSGIDS else unit
+
+
+def convert(yuan: float | None, unit: str) -> float | None:
+    if yuan is None:
+        return None
+    return yuan / UNITS[unit]
+
+
+def fmt_number(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_int(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{round(value):,}"
+
+
+def fmt_amount(yuan: float | None, unit: str = "亿元", digits: int = 2, with_unit: bool = True) -> str:
+    """An amount stored in 元, shown in ``unit``: ``fmt_amount(1.5e10) == "150.00 亿元"``."""
+    text = fmt_number(convert(yuan, unit), digits)
+    return f"{text} {unit_label(unit)}" if with_unit and text != "—" else text
+
+
+def fmt_pct(value: float | None, digits: int = 2) -> str:
+    """A percentage already expressed in percent (1.84 → "1.84%")."""
+    return "—" if value is None else f"{value:.{digits}f}%"
+
+
+def fmt_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value.isoformat()

@@ -1,0 +1,27 @@
+"""Imports every domain's tables so that ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from qiantang.audit.models import AuditEvent
+from qiantang.auth.models import ApiToken, LoginAttempt, User, UserSession
+from qiantang.db import Base, SystemMeta
+from qiantang.enterprises.models import Enterprise, Guarantee, Loan
+from qiantang.filings.models import Filing
+from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
+
+__all__ = [
+    "ApiToken",
+    "Area",
+    "AuditEvent",
+    "Base",
+    "Cluster",
+    "Enterprise",
+    "Filing",
+    "Guarantee",
+    "Institution",
+    "InstitutionStatusChange",
+    "InstitutionType",
+    "Loan",
+    "LoginAttempt",
+    "SystemMeta",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,116 @@
+"""The FastAPI application: shell, middleware, static files, every domain's router, error pages."""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from qiantang import __version__
+from qiantang.db import get_meta, new_session
+from qiantang.web import errors
+from qiantang.web.i18n import LocaleMiddleware
+from qiantang.web.security import SecurityHeadersMiddleware
+
+API_PREFIX = "/api/v1"
+FONT_FILE = "NotoSansSC-Regular.otf"
+
+
+class DemoFlag:
+    """Whether this database holds the synthetic demo city (re-read at most every 30 s)."""
+
+    def __init__(self, ttl: float = 30.0):
+        self.ttl = ttl
+        self._value = False
+        self._read_at = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._read_at > self.ttl:
+            try:
+                with new_session() as session:
+                    self._value = get_meta(session, "demo_scale") is not None
+            except Exception:  # a database without tables yet: not demo
+                self._value = False
+            self._read_at = now
+        return self._value
+
+    def invalidate(self) -> None:
+        self._read_at = 0.0
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="钱塘 Qiantang API",
+        version=__version__,
+        description=(
+            "地方金融监管平台的数据接口。登录后浏览器会话或 `Authorization: Bearer <令牌>` 均可调用；"
+            "区县工作人员只能读取本区县数据，机构填报员只能读取本机构数据。\n\n"
+            "The data API of the Qiantang platform. Use a logged-in browser session or a bearer token."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.is_demo = DemoFlag()
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(LocaleMiddleware)
+    errors.install(app)
+
+    @app.get(f"/static/fonts/{FONT_FILE}", include_in_schema=False)
+    def cjk_font() -> FileResponse:
+        # Served from the font wheel, so pages and charts have a CJK font even on a bare machine.
+        import pylopdf_fonts_zh_cn
+
+        return FileResponse(
+            pylopdf_fonts_zh_cn.sans_path(),
+            media_type="font/otf",
+            headers={"Cache-Control": "public, max-age=2592000"},
+        )
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "",
+            title="钱塘 Qiantang API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz(request: Request) -> JSONResponse:
+        try:
+            with new_session() as session:
+                session.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+        except Exception:
+            return JSONResponse(
+                {"status": "error", "version": __version__, "database": "unreachable"}, status_code=503
+            )
+
+    from qiantang.audit.views import router as audit_router
+    from qiantang.auth.views import api_router as auth_api_router
+    from qiantang.auth.views import router as auth_router
+    from qiantang.enterprises.views import api_router as enterprises_api
+    from qiantang.enterprises.views import router as enterprises_router
+    from qiantang.overview.views import api_router as overview_api
+    from qiantang.overview.views import router as overview_router
+    from qiantang.registry.views import api_router as registry_api
+    from qiantang.registry.views import router as registry_router
+    from qiantang.web.shell import router as shell_router
+
+    for router in (auth_router, overview_router, registry_router, enterprises_router, audit_router):
+        app.include_router(router)
+    for router in (auth_api_router, overview_api, registry_api, enterprises_api):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(shell_router)  # last: the "not built yet" pages and the language switch
+    # After the routes, so that the font route above wins over the static folder.
+    static_dir = resources.files("qiantang.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+    return app

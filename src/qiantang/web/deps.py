@@ -1,0 +1,132 @@
+"""Request dependencies: the database session, the current user, permissions and CSRF.
+
+A request is one transaction: ``get_db`` commits when the route returns and rolls back when it
+raises. Routes declare what they need (``CurrentUser``, ``require(Permission.X)``); the 401/403
+decisions are made here, in one place.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from qiantang.auth import service as auth_service
+from qiantang.auth.models import Role, User
+from qiantang.auth.permissions import Permission, has_permission
+from qiantang.auth.scope import Scope
+from qiantang.db import session_scope
+from qiantang.errors import Forbidden, Unauthorized
+
+SESSION_COOKIE = "qt_session"
+LOGIN_CSRF_COOKIE = "qt_login_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_db() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+# "function" scope: commit before the response is sent, so a failed commit is an error response.
+DB = Annotated[Session, Depends(get_db, scope="function")]
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """A plain snapshot of the user, still readable after the request's transaction rolled back."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    district_code: str | None
+    institution_id: int | None
+
+    @classmethod
+    def of(cls, user: User) -> CurrentUser:
+        return cls(
+            user.id, user.username, user.display_name, user.role, user.district_code, user.institution_id
+        )
+
+
+@dataclass(frozen=True)
+class Auth:
+    user: CurrentUser
+    csrf_token: str | None  # None when the request came with an API token (no CSRF needed)
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(
+            role=self.user.role,
+            user_id=self.user.id,
+            district_code=self.user.district_code,
+            institution_id=self.user.institution_id,
+        )
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _resolve(request: Request, db: Session) -> Auth | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        user = auth_service.resolve_api_token(db, header[7:].strip())
+        return Auth(user=CurrentUser.of(user), csrf_token=None)
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    record = auth_service.resolve_session(db, token)
+    return Auth(user=CurrentUser.of(record.user), csrf_token=record.csrf_token)
+
+
+async def _check_csrf(request: Request, auth: Auth) -> None:
+    if request.method in SAFE_METHODS or auth.csrf_token is None:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, auth.csrf_token):
+        raise Forbidden(
+            "表单已失效（CSRF 校验未通过），请刷新页面后重试",
+            message_en="The form has expired (CSRF check failed); reload the page and retry",
+        )
+
+
+def optional_auth(request: Request, db: DB) -> Auth | None:
+    auth = _resolve(request, db)
+    request.state.auth = auth
+    return auth
+
+
+async def require_auth(request: Request, auth: Annotated[Auth | None, Depends(optional_auth)]) -> Auth:
+    if auth is None:
+        raise Unauthorized("请先登录", message_en="Please log in")
+    await _check_csrf(request, auth)
+    return auth
+
+
+CurrentAuth = Annotated[Auth, Depends(require_auth)]
+MaybeAuth = Annotated[Auth | None, Depends(optional_auth)]
+
+
+def require(permission: Permission):
+    """A dependency that admits users whose role has ``permission``."""
+
+    def check(auth: CurrentAuth) -> Auth:
+        if not has_permission(auth.user.role, permission):
+            raise Forbidden("您的角色无权进行此操作", message_en="Your role does not allow this")
+        return auth
+
+    return Depends(check)

@@ -1,0 +1,180 @@
+"""Jinja2 set-up: one environment for every domain's templates, with the shell's helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader, select_autoescape
+from starlette.responses import Response
+
+from qiantang import __version__, formatting
+from qiantang.auth.permissions import Permission, has_permission
+from qiantang.web.i18n import N_, get_locale, gettext, label
+
+# Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
+TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth")
+
+
+@dataclass(frozen=True)
+class NavItem:
+    code: str
+    label: str  # msgid
+    url: str
+    built: bool
+    plan_section: str = ""
+    permission: Permission = Permission.VIEW_CITY_DATA
+    description: str = ""  # msgid
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("overview", N_("Overview"), "/", True),
+    NavItem(
+        "plan",
+        N_("Plan monitoring"),
+        "/plan",
+        False,
+        "三(四)、五",
+        description=N_("The plan's 2020 targets tracked against actual data."),
+    ),
+    NavItem("registry", N_("Institutions"), "/institutions", True, "六(三)3"),
+    NavItem(
+        "filings",
+        N_("Filings"),
+        "/filings",
+        False,
+        "六(三)3",
+        Permission.SUBMIT_FILINGS,
+        description=N_("Periodic returns of local financial organizations, validated on upload."),
+    ),
+    NavItem(
+        "statistics",
+        N_("Statistics"),
+        "/statistics",
+        False,
+        "六(三)3",
+        description=N_("Comprehensive statistics by type, district, cluster and period."),
+    ),
+    NavItem(
+        "earlywarning",
+        N_("Early warning"),
+        "/early-warning",
+        False,
+        "六(三)3",
+        description=N_("Limit rules, peer anomalies and risk ratings for local financial organizations."),
+    ),
+    NavItem(
+        "cases",
+        N_("Cases"),
+        "/cases",
+        False,
+        "六(三)4",
+        description=N_("Alerts handled as cases, routed to the city or district office by level."),
+    ),
+    NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
+    NavItem(
+        "credit",
+        N_("Credit scoring"),
+        "/credit",
+        False,
+        "四(四)2",
+        description=N_("Scorecards with reasons and credit analysis reports for small firms."),
+    ),
+    NavItem(
+        "network",
+        N_("Guarantee networks"),
+        "/network",
+        False,
+        "六(三)4",
+        description=N_("Guarantee circles and chains, systemic importance and contagion scenarios."),
+    ),
+    NavItem(
+        "matching",
+        N_("Financing matchmaking"),
+        "/matching",
+        False,
+        "四(四)3、六(三)2",
+        description=N_("Financing products, firms' demands, matching and response tracking."),
+    ),
+    NavItem(
+        "fundraising",
+        N_("Illegal fundraising"),
+        "/fundraising",
+        False,
+        "六(三)1",
+        description=N_("An explainable risk index over public signals and tips."),
+    ),
+    NavItem("audit", N_("Audit log"), "/audit", True, "六(一)2", Permission.VIEW_AUDIT_LOG),
+    NavItem("users", N_("Users"), "/users", True, "六(一)2", Permission.MANAGE_USERS),
+)
+
+
+def query_without(request: Request, *names: str) -> str:
+    """The request's query string without ``names`` (e.g. to build pager links), URL-encoded."""
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in names and v])
+
+
+def pagination(request: Request, *, page: int, total: int, per_page: int) -> dict[str, Any]:
+    """What the ``pager`` macro needs: the page, the page count and the other query parameters."""
+    return {
+        "page": page,
+        "pages": max(1, -(-total // per_page)),
+        "total": total,
+        "query": query_without(request, "page"),
+    }
+
+
+def nav_for(user) -> list[NavItem]:
+    if user is None:
+        return []
+    return [item for item in NAV if has_permission(user.role, item.permission)]
+
+
+@cache
+def environment() -> Environment:
+    loaders = {pkg: PackageLoader(f"qiantang.{pkg}", "templates") for pkg in TEMPLATE_PACKAGES}
+    env = Environment(
+        loader=ChoiceLoader([PackageLoader("qiantang.web", "templates"), PrefixLoader(loaders)]),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(gettext, lambda s, p, n: gettext(s if n == 1 else p), newstyle=True)
+    env.globals.update(
+        _=gettext,
+        label=label,
+        get_locale=get_locale,
+        version=__version__,
+        unit_label=formatting.unit_label,
+    )
+    env.filters.update(
+        amount=formatting.fmt_amount,
+        number=formatting.fmt_number,
+        int=formatting.fmt_int,
+        pct=formatting.fmt_pct,
+        date=formatting.fmt_date,
+    )
+    return env
+
+
+@cache
+def templates() -> Jinja2Templates:
+    return Jinja2Templates(env=environment())
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    """Render a page with the shell's context (user, navigation, CSRF token, demo banner)."""
+    auth = getattr(request.state, "auth", None)
+    user = auth.user if auth else None
+    context.setdefault("user", user)
+    context.setdefault("csrf_token", auth.csrf_token if auth else None)
+    context.setdefault("nav", nav_for(user))
+    context.setdefault("is_demo", getattr(request.app.state, "is_demo", lambda: False)())
+    context.setdefault("active", "")
+    context["locale"] = get_locale()
+    return templates().TemplateResponse(request, name, context, status_code=status_code)

@@ -1,0 +1,54 @@
+"""The command line: help, migrations, users, demo refusal on a non-empty database."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from qiantang.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands():
+    out = runner.invoke(app, ["--help"]).output
+    for command in ("db", "demo", "users", "serve"):
+        assert command in out
+
+
+@pytest.fixture
+def fresh_sqlite(tmp_path, monkeypatch):
+    from qiantang.config import get_settings
+    from qiantang.db import reset_engine
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("QIANTANG_DATABASE_URL", url)
+    get_settings.cache_clear()
+    reset_engine()
+    yield url
+    get_settings.cache_clear()
+    reset_engine()
+
+
+def test_upgrade_create_user_and_token(fresh_sqlite):
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "数据库已升级" in result.output
+    result = runner.invoke(
+        app,
+        ["users", "create", "boss", "--role", "city_admin"],
+        env={"QIANTANG_NEW_PASSWORD": "a-long-password"},
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["users", "create", "boss2", "--role", "district_officer"],
+        env={"QIANTANG_NEW_PASSWORD": "a-long-password"},
+    )
+    assert result.exit_code == 1 and "district_code" in result.output
+    result = runner.invoke(app, ["users", "token", "boss"])
+    assert result.exit_code == 0 and result.output.strip().startswith("qt_")
+    result = runner.invoke(app, ["demo", "load", "--scale", "tiny"])
+    assert result.exit_code == 1 and "数据库已有数据" in result.output
+    result = runner.invoke(app, ["demo", "load", "--scale", "huge"])
+    assert result.exit_code == 1
