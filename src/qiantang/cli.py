@@ -18,10 +18,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="数据库 Database: migrations and reference data.", no_args_is_help=True)
 demo_app = typer.Typer(help="演示数据 The synthetic demo city.", no_args_is_help=True)
+stats_app = typer.Typer(help="统计 Stored summaries that pages read.", no_args_is_help=True)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
+app.add_typer(stats_app, name="stats")
 console = Console()
 
 
@@ -109,12 +111,14 @@ def demo_load(
 
 
 def _print_demo_users(users) -> None:
-    table = Table(title="演示账号 Demo logins (演示用，切勿用于生产 / never use in production)")
-    for col in ("用户名 username", "密码 password", "角色 role", "范围 scope"):
-        table.add_column(col)
+    # Plain lines, never truncated whatever the terminal width: people copy these.
+    typer.echo("演示账号 Demo logins (演示用，切勿用于生产 / never use in production):")
+    width = max(len(u.username) for u in users)
+    pw_width = max(len(u.password) for u in users)
     for u in users:
-        table.add_row(u.username, u.password, u.role.zh + " " + u.role.value, u.scope_note)
-    console.print(table)
+        typer.echo(
+            f"  {u.username:<{width}}  {u.password:<{pw_width}}  {u.role.value:<22} {u.role.zh}  {u.scope_note}"
+        )
 
 
 @demo_app.command("users")
@@ -123,6 +127,19 @@ def demo_users() -> None:
     from qiantang.demo import DEMO_USERS
 
     _print_demo_users(DEMO_USERS)
+
+
+@stats_app.command("refresh")
+def stats_refresh() -> None:
+    """Recompute the enterprise and loan summaries by district (run after loading data)."""
+    from qiantang.db import session_scope
+    from qiantang.overview.service import refresh_summary
+
+    with session_scope() as session:
+        snapshot = refresh_summary(session)
+        console.print(
+            f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
+        )
 
 
 @users_app.command("create")
@@ -200,7 +217,7 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"钱塘 Qiantang {__version__} → http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
+    typer.echo(f"钱塘 Qiantang {__version__} → http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
     os.environ.setdefault("QIANTANG_DATABASE_URL", settings.database_url)
     uvicorn.run(
         "qiantang.web.app:create_app",

@@ -5,6 +5,7 @@ from qiantang.auth.models import ApiToken, LoginAttempt, User, UserSession
 from qiantang.db import Base, SystemMeta
 from qiantang.enterprises.models import Enterprise, Guarantee, Loan
 from qiantang.filings.models import Filing
+from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "InstitutionType",
     "Loan",
     "LoginAttempt",
+    "SummaryCell",
+    "SummarySnapshot",
     "SystemMeta",
     "User",
     "UserSession",

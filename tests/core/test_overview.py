@@ -58,3 +58,36 @@ def test_overview_page_shows_units_and_demo_label(clients):
     assert "亿元" in page and "不良贷款率" in page
     assert "演示数据" in page  # the synthetic city says so
     assert 'data-chart="' in page
+
+
+def test_summary_refresh_picks_up_new_loans(db):
+    from datetime import date
+
+    from qiantang.overview.service import refresh_summary
+    from qiantang.standards.loan_class import LoanClass
+
+    before = build_overview(db, scope=Scope.system())
+    borrower = db.scalars(select(Enterprise).limit(1)).one()
+    lender = db.scalars(select(Institution).where(Institution.type_code.like("bank_%")).limit(1)).one()
+    db.add(
+        Loan(
+            contract_no="T-1",
+            lender_id=lender.id,
+            borrower_id=borrower.id,
+            amount=1e9,
+            balance=1e9,
+            start_date=date(2025, 1, 1),
+            maturity_date=date(2026, 1, 1),
+            guarantee_mode="credit",
+            classification=LoanClass.LOSS,
+            days_past_due=400,
+            as_of=date(2025, 12, 31),
+        )
+    )
+    db.flush()
+    assert build_overview(db, scope=Scope.system()).loan_balance == before.loan_balance  # stored, not live
+    refresh_summary(db)
+    after = build_overview(db, scope=Scope.system())
+    assert after.loan_balance == pytest.approx(before.loan_balance + 1e9)
+    assert after.balance_by_class["loss"] == pytest.approx(before.balance_by_class["loss"] + 1e9)
+    assert after.npl_ratio > before.npl_ratio

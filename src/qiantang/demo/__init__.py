@@ -283,6 +283,10 @@ def load(
                 district_code=user.district_code,
                 institution_id=reporter_institution if user.role == Role.INSTITUTION_REPORTER else None,
             )
+        from qiantang.overview.service import refresh_summary
+
+        say("汇总统计 Summaries", 0.97)
+        refresh_summary(session)
         set_meta(session, "demo_scale", scale)
         set_meta(session, "demo_seed", str(seed))
         set_meta(session, "demo_loaded_at", stamp.isoformat(timespec="seconds") + "Z")
