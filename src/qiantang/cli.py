@@ -116,9 +116,8 @@ def _print_demo_users(users) -> None:
     width = max(len(u.username) for u in users)
     pw_width = max(len(u.password) for u in users)
     for u in users:
-        typer.echo(
-            f"  {u.username:<{width}}  {u.password:<{pw_width}}  {u.role.value:<22} {u.role.zh}  {u.scope_note}"
-        )
+        role = f"{u.role.value:<22} {u.role.zh}"
+        typer.echo(f"  {u.username:<{width}}  {u.password:<{pw_width}}  {role}  {u.scope_note}")
 
 
 @demo_app.command("users")
