@@ -48,14 +48,14 @@ def _pg_admin_engine() -> Engine:
 def build_database(url: str) -> Engine:
     """Migrate, sync reference data and load the tiny demo city into an empty database."""
     from qiantang import demo, migrate
+    from qiantang.bootstrap import sync_all
     from qiantang.db import make_engine, session_scope, use_engine
-    from qiantang.registry.reference import sync_reference_data
 
     migrate.upgrade(url)
     engine = make_engine(url)
     use_engine(engine)
     with session_scope() as session:
-        sync_reference_data(session)
+        sync_all(session)
     demo.load(engine, scale="tiny", seed=DEMO_SEED)
     return engine
 

@@ -19,11 +19,13 @@ app = typer.Typer(
 db_app = typer.Typer(help="数据库 Database: migrations and reference data.", no_args_is_help=True)
 demo_app = typer.Typer(help="演示数据 The synthetic demo city.", no_args_is_help=True)
 stats_app = typer.Typer(help="统计 Stored summaries that pages read.", no_args_is_help=True)
+plan_app = typer.Typer(help="规划监测 Plan targets and actual values.", no_args_is_help=True)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(stats_app, name="stats")
+app.add_typer(plan_app, name="plan")
 console = Console()
 
 
@@ -42,14 +44,14 @@ def version() -> None:
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Apply migrations, then bring reference data (areas, clusters, institution types) up to date."""
     from qiantang import migrate
+    from qiantang.bootstrap import sync_all
     from qiantang.config import get_settings
     from qiantang.db import session_scope
-    from qiantang.registry.reference import sync_reference_data
 
     url = get_settings().database_url
     migrate.upgrade(url, revision)
     with session_scope() as session:
-        changed = sync_reference_data(session)
+        changed = sync_all(session)
     console.print(f"数据库已升级到 {revision}（参考数据更新 {changed} 项）· database at {revision}")
 
 
@@ -139,6 +141,40 @@ def stats_refresh() -> None:
         console.print(
             f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
         )
+
+
+@plan_app.command("recompute")
+def plan_recompute() -> None:
+    """Recompute derived (e.g. share of GDP) and registry-backed (e.g. listed firms) indicator values."""
+    from qiantang.db import session_scope
+    from qiantang.plan.service import recompute
+
+    with session_scope() as session:
+        n = recompute(session)
+    console.print(f"已重新计算 {n} 个指标数值 · {n} computed values")
+
+
+@plan_app.command("upload-values")
+def plan_upload_values(
+    file: Annotated[str, typer.Argument(help="Excel (.xlsx) or CSV in the values template's columns")],
+    user: Annotated[str, typer.Option(help="Recorded as who entered the values")] = "cli",
+) -> None:
+    """Enter actual values from a file; the whole file is validated and stored, or nothing is."""
+    from pathlib import Path
+
+    from qiantang.db import session_scope
+    from qiantang.errors import ValidationFailed
+    from qiantang.plan.service import upload_values
+
+    path = Path(file)
+    try:
+        with session_scope() as session:
+            written = upload_values(session, content=path.read_bytes(), filename=path.name, username=user)
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            console.print(f"  第 {e.row} 行 {e.column or ''}：{e.message}")
+        _fail(exc.message)
+    console.print(f"已导入 {len(written)} 个数值 · {len(written)} values stored")
 
 
 @users_app.command("create")

@@ -142,6 +142,31 @@ def get_or_404(session: Session, model: type[M], key: Any, *, what: str | None =
     return obj
 
 
+def assign(obj: Any, values: Mapping[str, Any]) -> int:
+    """Set the attributes of ``obj`` that differ from ``values``; return how many changed."""
+    changed = 0
+    for attr, value in values.items():
+        if getattr(obj, attr) != value:
+            setattr(obj, attr, value)
+            changed += 1
+    return changed
+
+
+def upsert(session: Session, model: type[M], key: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert rows whose ``key`` is new and update the others; return how many values changed."""
+    existing = {getattr(o, key): o for o in session.scalars(select(model)).all()}
+    changed = 0
+    for row in rows:
+        obj = existing.get(row[key])
+        if obj is None:
+            session.add(model(**row))
+            changed += 1
+        else:
+            changed += assign(obj, row)
+    session.flush()
+    return changed
+
+
 def get_meta(session: Session, key: str) -> str | None:
     return session.scalar(select(SystemMeta.value).where(SystemMeta.key == key))
 
@@ -222,6 +247,7 @@ __all__ = [
     "JSONType",
     "Money",
     "SystemMeta",
+    "assign",
     "bulk_insert",
     "get_engine",
     "get_meta",
@@ -232,6 +258,7 @@ __all__ = [
     "reset_sequences",
     "session_scope",
     "set_meta",
+    "upsert",
     "use_engine",
     "utcnow",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -40,6 +43,13 @@ def make_revision(message: str, url: str | None = None) -> None:
     Revisions are numbered 0001, 0002, … so that their order is plain in the file names.
     """
     cfg = alembic_config(url)
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if Path(ruff).exists():  # format and sort the generated file like the rest of the code
+        cfg.set_section_option("post_write_hooks", "hooks", "fix, format")
+        for name, args in (("fix", "check --fix --quiet"), ("format", "format --quiet")):
+            cfg.set_section_option("post_write_hooks", f"{name}.type", "exec")
+            cfg.set_section_option("post_write_hooks", f"{name}.executable", ruff)
+            cfg.set_section_option("post_write_hooks", f"{name}.options", f"{args} REVISION_SCRIPT_FILENAME")
     head = ScriptDirectory.from_config(cfg).get_current_head()
     rev_id = f"{int(head) + 1:04d}" if head and head.isdigit() else "0001"
     command.revision(cfg, message=message, autogenerate=True, rev_id=rev_id)

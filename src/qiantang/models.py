@@ -6,6 +6,7 @@ from qiantang.db import Base, SystemMeta
 from qiantang.enterprises.models import Enterprise, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.overview.models import SummaryCell, SummarySnapshot
+from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
 
 __all__ = [
@@ -17,11 +18,15 @@ __all__ = [
     "Enterprise",
     "Filing",
     "Guarantee",
+    "Indicator",
+    "IndicatorValue",
     "Institution",
     "InstitutionStatusChange",
     "InstitutionType",
     "Loan",
     "LoginAttempt",
+    "Plan",
+    "PlanTarget",
     "SummaryCell",
     "SummarySnapshot",
     "SystemMeta",

@@ -52,3 +52,17 @@ def test_upgrade_create_user_and_token(fresh_sqlite):
     assert result.exit_code == 1 and "数据库已有数据" in result.output
     result = runner.invoke(app, ["demo", "load", "--scale", "huge"])
     assert result.exit_code == 1
+
+
+def test_plan_upload_values_from_the_command_line(fresh_sqlite, tmp_path):
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    bad = tmp_path / "bad.csv"
+    header = "指标代码,年份,季度,数值,单位,数据质量,来源,备注\n"
+    bad.write_text(header + "gdp,2020,,abc,亿元,官方,公报,\n", encoding="utf-8")
+    result = runner.invoke(app, ["plan", "upload-values", str(bad)])
+    assert result.exit_code == 1 and "应为数字" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text(header + "gdp,2020,,16106,亿元,官方,公报,\n", encoding="utf-8")
+    result = runner.invoke(app, ["plan", "upload-values", str(good)])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["plan", "recompute"]).exit_code == 0

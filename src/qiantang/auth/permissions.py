@@ -10,6 +10,7 @@ from qiantang.auth.models import Role
 class Permission(StrEnum):
     VIEW_CITY_DATA = "view_city_data"  # statistics, registry, enterprises (within scope)
     EDIT_REGISTRY = "edit_registry"
+    EDIT_PLAN = "edit_plan"  # enter actual values, upload plans
     SUBMIT_FILINGS = "submit_filings"
     EXPORT = "export"
     VIEW_AUDIT_LOG = "view_audit_log"
@@ -18,7 +19,7 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CITY_ADMIN: frozenset(Permission),
-    Role.CITY_ANALYST: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
+    Role.CITY_ANALYST: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.EDIT_PLAN}),
     Role.DISTRICT_OFFICER: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
     Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),

@@ -283,13 +283,17 @@ def load(
                 district_code=user.district_code,
                 institution_id=reporter_institution if user.role == Role.INSTITUTION_REPORTER else None,
             )
+        from qiantang.demo.plan_values import fill_plan_values
         from qiantang.overview.service import refresh_summary
+        from qiantang.plan.service import recompute
 
         say("汇总统计 Summaries", 0.97)
         refresh_summary(session)
         set_meta(session, "demo_scale", scale)
         set_meta(session, "demo_seed", str(seed))
         set_meta(session, "demo_loaded_at", stamp.isoformat(timespec="seconds") + "Z")
+        fill_plan_values(session, seed=seed)
+        recompute(session)  # registry-backed plan indicators now see the demo registry
         audit.record(
             session,
             action="demo_load",

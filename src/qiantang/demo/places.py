@@ -70,11 +70,12 @@ _ALL = {
 PROFILES: dict[str, tuple[dict[str | None, float], dict[str, float], float]] = {
     "bsi_high": (
         {
-            "core_qjxc": 0.45,
-            "core_qjsjc": 0.12,
-            "road_yanan_qingchun": 0.15,
-            "zone_huanglong": 0.1,
-            None: 0.18,
+            # The core was still filling up in 2015: the plan aims to attract 50+ such HQs there by 2020.
+            "core_qjxc": 0.17,
+            "core_qjsjc": 0.05,
+            "road_yanan_qingchun": 0.25,
+            "zone_huanglong": 0.15,
+            None: 0.38,
         },
         {"330102": 0.45, "330105": 0.2, "330106": 0.2, "330108": 0.08, "330109": 0.07},
         0.0,

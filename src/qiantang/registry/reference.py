@@ -12,6 +12,7 @@ from importlib import resources
 
 from sqlalchemy.orm import Session
 
+from qiantang.db import upsert
 from qiantang.registry.models import Area, Cluster, ClusterGroup, InstitutionCategory, InstitutionType
 from qiantang.standards import areas as gbt2260
 
@@ -72,27 +73,9 @@ def area_rows() -> list[dict]:
     return rows
 
 
-def _upsert(session: Session, model, key: str, rows) -> int:
-    changed = 0
-    existing = {getattr(o, key): o for o in session.query(model).all()}
-    for row in rows:
-        obj = existing.get(row[key])
-        if obj is None:
-            session.add(model(**row))
-            changed += 1
-            continue
-        for attr, value in row.items():
-            if getattr(obj, attr) != value:
-                setattr(obj, attr, value)
-                changed += 1
-    return changed
-
-
 def sync_reference_data(session: Session) -> int:
     """Insert or update areas, clusters and institution types; returns how many values changed."""
-    changed = _upsert(session, Area, "code", area_rows())
-    session.flush()
-    changed += _upsert(session, Cluster, "code", cluster_rows())
-    changed += _upsert(session, InstitutionType, "code", institution_type_rows())
-    session.flush()
+    changed = upsert(session, Area, "code", area_rows())
+    changed += upsert(session, Cluster, "code", cluster_rows())
+    changed += upsert(session, InstitutionType, "code", institution_type_rows())
     return changed

@@ -101,13 +101,22 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.overview.views import api_router as overview_api
     from qiantang.overview.views import router as overview_router
+    from qiantang.plan.views import api_router as plan_api
+    from qiantang.plan.views import router as plan_router
     from qiantang.registry.views import api_router as registry_api
     from qiantang.registry.views import router as registry_router
     from qiantang.web.shell import router as shell_router
 
-    for router in (auth_router, overview_router, registry_router, enterprises_router, audit_router):
+    for router in (
+        auth_router,
+        overview_router,
+        plan_router,
+        registry_router,
+        enterprises_router,
+        audit_router,
+    ):
         app.include_router(router)
-    for router in (auth_api_router, overview_api, registry_api, enterprises_api):
+    for router in (auth_api_router, overview_api, plan_api, registry_api, enterprises_api):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(shell_router)  # last: the "not built yet" pages and the language switch
     # After the routes, so that the font route above wins over the static folder.

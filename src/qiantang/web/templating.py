@@ -17,7 +17,7 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
 # Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
-TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth")
+TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth", "plan")
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,7 @@ class NavItem:
 
 NAV: tuple[NavItem, ...] = (
     NavItem("overview", N_("Overview"), "/", True),
-    NavItem(
-        "plan",
-        N_("Plan monitoring"),
-        "/plan",
-        False,
-        "三(四)、五",
-        description=N_("The plan's 2020 targets tracked against actual data."),
-    ),
+    NavItem("plan", N_("Plan monitoring"), "/plan", True, "三(四)、五"),
     NavItem("registry", N_("Institutions"), "/institutions", True, "六(三)3"),
     NavItem(
         "filings",

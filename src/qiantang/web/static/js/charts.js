@@ -16,13 +16,25 @@
     }
     var horizontal = !!spec.horizontal;
     var cat = { type: "category", data: spec.categories, axisLabel: { interval: 0, fontSize: 11 } };
-    var val = { type: "value" };
+    var val = { type: "value", name: spec.unit || "", scale: spec.kind === "line" };
     base.grid = { left: horizontal ? 150 : 50, right: 20, top: 40, bottom: horizontal ? 20 : 40 };
     base.xAxis = horizontal ? val : cat;
     base.yAxis = horizontal ? Object.assign(cat, { inverse: true }) : val;
-    if (spec.series.length > 1) { base.legend = { top: 0, right: 0 }; }
+    if (spec.series.length > 1) { base.legend = { top: 28, left: 0 }; base.grid.top = 80; }
     base.series = spec.series.map(function (s) {
-      return { name: s.name, type: spec.kind === "line" ? "line" : "bar", data: s.data, barMaxWidth: 28,
+      if (spec.kind === "line") {
+        var style = s.style || "solid";
+        var line = { name: s.name, type: style === "point" ? "scatter" : "line", data: s.data, connectNulls: true,
+                     showSymbol: !!s.symbol, symbolSize: style === "point" ? 14 : 6 };
+        if (style === "point") { line.symbol = "pin"; }
+        if (style === "dashed" || style === "dotted") { line.lineStyle = { type: style, width: 1.5 }; }
+        if (s.labels) {
+          line.tooltip = { valueFormatter: null };
+          line.data = s.data.map(function (v, i) { return v === null ? null : { value: v, quality: s.labels[i] }; });
+        }
+        return line;
+      }
+      return { name: s.name, type: "bar", data: s.data, barMaxWidth: 28,
                label: { show: spec.series.length === 1, position: horizontal ? "right" : "top", fontSize: 11 } };
     });
     return base;
