@@ -8,6 +8,7 @@ from qiantang.filings.models import Filing
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
+from qiantang.statistics.models import StatCell, StatRefresh
 
 __all__ = [
     "ApiToken",
@@ -27,6 +28,8 @@ __all__ = [
     "LoginAttempt",
     "Plan",
     "PlanTarget",
+    "StatCell",
+    "StatRefresh",
     "SummaryCell",
     "SummarySnapshot",
     "SystemMeta",

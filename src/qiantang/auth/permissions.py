@@ -19,7 +19,16 @@ class Permission(StrEnum):
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.CITY_ADMIN: frozenset(Permission),
-    Role.CITY_ANALYST: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.EDIT_PLAN}),
+    # City staff keep the registry, enter plan data and may file on an institution's behalf.
+    Role.CITY_ANALYST: frozenset(
+        {
+            Permission.VIEW_CITY_DATA,
+            Permission.EXPORT,
+            Permission.EDIT_PLAN,
+            Permission.EDIT_REGISTRY,
+            Permission.SUBMIT_FILINGS,
+        }
+    ),
     Role.DISTRICT_OFFICER: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
     Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
@@ -28,3 +37,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 def has_permission(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
+
+
+def has_any(role: Role, permissions) -> bool:
+    return any(p in ROLE_PERMISSIONS[role] for p in permissions)

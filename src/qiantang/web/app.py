@@ -99,24 +99,40 @@ def create_app() -> FastAPI:
     from qiantang.auth.views import router as auth_router
     from qiantang.enterprises.views import api_router as enterprises_api
     from qiantang.enterprises.views import router as enterprises_router
+    from qiantang.filings.views import api_router as filings_api
+    from qiantang.filings.views import router as filings_router
     from qiantang.overview.views import api_router as overview_api
     from qiantang.overview.views import router as overview_router
     from qiantang.plan.views import api_router as plan_api
     from qiantang.plan.views import router as plan_router
     from qiantang.registry.views import api_router as registry_api
     from qiantang.registry.views import router as registry_router
+    from qiantang.statistics.views import api_router as statistics_api
+    from qiantang.statistics.views import router as statistics_router
     from qiantang.web.shell import router as shell_router
 
-    for router in (
+    html_routers = (
         auth_router,
         overview_router,
         plan_router,
         registry_router,
+        filings_router,
+        statistics_router,
         enterprises_router,
         audit_router,
-    ):
+    )
+    api_routers = (
+        auth_api_router,
+        overview_api,
+        plan_api,
+        registry_api,
+        filings_api,
+        statistics_api,
+        enterprises_api,
+    )
+    for router in html_routers:
         app.include_router(router)
-    for router in (auth_api_router, overview_api, plan_api, registry_api, enterprises_api):
+    for router in api_routers:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(shell_router)  # last: the "not built yet" pages and the language switch
     # After the routes, so that the font route above wins over the static folder.

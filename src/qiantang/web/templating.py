@@ -13,11 +13,11 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader, selec
 from starlette.responses import Response
 
 from qiantang import __version__, formatting
-from qiantang.auth.permissions import Permission, has_permission
+from qiantang.auth.permissions import Permission, has_any
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
 # Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
-TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth", "plan")
+TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth", "plan", "filings", "statistics")
 
 
 @dataclass(frozen=True)
@@ -27,22 +27,24 @@ class NavItem:
     url: str
     built: bool
     plan_section: str = ""
-    permission: Permission = Permission.VIEW_CITY_DATA
+    permissions: tuple[Permission, ...] = (Permission.VIEW_CITY_DATA,)  # any of them shows the item
     description: str = ""  # msgid
 
 
+VIEW = Permission.VIEW_CITY_DATA
+FILE = Permission.SUBMIT_FILINGS
 NAV: tuple[NavItem, ...] = (
-    NavItem("overview", N_("Overview"), "/", True),
+    NavItem("overview", N_("Overview"), "/", True, "", (VIEW, FILE)),
     NavItem("plan", N_("Plan monitoring"), "/plan", True, "三(四)、五"),
-    NavItem("registry", N_("Institutions"), "/institutions", True, "六(三)3"),
+    NavItem("registry", N_("Institutions"), "/institutions", True, "六(三)3", (VIEW, FILE)),
     NavItem(
         "filings",
         N_("Filings"),
         "/filings",
         False,
         "六(三)3",
-        Permission.SUBMIT_FILINGS,
-        description=N_("Periodic returns of local financial organizations, validated on upload."),
+        (VIEW, FILE),
+        N_("Periodic returns of local financial organizations, validated on upload."),
     ),
     NavItem(
         "statistics",
@@ -50,7 +52,8 @@ NAV: tuple[NavItem, ...] = (
         "/statistics",
         False,
         "六(三)3",
-        description=N_("Comprehensive statistics by type, district, cluster and period."),
+        (VIEW,),
+        N_("Comprehensive statistics by type, district, cluster and period."),
     ),
     NavItem(
         "earlywarning",
@@ -58,7 +61,8 @@ NAV: tuple[NavItem, ...] = (
         "/early-warning",
         False,
         "六(三)3",
-        description=N_("Limit rules, peer anomalies and risk ratings for local financial organizations."),
+        (VIEW,),
+        N_("Limit rules, peer anomalies and risk ratings for local financial organizations."),
     ),
     NavItem(
         "cases",
@@ -66,7 +70,8 @@ NAV: tuple[NavItem, ...] = (
         "/cases",
         False,
         "六(三)4",
-        description=N_("Alerts handled as cases, routed to the city or district office by level."),
+        (VIEW,),
+        N_("Alerts handled as cases, routed to the city or district office by level."),
     ),
     NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
     NavItem(
@@ -75,7 +80,8 @@ NAV: tuple[NavItem, ...] = (
         "/credit",
         False,
         "四(四)2",
-        description=N_("Scorecards with reasons and credit analysis reports for small firms."),
+        (VIEW,),
+        N_("Scorecards with reasons and credit analysis reports for small firms."),
     ),
     NavItem(
         "network",
@@ -83,7 +89,8 @@ NAV: tuple[NavItem, ...] = (
         "/network",
         False,
         "六(三)4",
-        description=N_("Guarantee circles and chains, systemic importance and contagion scenarios."),
+        (VIEW,),
+        N_("Guarantee circles and chains, systemic importance and contagion scenarios."),
     ),
     NavItem(
         "matching",
@@ -91,7 +98,8 @@ NAV: tuple[NavItem, ...] = (
         "/matching",
         False,
         "四(四)3、六(三)2",
-        description=N_("Financing products, firms' demands, matching and response tracking."),
+        (VIEW,),
+        N_("Financing products, firms' demands, matching and response tracking."),
     ),
     NavItem(
         "fundraising",
@@ -99,10 +107,11 @@ NAV: tuple[NavItem, ...] = (
         "/fundraising",
         False,
         "六(三)1",
-        description=N_("An explainable risk index over public signals and tips."),
+        (VIEW,),
+        N_("An explainable risk index over public signals and tips."),
     ),
-    NavItem("audit", N_("Audit log"), "/audit", True, "六(一)2", Permission.VIEW_AUDIT_LOG),
-    NavItem("users", N_("Users"), "/users", True, "六(一)2", Permission.MANAGE_USERS),
+    NavItem("audit", N_("Audit log"), "/audit", True, "六(一)2", (Permission.VIEW_AUDIT_LOG,)),
+    NavItem("users", N_("Users"), "/users", True, "六(一)2", (Permission.MANAGE_USERS,)),
 )
 
 
@@ -124,7 +133,7 @@ def pagination(request: Request, *, page: int, total: int, per_page: int) -> dic
 def nav_for(user) -> list[NavItem]:
     if user is None:
         return []
-    return [item for item in NAV if has_permission(user.role, item.permission)]
+    return [item for item in NAV if has_any(user.role, item.permissions)]
 
 
 @cache
