@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from qiantang.registry.models import InstitutionLevel, InstitutionStatus, StatusEvent
 
@@ -77,3 +77,41 @@ class StatusChangeOut(BaseModel):
 
 class InstitutionDetailOut(InstitutionOut):
     status_history: list[StatusChangeOut]
+
+
+class InstitutionIn(BaseModel):
+    """A new institution; registered capital in 万元."""
+
+    uscc: str = Field(max_length=40)
+    name: str = Field(max_length=128)
+    type_code: str = Field(max_length=32)
+    level: InstitutionLevel
+    district_code: str = Field(max_length=6)
+    established_on: date
+    cluster_code: str | None = Field(default=None, max_length=32)
+    parent_name: str | None = Field(default=None, max_length=128)
+    registered_capital_wan: float | None = None
+    licence_no: str | None = Field(default=None, max_length=64)
+    registration_no: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=200)
+
+
+class InstitutionUpdate(BaseModel):
+    """Fields that may change; omitted ones keep their value. Capital in 万元."""
+
+    name: str | None = Field(default=None, max_length=128)
+    level: InstitutionLevel | None = None
+    district_code: str | None = Field(default=None, max_length=6)
+    cluster_code: str | None = Field(default=None, max_length=32)
+    parent_name: str | None = Field(default=None, max_length=128)
+    registered_capital_wan: float | None = None
+    licence_no: str | None = Field(default=None, max_length=64)
+    registration_no: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=200)
+    effective_on: date | None = None
+
+
+class StatusChangeIn(BaseModel):
+    event: StatusEvent
+    effective_on: date
+    reason: str = Field(min_length=1, max_length=2000)

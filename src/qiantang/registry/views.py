@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from qiantang.audit import service as audit
-from qiantang.auth.permissions import Permission
+from qiantang.auth.permissions import Permission, has_permission
+from qiantang.errors import RowError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.formatting import convert
 from qiantang.registry import schemas, service
-from qiantang.registry.models import Area, Cluster, InstitutionLevel, InstitutionStatus, InstitutionType
+from qiantang.registry.models import (
+    Area,
+    Cluster,
+    Institution,
+    InstitutionLevel,
+    InstitutionStatus,
+    InstitutionType,
+)
 from qiantang.registry.service import InstitutionFilters
 from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
@@ -33,6 +43,7 @@ def _filters(
     district: str | None = None,
     cluster: str | None = None,
     status: InstitutionStatus | None = None,
+    supervisor: str | None = None,
 ) -> InstitutionFilters:
     return InstitutionFilters(
         q=q or None,
@@ -42,6 +53,7 @@ def _filters(
         district_code=district or None,
         cluster_code=cluster or None,
         status=status,
+        supervisor=supervisor or None,
     )
 
 
@@ -63,6 +75,7 @@ def institutions_page(
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
         levels=list(InstitutionLevel),
         statuses=list(InstitutionStatus),
+        can_edit=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
         active="registry",
         **service.reference_lists(db),
     )
@@ -116,11 +129,143 @@ def institutions_export(
     return xlsx_response(content, _("Institutions") + ".xlsx")
 
 
+Editor = Annotated[Auth, require(Permission.EDIT_REGISTRY)]
+
+
+def _form_input(form: dict, *, existing: Institution | None = None) -> service.InstitutionInput:
+    def text(key: str) -> str | None:
+        value = (form.get(key) or "").strip()
+        return value or None
+
+    capital = text("registered_capital_wan")
+    try:
+        capital_value = float(capital.replace(",", "")) if capital else None
+    except ValueError:
+        raise ValidationFailed(
+            "机构信息有误", [RowError(None, "注册资本（万元）", f"应为数字，实为“{capital}”")]
+        ) from None
+    established = text("established_on")
+    try:
+        established_on = date.fromisoformat(established) if established else None
+    except ValueError:
+        raise ValidationFailed(
+            "机构信息有误", [RowError(None, "设立日期", "应为日期（YYYY-MM-DD）")]
+        ) from None
+    if existing is None and established_on is None:
+        raise ValidationFailed("机构信息有误", [RowError(None, "设立日期", "必填项为空")])
+    return service.InstitutionInput(
+        uscc=text("uscc") or (existing.uscc if existing else ""),
+        name=text("name") or "",
+        type_code=text("type_code") or (existing.type_code if existing else ""),
+        level=text("level") or "",
+        district_code=text("district_code") or "",
+        established_on=established_on or (existing.established_on if existing else date.today()),
+        cluster_code=text("cluster_code"),
+        parent_name=text("parent_name"),
+        registered_capital_wan=capital_value,
+        licence_no=text("licence_no"),
+        registration_no=text("registration_no"),
+        address=text("address"),
+    )
+
+
+def _edit_page(request, db, *, inst: Institution | None, form: dict, errors=(), status_code=200):
+    return render(
+        request,
+        "registry/edit.html",
+        status_code=status_code,
+        inst=inst,
+        form=form,
+        errors=list(errors),
+        levels=list(InstitutionLevel),
+        active="registry",
+        **service.reference_lists(db),
+    )
+
+
+@router.get("/institutions/new")
+def new_institution_page(request: Request, db: DB, auth: Editor):
+    return _edit_page(request, db, inst=None, form={"established_on": date.today().isoformat()})
+
+
+@router.post("/institutions/new")
+async def create_institution_form(request: Request, db: DB, auth: Editor):
+    form = dict(await request.form())
+    try:
+        inst = service.create_institution(db, data=_form_input(form), actor=auth.user)
+    except ValidationFailed as exc:
+        db.rollback()
+        return _edit_page(request, db, inst=None, form=form, errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/institutions/{inst.id}", status_code=303)
+
+
+@router.get("/institutions/{institution_id}/edit")
+def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id: int):
+    inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    current = vars(service.input_of(inst))
+    form = {k: ("" if v is None else str(v)) for k, v in current.items()}
+    return _edit_page(request, db, inst=inst, form=form)
+
+
+@router.post("/institutions/{institution_id}/edit")
+async def edit_institution_form(request: Request, db: DB, auth: Editor, institution_id: int):
+    inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    form = dict(await request.form())
+    try:
+        service.update_institution(
+            db, institution_id=inst.id, data=_form_input(form, existing=inst), actor=auth.user
+        )
+    except ValidationFailed as exc:
+        db.rollback()
+        inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+        return _edit_page(request, db, inst=inst, form=form, errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/institutions/{institution_id}", status_code=303)
+
+
+@router.post("/institutions/{institution_id}/status")
+def change_status_form(
+    request: Request,
+    db: DB,
+    auth: Editor,
+    institution_id: int,
+    event: Annotated[str, Form()],
+    effective_on: Annotated[date, Form()],
+    reason: Annotated[str, Form()] = "",
+):
+    try:
+        service.change_status(
+            db,
+            institution_id=institution_id,
+            event=event,
+            effective_on=effective_on,
+            reason=reason,
+            actor=auth.user,
+        )
+    except ValidationFailed as exc:
+        db.rollback()
+        return _detail_page(request, db, auth, institution_id, status_errors=exc.errors, status_code=422)
+    return RedirectResponse(f"/institutions/{institution_id}", status_code=303)
+
+
+def _detail_page(request, db, auth: Auth, institution_id: int, *, status_errors=(), status_code=200):
+    inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    return render(
+        request,
+        "registry/detail.html",
+        status_code=status_code,
+        inst=inst,
+        filings=service.institution_filings(db, institution_id=inst.id),
+        can_edit=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
+        events=[e for e in service.TRANSITIONS if inst.status in service.TRANSITIONS[e][0]],
+        status_errors=list(status_errors),
+        today=date.today().isoformat(),
+        active="registry",
+    )
+
+
 @router.get("/institutions/{institution_id}")
 def institution_page(request: Request, db: DB, auth: CurrentAuth, institution_id: int):
-    inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
-    filings = service.institution_filings(db, institution_id=inst.id)
-    return render(request, "registry/detail.html", inst=inst, filings=filings, active="registry")
+    return _detail_page(request, db, auth, institution_id)
 
 
 @api_router.get("/institutions", response_model=Page[schemas.InstitutionOut], summary="机构列表")
@@ -140,6 +285,49 @@ def institutions_api(
 )
 def institution_api(db: DB, auth: CurrentAuth, institution_id: int):
     return service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+
+
+@api_router.post(
+    "/institutions",
+    response_model=schemas.InstitutionDetailOut,
+    status_code=201,
+    summary="登记机构 Register an institution",
+)
+def create_institution_api(body: schemas.InstitutionIn, db: DB, auth: Editor):
+    return service.create_institution(db, data=service.InstitutionInput(**body.model_dump()), actor=auth.user)
+
+
+@api_router.patch(
+    "/institutions/{institution_id}",
+    response_model=schemas.InstitutionDetailOut,
+    summary="变更机构信息 Change an institution's data",
+)
+def update_institution_api(body: schemas.InstitutionUpdate, db: DB, auth: Editor, institution_id: int):
+    inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    current = vars(service.input_of(inst))
+    changes = body.model_dump(exclude_unset=True)
+    effective_on = changes.pop("effective_on", None)
+    data = service.InstitutionInput(**{**current, **{k: getattr(v, "value", v) for k, v in changes.items()}})
+    return service.update_institution(
+        db, institution_id=inst.id, data=data, actor=auth.user, effective_on=effective_on
+    )
+
+
+@api_router.post(
+    "/institutions/{institution_id}/status-changes",
+    response_model=schemas.StatusChangeOut,
+    status_code=201,
+    summary="登记状态变更 Record a status change",
+)
+def change_status_api(body: schemas.StatusChangeIn, db: DB, auth: Editor, institution_id: int):
+    return service.change_status(
+        db,
+        institution_id=institution_id,
+        event=body.event,
+        effective_on=body.effective_on,
+        reason=body.reason,
+        actor=auth.user,
+    )
 
 
 @api_router.get("/areas", response_model=list[schemas.AreaOut], summary="行政区划 (GB/T 2260)")
