@@ -2,7 +2,9 @@
 
 from qiantang.audit.models import AuditEvent
 from qiantang.auth.models import ApiToken, LoginAttempt, User, UserSession
+from qiantang.cases.models import Case, CaseAttachment, CaseEvent
 from qiantang.db import Base, SystemMeta
+from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.overview.models import SummaryCell, SummarySnapshot
@@ -11,12 +13,21 @@ from qiantang.registry.models import Area, Cluster, Institution, InstitutionStat
 from qiantang.statistics.models import StatCell, StatRefresh
 
 __all__ = [
+    "Alert",
     "ApiToken",
     "Area",
     "AuditEvent",
     "Base",
+    "Case",
+    "CaseAttachment",
+    "CaseEvent",
     "Cluster",
     "Enterprise",
+    "EwIndicator",
+    "EwPeerBand",
+    "EwRating",
+    "EwRun",
+    "EwSignal",
     "Filing",
     "Guarantee",
     "Indicator",

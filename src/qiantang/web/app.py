@@ -97,6 +97,10 @@ def create_app() -> FastAPI:
     from qiantang.audit.views import router as audit_router
     from qiantang.auth.views import api_router as auth_api_router
     from qiantang.auth.views import router as auth_router
+    from qiantang.cases.views import api_router as cases_api
+    from qiantang.cases.views import router as cases_router
+    from qiantang.earlywarning.views import api_router as earlywarning_api
+    from qiantang.earlywarning.views import router as earlywarning_router
     from qiantang.enterprises.views import api_router as enterprises_api
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
@@ -118,6 +122,8 @@ def create_app() -> FastAPI:
         registry_router,
         filings_router,
         statistics_router,
+        earlywarning_router,
+        cases_router,
         enterprises_router,
         audit_router,
     )
@@ -128,6 +134,8 @@ def create_app() -> FastAPI:
         registry_api,
         filings_api,
         statistics_api,
+        earlywarning_api,
+        cases_api,
         enterprises_api,
     )
     for router in html_routers:

@@ -17,7 +17,18 @@ from qiantang.auth.permissions import Permission, has_any
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
 # Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
-TEMPLATE_PACKAGES = ("overview", "registry", "enterprises", "audit", "auth", "plan", "filings", "statistics")
+TEMPLATE_PACKAGES = (
+    "overview",
+    "registry",
+    "enterprises",
+    "audit",
+    "auth",
+    "plan",
+    "filings",
+    "statistics",
+    "earlywarning",
+    "cases",
+)
 
 
 @dataclass(frozen=True)
@@ -37,42 +48,10 @@ NAV: tuple[NavItem, ...] = (
     NavItem("overview", N_("Overview"), "/", True, "", (VIEW, FILE)),
     NavItem("plan", N_("Plan monitoring"), "/plan", True, "三(四)、五"),
     NavItem("registry", N_("Institutions"), "/institutions", True, "六(三)3", (VIEW, FILE)),
-    NavItem(
-        "filings",
-        N_("Filings"),
-        "/filings",
-        False,
-        "六(三)3",
-        (VIEW, FILE),
-        N_("Periodic returns of local financial organizations, validated on upload."),
-    ),
-    NavItem(
-        "statistics",
-        N_("Statistics"),
-        "/statistics",
-        False,
-        "六(三)3",
-        (VIEW,),
-        N_("Comprehensive statistics by type, district, cluster and period."),
-    ),
-    NavItem(
-        "earlywarning",
-        N_("Early warning"),
-        "/early-warning",
-        False,
-        "六(三)3",
-        (VIEW,),
-        N_("Limit rules, peer anomalies and risk ratings for local financial organizations."),
-    ),
-    NavItem(
-        "cases",
-        N_("Cases"),
-        "/cases",
-        False,
-        "六(三)4",
-        (VIEW,),
-        N_("Alerts handled as cases, routed to the city or district office by level."),
-    ),
+    NavItem("filings", N_("Filings"), "/filings", True, "六(三)3", (VIEW, FILE)),
+    NavItem("statistics", N_("Statistics"), "/statistics", True, "六(三)3", (VIEW,)),
+    NavItem("earlywarning", N_("Early warning"), "/early-warning", True, "六(三)3", (VIEW,)),
+    NavItem("cases", N_("Cases"), "/cases", True, "六(三)4", (VIEW,)),
     NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
     NavItem(
         "credit",

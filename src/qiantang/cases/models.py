@@ -1,0 +1,126 @@
+"""Cases (分级管理、部门联动): an alert handled by the city or a district office, step by step."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qiantang.db import Base, utcnow
+from qiantang.earlywarning.models import Alert, Level
+from qiantang.enums import str_enum
+from qiantang.registry.models import Institution
+
+
+class CaseState(StrEnum):
+    PENDING = "pending"  # 待核实
+    VERIFYING = "verifying"  # 核查中
+    RECTIFYING = "rectifying"  # 整改中
+    CLOSED = "closed"  # 已办结
+    FALSE_POSITIVE = "false_positive"  # 误报
+
+    @property
+    def zh(self) -> str:
+        return {
+            "pending": "待核实",
+            "verifying": "核查中",
+            "rectifying": "整改中",
+            "closed": "已办结",
+            "false_positive": "误报",
+        }[self.value]
+
+    @property
+    def en(self) -> str:
+        return {
+            "pending": "To verify",
+            "verifying": "Verifying",
+            "rectifying": "Rectifying",
+            "closed": "Closed",
+            "false_positive": "False positive",
+        }[self.value]
+
+    @property
+    def is_final(self) -> bool:
+        return self in (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
+
+
+class Owner(StrEnum):
+    CITY = "city"
+    DISTRICT = "district"
+
+    @property
+    def zh(self) -> str:
+        return {"city": "市级", "district": "区县"}[self.value]
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __label_zh__ = "案件"
+    __table_args__ = (Index("ix_cases_owner_state", "owner", "district_code", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("ew_alerts.id"), unique=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    district_code: Mapped[str] = mapped_column(String(6))
+    level: Mapped[Level] = mapped_column(str_enum(Level, 8))
+    owner: Mapped[Owner] = mapped_column(str_enum(Owner, 8))
+    state: Mapped[CaseState] = mapped_column(str_enum(CaseState, 16), default=CaseState.PENDING)
+    title: Mapped[str] = mapped_column(String(300))
+    due_on: Mapped[date] = mapped_column(Date)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    shared_with_district: Mapped[bool] = mapped_column(Boolean, default=False)
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    alert: Mapped[Alert] = relationship(lazy="joined")
+    institution: Mapped[Institution] = relationship(lazy="joined")
+    events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+
+class CaseEvent(Base):
+    """Every step of a case: creation, transitions, comments, attachments, escalation, sharing."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(
+        String(24)
+    )  # create | transition | comment | attach | escalate | share
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    attachment_id: Mapped[int | None] = mapped_column(ForeignKey("case_attachments.id", ondelete="SET NULL"))
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class CaseAttachment(Base):
+    __tablename__ = "case_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
