@@ -3,9 +3,10 @@
 from qiantang.audit.models import AuditEvent
 from qiantang.auth.models import ApiToken, LoginAttempt, User, UserSession
 from qiantang.cases.models import Case, CaseAttachment, CaseEvent
+from qiantang.credit.models import CreditModel, CreditMonitoring, CreditScore
 from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
-from qiantang.enterprises.models import Enterprise, Guarantee, Loan
+from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
@@ -22,7 +23,11 @@ __all__ = [
     "CaseAttachment",
     "CaseEvent",
     "Cluster",
+    "CreditModel",
+    "CreditMonitoring",
+    "CreditScore",
     "Enterprise",
+    "EnterpriseFinancial",
     "EwIndicator",
     "EwPeerBand",
     "EwRating",

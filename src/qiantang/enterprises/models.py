@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -80,6 +81,30 @@ class Enterprise(Base):
     deregistered_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class EnterpriseFinancial(Base):
+    """One year of an enterprise's financial statements (元), as reported or as the demo made them."""
+
+    __tablename__ = "enterprise_financials"
+    __label_zh__ = "企业财务数据"
+    __table_args__ = (UniqueConstraint("enterprise_id", "year", name="uq_enterprise_financials_year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[float | None] = mapped_column(Money)
+    net_profit: Mapped[float | None] = mapped_column(Money)
+    total_assets: Mapped[float | None] = mapped_column(Money)
+    total_liabilities: Mapped[float | None] = mapped_column(Money)
+    equity: Mapped[float | None] = mapped_column(Money)
+    current_assets: Mapped[float | None] = mapped_column(Money)
+    current_liabilities: Mapped[float | None] = mapped_column(Money)
+    operating_cash_flow: Mapped[float | None] = mapped_column(Money)
+    interest_expense: Mapped[float | None] = mapped_column(Money)
+    tax_paid: Mapped[float | None] = mapped_column(Money)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32), default="")
 
 
 class GuaranteeMode(StrEnum):

@@ -99,6 +99,8 @@ def create_app() -> FastAPI:
     from qiantang.auth.views import router as auth_router
     from qiantang.cases.views import api_router as cases_api
     from qiantang.cases.views import router as cases_router
+    from qiantang.credit.views import api_router as credit_api
+    from qiantang.credit.views import router as credit_router
     from qiantang.earlywarning.views import api_router as earlywarning_api
     from qiantang.earlywarning.views import router as earlywarning_router
     from qiantang.enterprises.views import api_router as enterprises_api
@@ -124,6 +126,7 @@ def create_app() -> FastAPI:
         statistics_router,
         earlywarning_router,
         cases_router,
+        credit_router,
         enterprises_router,
         audit_router,
     )
@@ -136,6 +139,7 @@ def create_app() -> FastAPI:
         statistics_api,
         earlywarning_api,
         cases_api,
+        credit_api,
         enterprises_api,
     )
     for router in html_routers:

@@ -28,6 +28,7 @@ TEMPLATE_PACKAGES = (
     "statistics",
     "earlywarning",
     "cases",
+    "credit",
 )
 
 
@@ -53,15 +54,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("earlywarning", N_("Early warning"), "/early-warning", True, "六(三)3", (VIEW,)),
     NavItem("cases", N_("Cases"), "/cases", True, "六(三)4", (VIEW,)),
     NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
-    NavItem(
-        "credit",
-        N_("Credit scoring"),
-        "/credit",
-        False,
-        "四(四)2",
-        (VIEW,),
-        N_("Scorecards with reasons and credit analysis reports for small firms."),
-    ),
+    NavItem("credit", N_("Credit scoring"), "/credit", True, "四(四)2", (VIEW,)),
     NavItem(
         "network",
         N_("Guarantee networks"),
