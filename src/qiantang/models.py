@@ -8,6 +8,7 @@ from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
+from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
@@ -23,6 +24,7 @@ __all__ = [
     "CaseAttachment",
     "CaseEvent",
     "Cluster",
+    "ContagionScenario",
     "CreditModel",
     "CreditMonitoring",
     "CreditScore",
@@ -35,6 +37,7 @@ __all__ = [
     "EwSignal",
     "Filing",
     "Guarantee",
+    "GuaranteeGroup",
     "Indicator",
     "IndicatorValue",
     "Institution",
@@ -42,6 +45,8 @@ __all__ = [
     "InstitutionType",
     "Loan",
     "LoginAttempt",
+    "NetworkNode",
+    "NetworkRun",
     "Plan",
     "PlanTarget",
     "StatCell",

@@ -107,6 +107,8 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.network.views import api_router as network_api
+    from qiantang.network.views import router as network_router
     from qiantang.overview.views import api_router as overview_api
     from qiantang.overview.views import router as overview_router
     from qiantang.plan.views import api_router as plan_api
@@ -127,6 +129,7 @@ def create_app() -> FastAPI:
         earlywarning_router,
         cases_router,
         credit_router,
+        network_router,
         enterprises_router,
         audit_router,
     )
@@ -140,6 +143,7 @@ def create_app() -> FastAPI:
         earlywarning_api,
         cases_api,
         credit_api,
+        network_api,
         enterprises_api,
     )
     for router in html_routers:

@@ -29,6 +29,7 @@ TEMPLATE_PACKAGES = (
     "earlywarning",
     "cases",
     "credit",
+    "network",
 )
 
 
@@ -55,15 +56,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("cases", N_("Cases"), "/cases", True, "六(三)4", (VIEW,)),
     NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
     NavItem("credit", N_("Credit scoring"), "/credit", True, "四(四)2", (VIEW,)),
-    NavItem(
-        "network",
-        N_("Guarantee networks"),
-        "/network",
-        False,
-        "六(三)4",
-        (VIEW,),
-        N_("Guarantee circles and chains, systemic importance and contagion scenarios."),
-    ),
+    NavItem("network", N_("Guarantee networks"), "/network", True, "六(三)4", (VIEW,)),
     NavItem(
         "matching",
         N_("Financing matchmaking"),
