@@ -132,15 +132,18 @@ def demo_users() -> None:
 
 @stats_app.command("refresh")
 def stats_refresh() -> None:
-    """Recompute the enterprise and loan summaries by district (run after loading data)."""
+    """Recompute the enterprise and loan summaries and the statistics cells (run after loading data)."""
     from qiantang.db import session_scope
     from qiantang.overview.service import refresh_summary
+    from qiantang.statistics.service import refresh as refresh_statistics
 
     with session_scope() as session:
         snapshot = refresh_summary(session)
         console.print(
             f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
         )
+        stats = refresh_statistics(session)
+        console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
 
 
 @plan_app.command("recompute")

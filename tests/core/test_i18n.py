@@ -38,3 +38,10 @@ def test_gettext_follows_the_locale():
     assert i18n.gettext("Overview") == "概览"
     assert i18n.gettext("%(n)s loans", n=3) == "3 笔贷款"
     assert i18n.normalise_locale("en-US") == "en" and i18n.normalise_locale("fr") == "zh_CN"
+
+
+def test_translations_keep_their_placeholders():
+    import re
+
+    for msgid, text in i18n.catalogue("zh_CN").items():
+        assert sorted(re.findall(r"%\((\w+)\)s", msgid)) == sorted(re.findall(r"%\((\w+)\)s", text)), msgid

@@ -215,7 +215,10 @@ def test_api_register_edit_and_change_status(clients, db):
     r = c.post("/api/v1/institutions", json=body)
     assert r.status_code == 201, r.text
     inst_id = r.json()["id"]
-    r = c.patch(f"/api/v1/institutions/{inst_id}", json={"address": "杭州市上城区某路 1 号", "effective_on": "2024-01-01"})
+    r = c.patch(
+        f"/api/v1/institutions/{inst_id}",
+        json={"address": "杭州市上城区某路 1 号", "effective_on": "2024-01-01"},
+    )
     assert r.status_code == 200 and r.json()["status_history"][-1]["event"] == "changed"
     r = c.post(
         f"/api/v1/institutions/{inst_id}/status-changes",

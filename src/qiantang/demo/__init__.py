@@ -289,6 +289,9 @@ def load(
 
         say("汇总统计 Summaries", 0.97)
         refresh_summary(session)
+        from qiantang.statistics.service import refresh as refresh_statistics
+
+        refresh_statistics(session)
         set_meta(session, "demo_scale", scale)
         set_meta(session, "demo_seed", str(seed))
         set_meta(session, "demo_loaded_at", stamp.isoformat(timespec="seconds") + "Z")

@@ -1,0 +1,779 @@
+"""Case handling (分级管理、部门联动): alerts become cases owned by the city or a district office.
+
+Plain functions with keyword arguments; nothing here commits (the request or the CLI command does).
+Who may see and who may act on a case is decided in one place — :func:`can_view`, :func:`can_act`
+and their SQL twin :func:`visible_clause` — and enforced here, so pages, the API and exports agree.
+Policy (routing by level, due days, escalation, attachment size) is data: ``data/policy.toml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session
+
+from qiantang.audit import service as audit
+from qiantang.auth.models import Role
+from qiantang.auth.scope import Scope
+from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseState, Owner
+from qiantang.db import get_or_404, utcnow
+from qiantang.earlywarning.models import Alert, AlertStatus, Level
+from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
+
+OBJECT_TYPE = "case"
+FINAL_STATES = (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
+OPEN_STATES = (CaseState.PENDING, CaseState.VERIFYING, CaseState.RECTIFYING)
+CITY_STAFF = (Role.CITY_ADMIN, Role.CITY_ANALYST)
+MAX_TEXT = 4000
+
+
+class PayloadTooLarge(QiantangError):
+    status_code = 413
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The case-handling policy loaded from ``data/policy.toml`` (a project default, not a rule)."""
+
+    version: str
+    source_zh: str
+    source_en: str
+    routing: dict[Level, Owner]
+    due_days: dict[Level, int]
+    escalate_district: bool = True
+    flag_city: bool = True
+    max_attachment_bytes: int = 10 * 1024 * 1024
+
+    def owner_for(self, level: Level) -> Owner | None:
+        return self.routing.get(Level(level))
+
+    def due_on(self, level: Level, opened_on: date) -> date:
+        return opened_on + timedelta(days=self.due_days[Level(level)])
+
+
+def parse_policy(text: str) -> Policy:
+    """Read a policy from TOML text; reject unknown levels, owners and non-positive day counts."""
+    raw = tomllib.loads(text)
+    try:
+        routing = {Level(k): Owner(v) for k, v in raw["routing"].items()}
+        due_days = {Level(k): int(v) for k, v in raw["due_days"].items()}
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"invalid case policy: {exc}") from exc
+    if missing := set(routing) - set(due_days):
+        raise ValueError(f"invalid case policy: no due_days for {sorted(missing)}")
+    if any(d <= 0 for d in due_days.values()):
+        raise ValueError("invalid case policy: due_days must be positive")
+    esc = raw.get("escalation", {})
+    return Policy(
+        version=raw["version"],
+        source_zh=raw.get("source_zh", ""),
+        source_en=raw.get("source_en", ""),
+        routing=routing,
+        due_days=due_days,
+        escalate_district=esc.get("district_overdue", "escalate_to_city") == "escalate_to_city",
+        flag_city=esc.get("city_overdue", "flag") == "flag",
+        max_attachment_bytes=int(raw.get("attachments", {}).get("max_bytes", 10 * 1024 * 1024)),
+    )
+
+
+@cache
+def load_policy(path: str | None = None) -> Policy:
+    """The shipped policy, or the one at ``path``."""
+    if path:
+        return parse_policy(Path(path).read_text(encoding="utf-8"))
+    return parse_policy(resources.files("qiantang.cases").joinpath("data/policy.toml").read_text("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Who may see and act (the one place)
+
+
+def scope_of(actor) -> Scope:
+    """The Scope of a user (a User, a web CurrentUser or a Scope itself); None is the system."""
+    if actor is None:
+        return Scope.system()
+    if isinstance(actor, Scope):
+        return actor
+    return Scope(
+        role=actor.role,
+        user_id=getattr(actor, "id", None),
+        district_code=getattr(actor, "district_code", None),
+        institution_id=getattr(actor, "institution_id", None),
+    )
+
+
+def _district_may_view(scope: Scope, case: Case) -> bool:
+    return case.district_code == scope.district_code and (
+        case.owner == Owner.DISTRICT or case.shared_with_district or case.escalated_at is not None
+    )
+
+
+def can_view(scope: Scope, case: Case) -> bool:
+    """City staff and auditors see every case; a district office sees its district's own cases,
+    the city's cases it was shared, and its cases escalated to the city; reporters see none."""
+    if scope.role in CITY_STAFF or scope.role == Role.AUDITOR:
+        return True
+    if scope.role == Role.DISTRICT_OFFICER:
+        return _district_may_view(scope, case)
+    return False
+
+
+def can_act(scope: Scope, case: Case) -> bool:
+    """City staff act on every case; a district office on its district's cases that it owns, or that
+    the city shared with it (an escalated case is the city's: the district only sees it); auditors
+    and reporters act on none."""
+    if scope.role in CITY_STAFF:
+        return True
+    if scope.role == Role.DISTRICT_OFFICER:
+        return case.district_code == scope.district_code and (
+            (case.owner == Owner.DISTRICT and case.escalated_at is None) or case.shared_with_district
+        )
+    return False
+
+
+def visible_clause(scope: Scope) -> ColumnElement[bool]:
+    """:func:`can_view` as SQL, for lists and exports (tested to agree with it)."""
+    if scope.role in CITY_STAFF or scope.role == Role.AUDITOR:
+        return true()
+    if scope.role == Role.DISTRICT_OFFICER:
+        return and_(
+            Case.district_code == scope.district_code,
+            or_(
+                Case.owner == Owner.DISTRICT,
+                Case.shared_with_district.is_(True),
+                Case.escalated_at.is_not(None),
+            ),
+        )
+    return false()
+
+
+def actable_clause(scope: Scope) -> ColumnElement[bool]:
+    """:func:`can_act` as SQL (the 'I can act' filter)."""
+    if scope.role in CITY_STAFF:
+        return true()
+    if scope.role == Role.DISTRICT_OFFICER:
+        return and_(
+            Case.district_code == scope.district_code,
+            or_(
+                and_(Case.owner == Owner.DISTRICT, Case.escalated_at.is_(None)),
+                Case.shared_with_district.is_(True),
+            ),
+        )
+    return false()
+
+
+def check_view(scope: Scope, case: Case) -> None:
+    if not can_view(scope, case):
+        if scope.role == Role.INSTITUTION_REPORTER:
+            raise Forbidden("机构填报员不能查看案件", message_en="Reporters cannot see cases")
+        raise Forbidden(
+            "无权查看此案件（其他区县的案件，或市级未共享的案件）",
+            message_en="You may not see this case (another district's, or a city case not shared with you)",
+        )
+
+
+def check_act(scope: Scope, case: Case) -> None:
+    check_view(scope, case)
+    if not can_act(scope, case):
+        if scope.role == Role.AUDITOR:
+            raise Forbidden("审计员只能查看，不能办理案件", message_en="Auditors may only read cases")
+        raise Forbidden(
+            "此案件由市级办理，区县只能查看",
+            message_en="This case is handled by the city; your office may only read it",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def is_overdue(case: Case, today: date) -> bool:
+    return case.state not in FINAL_STATES and case.due_on < today
+
+
+def overdue_clause(today: date) -> ColumnElement[bool]:
+    return and_(Case.state.in_(OPEN_STATES), Case.due_on < today)
+
+
+def get_case(session: Session, *, scope: Scope, case_id: int) -> Case:
+    """One case, 404 if missing, 403 if out of scope."""
+    case = get_or_404(session, Case, case_id)
+    check_view(scope, case)
+    return case
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    level: Level | None = None
+    state: CaseState | None = None
+    district_code: str | None = None
+    owner: Owner | None = None
+    overdue: bool = False
+    escalated: bool = False
+    mine: bool = False  # assigned to the user, or the user acted on it
+    actionable: bool = False  # cases this user may act on
+    institution_id: int | None = None
+    q: str | None = None
+
+
+def _filtered(stmt, *, scope: Scope, filters: CaseFilters, today: date, username: str | None):
+    stmt = stmt.where(visible_clause(scope))
+    f = filters
+    if f.level:
+        stmt = stmt.where(Case.level == f.level)
+    if f.state:
+        stmt = stmt.where(Case.state == f.state)
+    if f.district_code:
+        stmt = stmt.where(Case.district_code == f.district_code)
+    if f.owner:
+        stmt = stmt.where(Case.owner == f.owner)
+    if f.institution_id:
+        stmt = stmt.where(Case.institution_id == f.institution_id)
+    if f.overdue:
+        stmt = stmt.where(overdue_clause(today))
+    if f.escalated:
+        stmt = stmt.where(Case.escalated_at.is_not(None))
+    if f.actionable:
+        stmt = stmt.where(actable_clause(scope))
+    if f.mine:
+        if not username:
+            return stmt.where(false())
+        acted = select(CaseEvent.case_id).where(CaseEvent.username == username)
+        stmt = stmt.where(or_(Case.assignee == username, Case.id.in_(acted)))
+    if f.q:
+        stmt = stmt.where(Case.title.contains(f.q.strip(), autoescape=True))
+    return stmt
+
+
+def list_cases(
+    session: Session,
+    *,
+    scope: Scope,
+    filters: CaseFilters = CaseFilters(),
+    today: date | None = None,
+    username: str | None = None,
+    limit: int | None = 200,
+    offset: int = 0,
+) -> tuple[list[Case], int]:
+    """Cases visible to ``scope`` (filtered in SQL), most serious and oldest due first; with the total."""
+    today = today or date.today()
+    base = _filtered(select(Case), scope=scope, filters=filters, today=today, username=username)
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    level_rank = sql_case({lv.value: lv.rank for lv in Level}, value=Case.level, else_=0)
+    stmt = base.order_by(level_rank.desc(), Case.due_on, Case.id).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt).unique().all()), total
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+    by_level: dict[str, int] = field(default_factory=dict)
+    overdue: int = 0
+    escalated: int = 0
+
+
+def count_cases(
+    session: Session,
+    *,
+    scope: Scope,
+    filters: CaseFilters = CaseFilters(),
+    today: date | None = None,
+    username: str | None = None,
+) -> Counts:
+    """Counts by state and level, overdue and escalated, under the same scope and filters."""
+    today = today or date.today()
+    sub = _filtered(
+        select(Case.id, Case.state, Case.level, Case.due_on, Case.escalated_at),
+        scope=scope,
+        filters=filters,
+        today=today,
+        username=username,
+    ).subquery()
+    counts = Counts()
+    for state, level, n in session.execute(
+        select(sub.c.state, sub.c.level, func.count()).group_by(sub.c.state, sub.c.level)
+    ):
+        s, lv = str(state), str(level)
+        counts.by_state[s] = counts.by_state.get(s, 0) + n
+        counts.by_level[lv] = counts.by_level.get(lv, 0) + n
+        counts.total += n
+    counts.overdue = (
+        session.scalar(
+            select(func.count())
+            .select_from(sub)
+            .where(sub.c.state.in_([s.value for s in OPEN_STATES]), sub.c.due_on < today)
+        )
+        or 0
+    )
+    counts.escalated = (
+        session.scalar(select(func.count()).select_from(sub).where(sub.c.escalated_at.is_not(None))) or 0
+    )
+    return counts
+
+
+def allowed_transitions(case: Case) -> tuple[CaseState, ...]:
+    return TRANSITIONS.get(CaseState(case.state), ())
+
+
+def available_actions(scope: Scope, case: Case) -> dict[str, Any]:
+    """What the page may offer this user on this case (the service still checks every action)."""
+    acting = can_act(scope, case) and case.state not in FINAL_STATES
+    return {
+        "act": acting,
+        "transitions": allowed_transitions(case) if acting else (),
+        "comment": acting,
+        "attach": acting,
+        "share": scope.role in CITY_STAFF and case.owner == Owner.CITY and not case.shared_with_district,
+    }
+
+
+def get_attachment(session: Session, *, scope: Scope, case_id: int, attachment_id: int) -> CaseAttachment:
+    """An attachment of a case the scope may see (404 if it belongs to another case)."""
+    get_case(session, scope=scope, case_id=case_id)
+    att = get_or_404(session, CaseAttachment, attachment_id, what="附件")
+    if att.case_id != case_id:
+        get_or_404(session, CaseAttachment, -1, what="附件")
+    return att
+
+
+def list_attachments(session: Session, *, case_id: int) -> list[CaseAttachment]:
+    return list(
+        session.scalars(
+            select(CaseAttachment).where(CaseAttachment.case_id == case_id).order_by(CaseAttachment.id)
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: every step is a CaseEvent and an audit event
+
+
+def _log(
+    session: Session,
+    case: Case,
+    *,
+    actor,
+    action: str,
+    comment: str = "",
+    from_state: str | None = None,
+    to_state: str | None = None,
+    attachment_id: int | None = None,
+    detail: dict | None = None,
+) -> CaseEvent:
+    username = getattr(actor, "username", None)
+    event = CaseEvent(
+        case_id=case.id,
+        at=utcnow(),
+        username=username,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        attachment_id=attachment_id,
+    )
+    session.add(event)
+    audit.record(
+        session,
+        action=f"case_{action}",
+        user=actor,
+        username=username or "system",
+        object_type=OBJECT_TYPE,
+        object_id=case.id,
+        detail={
+            "alert_id": case.alert_id,
+            "level": str(case.level),
+            "owner": str(case.owner),
+            "district_code": case.district_code,
+            **({"from": from_state, "to": to_state} if to_state else {}),
+            **({"comment": comment[:500]} if comment else {}),
+            **(detail or {}),
+        },
+    )
+    return event
+
+
+def _clean(text: str | None, *, what: str, required: bool = False) -> str:
+    value = (text or "").strip()
+    if required and not value:
+        raise ValidationFailed(f"请填写{what}")
+    if len(value) > MAX_TEXT:
+        raise ValidationFailed(f"{what}过长（最多 {MAX_TEXT} 字）")
+    return value
+
+
+def _title(alert: Alert) -> str:
+    name = alert.institution.name if alert.institution else f"#{alert.institution_id}"
+    summary = (alert.summary_zh or "").strip() or f"{alert.family.zh}预警"
+    return f"{name}：{summary}"[:300]
+
+
+def _new_case(alert: Alert, *, owner: Owner, today: date, policy: Policy) -> Case:
+    return Case(
+        alert_id=alert.id,
+        institution_id=alert.institution_id,
+        district_code=alert.institution.district_code,
+        level=Level(alert.level),
+        owner=owner,
+        state=CaseState.PENDING,
+        title=_title(alert),
+        due_on=policy.due_on(alert.level, today),
+        shared_with_district=False,
+        resolution="",
+    )
+
+
+def _log_opened(session: Session, case: Case, *, actor, policy: Policy) -> None:
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="create",
+        to_state=CaseState.PENDING.value,
+        comment=f"{Owner(case.owner).zh}办理，{case.due_on.isoformat()} 前办结",
+        detail={"due_on": case.due_on.isoformat(), "policy": policy.version},
+    )
+
+
+def open_case(
+    session: Session, *, alert: Alert, actor=None, today: date | None = None, policy: Policy | None = None
+) -> Case:
+    """Open the case of ``alert``, routed and dated by the policy (Conflict if it has one already)."""
+    policy = policy or load_policy()
+    today = today or date.today()
+    if session.scalar(select(Case.id).where(Case.alert_id == alert.id)) is not None:
+        raise Conflict("该预警已有案件", message_en="This alert already has a case")
+    owner = policy.owner_for(alert.level)
+    if owner is None:
+        raise ValidationFailed(f"{Level(alert.level).zh}预警不立案（见案件办理政策）")
+    case = _new_case(alert, owner=owner, today=today, policy=policy)
+    if actor is not None:
+        check_act(scope_of(actor), case)
+    session.add(case)
+    session.flush()
+    _log_opened(session, case, actor=actor, policy=policy)
+    return case
+
+
+def _relevel(session: Session, case: Case, alert: Alert, *, today: date, policy: Policy) -> bool:
+    """An open case whose alert got worse takes the new level, routing and (earlier) due date."""
+    if case.state in FINAL_STATES or Level(alert.level).rank <= Level(case.level).rank:
+        return False
+    owner = policy.owner_for(alert.level)
+    if owner is None:
+        return False
+    old = Level(case.level)
+    case.level = Level(alert.level)
+    if owner == Owner.CITY:
+        case.owner = Owner.CITY
+    case.due_on = min(case.due_on, policy.due_on(alert.level, today))
+    case.title = _title(alert)
+    _log(
+        session,
+        case,
+        actor=None,
+        action="relevel",
+        comment=f"预警升级：{old.zh} → {case.level.zh}",
+        detail={"from_level": old.value, "to_level": case.level.value, "due_on": case.due_on.isoformat()},
+    )
+    return True
+
+
+def sync_cases(session: Session, *, as_of: date, today: date | None = None) -> int:
+    """Open a case for every open alert of the quarter ``as_of`` that has none; escalate overdue ones.
+
+    Called by the early-warning run at its end. Idempotent. ``today`` (default: the real date) is the
+    opening day from which due dates count. Returns the number of cases opened.
+    """
+    policy = load_policy()
+    today = today or date.today()
+    alerts = session.scalars(
+        select(Alert).where(Alert.status == AlertStatus.OPEN, Alert.last_period == as_of).order_by(Alert.id)
+    ).unique()
+    existing = {
+        c.alert_id: c
+        for c in session.scalars(
+            select(Case).join(Alert, Alert.id == Case.alert_id).where(Alert.last_period == as_of)
+        ).unique()
+    }
+    new: list[Case] = []
+    for alert in alerts:
+        case = existing.get(alert.id)
+        if case is not None:
+            _relevel(session, case, alert, today=today, policy=policy)
+            continue
+        owner = policy.owner_for(alert.level)
+        if owner is not None:
+            new.append(_new_case(alert, owner=owner, today=today, policy=policy))
+    session.add_all(new)
+    session.flush()  # one round for all new cases, then their events
+    for case in new:
+        _log_opened(session, case, actor=None, policy=policy)
+    escalate_overdue(session, today=today)
+    session.flush()
+    return len(new)
+
+
+@dataclass(frozen=True)
+class EscalationResult:
+    escalated: int
+    flagged: int
+
+
+def escalate_overdue(session: Session, *, today: date) -> EscalationResult:
+    """Escalate overdue district cases to the city; flag overdue city cases (each once)."""
+    policy = load_policy()
+    escalated = flagged = 0
+    overdue = session.scalars(select(Case).where(overdue_clause(today)).order_by(Case.id)).unique().all()
+    flagged_ids = set(
+        session.scalars(
+            select(CaseEvent.case_id).where(
+                CaseEvent.action == "overdue", CaseEvent.case_id.in_([c.id for c in overdue])
+            )
+        )
+    )
+    for case in overdue:
+        if case.owner == Owner.DISTRICT and policy.escalate_district:
+            case.owner = Owner.CITY
+            case.escalated_at = utcnow()
+            _log(
+                session,
+                case,
+                actor=None,
+                action="escalate",
+                comment=f"逾期未办结（应于 {case.due_on.isoformat()} 前办结），上报市级",
+                detail={"due_on": case.due_on.isoformat(), "today": today.isoformat()},
+            )
+            escalated += 1
+        elif (
+            case.owner == Owner.CITY
+            and case.escalated_at is None
+            and policy.flag_city
+            and case.id not in flagged_ids
+        ):
+            _log(
+                session,
+                case,
+                actor=None,
+                action="overdue",
+                comment=f"逾期未办结（应于 {case.due_on.isoformat()} 前办结）",
+                detail={"due_on": case.due_on.isoformat(), "today": today.isoformat()},
+            )
+            flagged += 1
+    session.flush()
+    return EscalationResult(escalated=escalated, flagged=flagged)
+
+
+def escalate_overdue_now(session: Session) -> EscalationResult:
+    """For ``qiantang cases escalate``: escalate with today's date."""
+    return escalate_overdue(session, today=date.today())
+
+
+# Allowed moves. Closed and false positive are final: nothing leaves them.
+TRANSITIONS: dict[CaseState, tuple[CaseState, ...]] = {
+    CaseState.PENDING: (CaseState.VERIFYING, CaseState.FALSE_POSITIVE),
+    CaseState.VERIFYING: (CaseState.RECTIFYING, CaseState.CLOSED, CaseState.FALSE_POSITIVE),
+    CaseState.RECTIFYING: (CaseState.CLOSED,),
+}
+# What a move must carry: the rectification demanded, the outcome, or why it was a false alarm.
+REQUIRED_TEXT = {
+    CaseState.RECTIFYING: ("comment", "整改要求", "the rectification required"),
+    CaseState.CLOSED: ("resolution", "办结情况", "how the case was resolved"),
+    CaseState.FALSE_POSITIVE: ("resolution", "误报原因", "the reason it is a false positive"),
+}
+
+
+def transition(
+    session: Session,
+    *,
+    case_id: int,
+    to_state: CaseState | str,
+    actor,
+    comment: str = "",
+    resolution: str | None = None,
+) -> Case:
+    """Move a case one step (see TRANSITIONS), with the text the move requires."""
+    case = get_or_404(session, Case, case_id)
+    check_act(scope_of(actor), case)
+    try:
+        target = CaseState(to_state)
+    except ValueError:
+        raise ValidationFailed(f"未知的案件状态：{to_state}") from None
+    current = CaseState(case.state)
+    if target not in TRANSITIONS.get(current, ()):
+        raise Conflict(
+            f"案件不能从“{current.zh}”转为“{target.zh}”",
+            message_en=f"A case cannot move from {current.en} to {target.en}",
+        )
+    comment = _clean(comment, what="说明")
+    resolution = _clean(resolution, what="办结意见")
+    need = REQUIRED_TEXT.get(target)
+    if need:
+        kind, what_zh, _ = need
+        # The one text box a form shows may arrive as either field; accept it from either.
+        text = (resolution or comment) if kind == "resolution" else (comment or resolution)
+        if not text:
+            raise ValidationFailed(f"转为“{target.zh}”须填写{what_zh}")
+        if kind == "resolution":
+            resolution = text
+        else:
+            comment = text
+    case.state = target
+    if target in FINAL_STATES:
+        case.resolution = resolution
+        case.closed_at = utcnow()
+    if target == CaseState.VERIFYING and not case.assignee:
+        case.assignee = getattr(actor, "username", None)
+    text = (
+        comment
+        if not resolution or resolution == comment
+        else "\n".join(t for t in (comment, resolution) if t)
+    )
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="transition",
+        from_state=current.value,
+        to_state=target.value,
+        comment=text,
+    )
+    session.flush()
+    return case
+
+
+def add_comment(session: Session, *, case_id: int, actor, text: str) -> CaseEvent:
+    """A note on the case's timeline."""
+    case = get_or_404(session, Case, case_id)
+    check_act(scope_of(actor), case)
+    _check_open(case)
+    text = _clean(text, what="意见", required=True)
+    event = _log(session, case, actor=actor, action="comment", comment=text)
+    case.updated_at = utcnow()
+    session.flush()
+    return event
+
+
+comment = add_comment
+
+
+def _check_open(case: Case) -> None:
+    if case.state in FINAL_STATES:
+        raise Conflict(
+            f"案件已{CaseState(case.state).zh}，不能再办理",
+            message_en="The case is final and can no longer be changed",
+        )
+
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def sanitize_filename(name: str | None) -> str:
+    """A safe file name: no folders, no control or reserved characters, at most 255 characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = re.split(r"[\\/]", name)[-1]
+    name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
+    if not name or set(name) <= {"_", " "}:
+        name = "attachment"
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext[:20] if dot else ""
+        name = (stem if dot else name)[: 255 - len(ext) - 1] + ("." + ext if ext else "")
+    return name
+
+
+def attach(
+    session: Session,
+    *,
+    case_id: int,
+    actor,
+    filename: str,
+    content_type: str | None,
+    data: bytes,
+    comment: str = "",
+) -> CaseAttachment:
+    """Store a file with the case (in the database), with its SHA-256; at most the policy's size."""
+    case = get_or_404(session, Case, case_id)
+    check_act(scope_of(actor), case)
+    _check_open(case)
+    limit = load_policy().max_attachment_bytes
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"附件过大（{len(data) / 1048576:.1f} MB），上限 {limit // 1048576} MB",
+            message_en=f"The file is too large (limit {limit // 1048576} MB)",
+        )
+    if not data:
+        raise ValidationFailed("附件为空")
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if not _CONTENT_TYPE.match(ctype) or len(ctype) > 128:
+        ctype = "application/octet-stream"
+    att = CaseAttachment(
+        case_id=case.id,
+        filename=sanitize_filename(filename),
+        content_type=ctype,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        uploaded_by=getattr(actor, "username", None),
+        uploaded_at=utcnow(),
+    )
+    session.add(att)
+    session.flush()
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="attach",
+        comment=_clean(comment, what="说明") or att.filename,
+        attachment_id=att.id,
+        detail={"attachment_id": att.id, "filename": att.filename, "size": att.size, "sha256": att.sha256},
+    )
+    case.updated_at = utcnow()
+    session.flush()
+    return att
+
+
+def share_with_district(session: Session, *, case_id: int, actor, comment: str = "") -> Case:
+    """The city shares one of its cases (red, or escalated) with the district office (联动)."""
+    case = get_or_404(session, Case, case_id)
+    scope = scope_of(actor)
+    check_view(scope, case)
+    if scope.role not in CITY_STAFF:
+        raise Forbidden("只有市级工作人员可以共享案件", message_en="Only city staff may share a case")
+    if case.owner != Owner.CITY:
+        raise Conflict("该案件本就由区县办理", message_en="This case is already handled by the district")
+    if case.shared_with_district:
+        raise Conflict("该案件已共享给区县", message_en="This case is already shared with the district")
+    case.shared_with_district = True
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="share",
+        comment=_clean(comment, what="说明") or "共享给区县金融办协同办理",
+    )
+    session.flush()
+    return case
+
+
+def timeline(session: Session, *, case_id: int) -> list[CaseEvent]:
+    """Every step of a case, oldest first (read afresh, so it includes this request's steps)."""
+    return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
