@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
@@ -103,7 +104,12 @@ def nav_for(user) -> list[NavItem]:
 
 @cache
 def environment() -> Environment:
-    loaders = {pkg: PackageLoader(f"qiantang.{pkg}", "templates") for pkg in TEMPLATE_PACKAGES}
+    # A domain without pages yet has no templates folder (git keeps no empty folders).
+    loaders = {
+        pkg: PackageLoader(f"qiantang.{pkg}", "templates")
+        for pkg in TEMPLATE_PACKAGES
+        if (resources.files(f"qiantang.{pkg}") / "templates").is_dir()
+    }
     env = Environment(
         loader=ChoiceLoader([PackageLoader("qiantang.web", "templates"), PrefixLoader(loaders)]),
         autoescape=select_autoescape(["html"]),
