@@ -20,12 +20,18 @@ db_app = typer.Typer(help="数据库 Database: migrations and reference data.", 
 demo_app = typer.Typer(help="演示数据 The synthetic demo city.", no_args_is_help=True)
 stats_app = typer.Typer(help="统计 Stored summaries that pages read.", no_args_is_help=True)
 plan_app = typer.Typer(help="规划监测 Plan targets and actual values.", no_args_is_help=True)
+network_app = typer.Typer(
+    help="担保网络 Guarantee networks: circles, chains, contagion.", no_args_is_help=True
+)
+cases_app = typer.Typer(help="案件 Cases from early-warning alerts.", no_args_is_help=True)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(stats_app, name="stats")
 app.add_typer(plan_app, name="plan")
+app.add_typer(network_app, name="network")
+app.add_typer(cases_app, name="cases")
 console = Console()
 
 
@@ -178,6 +184,41 @@ def plan_upload_values(
             console.print(f"  第 {e.row} 行 {e.column or ''}：{e.message}")
         _fail(exc.message)
     console.print(f"已导入 {len(written)} 个数值 · {len(written)} values stored")
+
+
+@network_app.command("analyse")
+def network_analyse(
+    as_of: Annotated[
+        str | None, typer.Option(help="Date of the guarantees in force (default: the loans' as-of date)")
+    ] = None,
+    recovery: Annotated[float, typer.Option(help="Recovery rate of a defaulted loan")] = 0.4,
+    capacity: Annotated[float, typer.Option(help="Loss-absorbing capacity = net assets × this")] = 1.0,
+) -> None:
+    """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact."""
+    from datetime import date
+
+    from qiantang.db import session_scope
+    from qiantang.network.service import Params, analyse
+
+    day = date.fromisoformat(as_of) if as_of else None
+    with session_scope() as session:
+        run = analyse(session, as_of=day, params=Params(recovery=recovery, capacity_multiplier=capacity))
+        c = run.counts
+    typer.echo(f"担保网络分析完成 network analysed in {run.seconds:.1f} s")
+    typer.echo(f"  企业 firms {c['firms']:,} · 担保圈 groups {c['groups']:,}")
+    typer.echo(f"  最大担保圈 largest {c['largest_group']:,} · 最长担保链 chain {c['longest_chain']}")
+    typer.echo(f"  互保 mutual pairs {c['mutual_pairs']:,} · 三方循环 three-firm rings {c['rings']:,}")
+
+
+@cases_app.command("escalate")
+def cases_escalate() -> None:
+    """Escalate overdue district cases to the city; flag overdue city cases (run daily)."""
+    from qiantang.cases.service import escalate_overdue_now
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        result = escalate_overdue_now(session)
+    console.print(f"已上报市级 escalated {result.escalated}，逾期标记 flagged {result.flagged}")
 
 
 @users_app.command("create")
