@@ -297,6 +297,14 @@ def load(
         set_meta(session, "demo_loaded_at", stamp.isoformat(timespec="seconds") + "Z")
         fill_plan_values(session, seed=seed)
         recompute(session)  # registry-backed plan indicators now see the demo registry
+        from qiantang.earlywarning.service import run as run_early_warning
+
+        say("风险预警 Early warning", 0.99)
+        run_early_warning(session, triggered_by="demo")
+        from qiantang.network.service import analyse as analyse_network
+
+        say("担保网络 Guarantee network", 0.992)
+        analyse_network(session)
         audit.record(
             session,
             action="demo_load",

@@ -1,0 +1,365 @@
+"""The quarterly panel the early-warning computation works on, read in bulk into pandas.
+
+One row per institution and quarter in which a return was *expected* (the institution was open at the
+quarter end and its type files a template) or *filed*. Rows carry the current revision's values (one
+column per template field, NaN where the template has no such field), the first submission time (for
+lateness), the number of revisions, and the registry facts the indicators need.
+
+Quarters are handled as integers ``pq = 4·year + quarter − 1`` so that "the previous quarter" or "the
+previous year end" is arithmetic, and lags are looked up by key (exact quarters, never "the previous
+row").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from qiantang.filings.periods import RECORDS_START
+
+# Key of (institution, quarter) pairs: institution id × KEY + pq (pq < 10,000 for any real year).
+KEY = 10_000
+
+
+def pq_of(day: date) -> int:
+    return day.year * 4 + (day.month - 1) // 3
+
+
+@lru_cache(maxsize=4096)
+def period_of(pq: int) -> date:
+    year, q = divmod(int(pq), 4)
+    month = 3 * (q + 1)
+    return date(year, month, 31 if month in (3, 12) else 30)
+
+
+@lru_cache(maxsize=4096)
+def label_of(pq: int) -> str:
+    year, q = divmod(int(pq), 4)
+    return f"{year}Q{q + 1}"
+
+
+def pq_array(dates: pd.Series) -> np.ndarray:
+    d = pd.to_datetime(dates)
+    return (d.dt.year * 4 + (d.dt.month - 1) // 3).to_numpy(dtype=np.int64)
+
+
+@dataclass
+class Panel:
+    """Everything read from the database, as frames."""
+
+    institutions: (
+        pd.DataFrame
+    )  # id-indexed: type_code, template, district_code, capital_wan, established_on …
+    events: pd.DataFrame  # status history: institution_id, effective_on, event, status_after, reason, pq
+    rows: pd.DataFrame  # the panel: institution_id, pq, period_end, template, type_code, expected, filed …
+    fields: pd.DataFrame  # template field values aligned with ``rows`` (same index)
+    first_pq: int | None = None
+    last_pq: int | None = None
+    templates: tuple[str, ...] = field(default=())
+
+    @property
+    def empty(self) -> bool:
+        return self.rows.empty
+
+    def key(self) -> np.ndarray:
+        return self.rows["institution_id"].to_numpy(np.int64) * KEY + self.rows["pq"].to_numpy(np.int64)
+
+
+def _read(session: Session, sql: str) -> list[tuple]:
+    """Plain tuples from the driver (no ORM or row objects: this is the bulk path)."""
+    raw = session.connection().connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _float_columns(records: list[dict], codes: list[str]) -> dict[str, np.ndarray]:
+    out = {}
+    for code in codes:
+        values = [d.get(code) for d in records]
+        try:
+            out[code] = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            out[code] = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+    return out
+
+
+def _as_date(values) -> pd.Series:
+    return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", errors="coerce")
+
+
+def load_institutions(session: Session, templates: tuple[str, ...] | None = None) -> pd.DataFrame:
+    rows = _read(
+        session,
+        "SELECT i.id, i.type_code, t.filing_template, i.district_code, i.registered_capital, "
+        "i.established_on, i.deregistered_on, i.status, i.name "
+        "FROM institutions i JOIN institution_types t ON t.code = i.type_code "
+        "WHERE t.filing_template IS NOT NULL",
+    )
+    cols = [
+        "id",
+        "type_code",
+        "template",
+        "district_code",
+        "capital",
+        "established_on",
+        "deregistered_on",
+        "status",
+        "name",
+    ]
+    df = pd.DataFrame(rows, columns=cols)
+    if templates is not None:
+        df = df[df["template"].isin(templates)]
+    df["capital_wan"] = pd.to_numeric(df["capital"], errors="coerce") / 10_000.0
+    df["established_on"] = _as_date(df["established_on"].tolist())
+    df["deregistered_on"] = _as_date(df["deregistered_on"].tolist())
+    df = df.drop(columns=["capital"]).set_index("id").sort_index()
+    df["type_code"] = df["type_code"].astype(object)
+    df["template"] = df["template"].astype(object)
+    return df
+
+
+def load_events(session: Session, ids) -> pd.DataFrame:
+    rows = _read(
+        session,
+        "SELECT s.institution_id, s.effective_on, s.event, s.status_after, s.reason, s.id "
+        "FROM institution_status_changes s JOIN institutions i ON i.id = s.institution_id "
+        "JOIN institution_types t ON t.code = i.type_code WHERE t.filing_template IS NOT NULL",
+    )
+    df = pd.DataFrame(
+        rows, columns=["institution_id", "effective_on", "event", "status_after", "reason", "id"]
+    )
+    df = df[df["institution_id"].isin(ids)]
+    df["effective_on"] = _as_date(df["effective_on"].tolist())
+    df["pq"] = (
+        pq_array(df["effective_on"]) if len(df) else np.zeros(0, dtype=np.int64)
+    )  # the quarter the event falls in
+    df["reason"] = df["reason"].fillna("").astype(object)
+    return df.sort_values(["institution_id", "effective_on", "id"]).reset_index(drop=True)
+
+
+def load_panel(session: Session, *, templates: tuple[str, ...] | None = None) -> Panel:
+    """Read institutions, their status history and every filing into one quarterly panel."""
+    inst = load_institutions(session, templates)
+    events = load_events(session, inst.index)
+    # Every revision's timing (lateness is judged on the first submission), the current one's data.
+    timing = pd.DataFrame(
+        _read(
+            session,
+            "SELECT institution_id, period_end, revision, is_current, due_on, submitted_at, template_code "
+            "FROM filings",
+        ),
+        columns=[
+            "institution_id",
+            "period_end",
+            "revision",
+            "is_current",
+            "due_on",
+            "submitted_at",
+            "template",
+        ],
+    )
+    timing = timing[timing["institution_id"].isin(inst.index)]
+    current = _read(
+        session,
+        "SELECT institution_id, period_end, CAST(data AS TEXT), template_code FROM filings WHERE is_current "
+        "ORDER BY template_code, institution_id, period_end",
+    )
+    return assemble(inst, events, timing, current)
+
+
+def assemble(inst: pd.DataFrame, events: pd.DataFrame, timing: pd.DataFrame, current: list[tuple]) -> Panel:
+    """Build the panel from the registry frames, every revision's timing (institution_id, period_end,
+    revision, due_on, submitted_at) and the current revisions as (institution_id, period_end, data,
+    template) tuples, ``data`` a dict or its JSON text."""
+    if timing.empty:
+        empty = pd.DataFrame(
+            {
+                "institution_id": pd.Series(dtype=np.int64),
+                "pq": pd.Series(dtype=np.int64),
+                "expected": pd.Series(dtype=bool),
+                "filed": pd.Series(dtype=bool),
+                "first_submitted": pd.Series(dtype="datetime64[ns]"),
+                "due_on": pd.Series(dtype="datetime64[ns]"),
+                "n_revisions": pd.Series(dtype=np.float64),
+                "template": pd.Series(dtype=object),
+                "type_code": pd.Series(dtype=object),
+                "district_code": pd.Series(dtype=object),
+                "capital_registry_wan": pd.Series(dtype=np.float64),
+                "period_end": pd.Series(dtype=object),
+            }
+        )
+        return Panel(inst, events, empty, pd.DataFrame(index=empty.index))
+    timing["pq"] = pq_array(_as_date(timing["period_end"].tolist()))
+    timing["submitted"] = _as_date(timing["submitted_at"].tolist()).dt.normalize()
+    timing["due"] = _as_date(timing["due_on"].tolist())
+    first = timing.groupby(["institution_id", "pq"], sort=False).agg(
+        first_submitted=("submitted", "min"),
+        due_on=("due", "min"),
+        n_revisions=("revision", "size"),
+    )
+    first["n_revisions"] = first["n_revisions"] - 1
+
+    keep_ids = set(inst.index.tolist())
+    current = sorted((r for r in current if r[0] in keep_ids), key=lambda r: (r[3], r[0], str(r[1])))
+    texts = [r[2] if isinstance(r[2], str) else json.dumps(r[2]) for r in current]
+    datas = json.loads("[" + ",".join(t or "{}" for t in texts) + "]") if texts else []
+    blocks = []
+    tmpl = [r[3] for r in current]
+    start = 0
+    while start < len(current):  # rows come ordered by template: one block of columns per template
+        stop = start
+        while stop < len(current) and tmpl[stop] == tmpl[start]:
+            stop += 1
+        records = datas[start:stop]
+        codes = _template_fields(tmpl[start], records)
+        block = pd.DataFrame(_float_columns(records, codes))
+        block.insert(0, "institution_id", np.array([r[0] for r in current[start:stop]], dtype=np.int64))
+        block.insert(1, "pq", [pq_of(_day(r[1])) for r in current[start:stop]])
+        blocks.append(block)
+        start = stop
+    filed = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["institution_id", "pq"])
+    filed["pq"] = filed["pq"].astype(np.int64)
+    filed = filed.drop_duplicates(["institution_id", "pq"], keep="last")
+
+    # Expected quarters: open at the quarter end (established on or before it, not yet exited).
+    all_pq = np.concatenate([timing["pq"].to_numpy()])
+    first_pq = max(int(all_pq.min()), pq_of(RECORDS_START))
+    last_pq = int(all_pq.max())
+    est = inst["established_on"]
+    est_pq = np.where(est.isna(), first_pq, pq_array(est.fillna(pd.Timestamp("1900-01-01"))))
+    # Established on the quarter end itself counts for that quarter; otherwise from that quarter on
+    # (the quarter containing the establishment date ends after it).
+    start = np.maximum(est_pq, first_pq)
+    dereg = inst["deregistered_on"]
+    has_exit = dereg.notna().to_numpy()
+    exit_pq = np.where(has_exit, pq_array(dereg.fillna(pd.Timestamp("2999-12-31"))), last_pq + 1)
+    # Open at the end of the exit quarter only if the exit falls after that quarter end: never.
+    stop = np.minimum(exit_pq - 1, last_pq)
+    n_q = np.maximum(stop - start + 1, 0)
+    grid_ids = np.repeat(inst.index.to_numpy(np.int64), n_q)
+    offsets = np.arange(n_q.sum()) - np.repeat(np.cumsum(n_q) - n_q, n_q)
+    grid_pq = np.repeat(start, n_q) + offsets
+    grid = pd.DataFrame({"institution_id": grid_ids, "pq": grid_pq.astype(np.int64), "expected": True})
+
+    rows = grid.merge(
+        filed[["institution_id", "pq"]].assign(filed=True), how="outer", on=["institution_id", "pq"]
+    )
+    rows["expected"] = rows["expected"].fillna(False).astype(bool)
+    rows["filed"] = rows["filed"].fillna(False).astype(bool)
+    rows = rows.sort_values(["institution_id", "pq"]).reset_index(drop=True)
+    rows = rows.join(first, on=["institution_id", "pq"])
+    rows["template"] = inst["template"].reindex(rows["institution_id"]).to_numpy()
+    rows["type_code"] = inst["type_code"].reindex(rows["institution_id"]).to_numpy()
+    rows["district_code"] = inst["district_code"].reindex(rows["institution_id"]).to_numpy()
+    rows["capital_registry_wan"] = inst["capital_wan"].reindex(rows["institution_id"]).to_numpy()
+    rows["period_end"] = [period_of(p) for p in rows["pq"].to_numpy()] if len(rows) else []
+    fields = rows[["institution_id", "pq"]].merge(filed, how="left", on=["institution_id", "pq"])
+    fields = fields.drop(columns=["institution_id", "pq"])
+    fields.index = rows.index
+    return Panel(
+        institutions=inst,
+        events=events,
+        rows=rows,
+        fields=fields,
+        first_pq=first_pq,
+        last_pq=last_pq,
+        templates=tuple(sorted(inst["template"].unique())),
+    )
+
+
+def panel_from_records(
+    institutions: list[dict], filings: list[dict], events: list[dict] | None = None
+) -> Panel:
+    """A panel from hand-made records (tests, what-if checks), without a database.
+
+    ``institutions``: id, type_code, template, district_code, registered_capital (元), established_on,
+    deregistered_on; ``filings``: institution_id, period_end, data, and optionally revision, due_on,
+    submitted_at (every revision may be given; the highest revision's data is current);
+    ``events``: institution_id, effective_on, event, status_after, reason.
+    """
+    inst = pd.DataFrame(
+        [
+            {
+                "id": i["id"],
+                "type_code": i.get("type_code", i["template"]),
+                "template": i["template"],
+                "district_code": i.get("district_code", "330106"),
+                "capital_wan": (i["registered_capital"] / 10_000.0)
+                if i.get("registered_capital")
+                else np.nan,
+                "established_on": pd.Timestamp(i.get("established_on", date(2010, 1, 1))),
+                "deregistered_on": pd.Timestamp(i["deregistered_on"]) if i.get("deregistered_on") else pd.NaT,
+                "status": i.get("status", "active"),
+                "name": i.get("name", f"机构{i['id']}"),
+            }
+            for i in institutions
+        ]
+    ).set_index("id")
+    ev = pd.DataFrame(
+        events or [], columns=["institution_id", "effective_on", "event", "status_after", "reason"]
+    )
+    ev["id"] = np.arange(len(ev))
+    ev["effective_on"] = pd.to_datetime(ev["effective_on"])
+    ev["pq"] = pq_array(ev["effective_on"]) if len(ev) else np.zeros(0, dtype=np.int64)
+    ev["reason"] = ev["reason"].fillna("").astype(object)
+    ev = ev.sort_values(["institution_id", "effective_on", "id"]).reset_index(drop=True)
+    timing_rows, current = [], {}
+    for f in filings:
+        day = f["period_end"]
+        rev = f.get("revision", 1)
+        due = f.get("due_on", date.fromordinal(day.toordinal() + 15))
+        submitted = f.get("submitted_at", due)
+        timing_rows.append((f["institution_id"], day.isoformat(), rev, True, due.isoformat(), str(submitted)))
+        key = (f["institution_id"], day)
+        if key not in current or current[key][0] <= rev:
+            template = inst.loc[f["institution_id"], "template"]
+            current[key] = (rev, (f["institution_id"], day.isoformat(), dict(f["data"]), template))
+    timing = pd.DataFrame(
+        timing_rows,
+        columns=["institution_id", "period_end", "revision", "is_current", "due_on", "submitted_at"],
+    )
+    return assemble(inst, ev, timing, [v[1] for v in current.values()])
+
+
+def _day(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _template_fields(template: str, records: list[dict]) -> list[str]:
+    from qiantang.filings.templates import get_template
+
+    try:
+        return list(get_template(template).field_codes)
+    except (KeyError, FileNotFoundError, ValueError):
+        codes: dict[str, None] = {}
+        for d in records[:50]:
+            codes.update(dict.fromkeys(d))
+        return list(codes)
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at the rows whose key is ``wanted`` (NaN where there is none).
+
+    ``keys`` must be sorted ascending and unique (panel rows are sorted by institution and quarter).
+    """
+    if len(keys) == 0:
+        return np.full(len(wanted), np.nan)
+    pos = np.searchsorted(keys, wanted)
+    pos = np.minimum(pos, len(keys) - 1)
+    found = keys[pos] == wanted
+    return np.where(found, values[pos], np.nan).astype(np.float64)
+
+
+def lag_lookup(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` of the same institution ``k`` quarters earlier (NaN where that quarter has no row)."""
+    return lookup(keys, values, keys - k)
