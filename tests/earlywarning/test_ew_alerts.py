@@ -77,6 +77,15 @@ def test_episodes_update_and_clear():
     assert (ep.first_pq, ep.last_pq, ep.level, ep.open) == (pq_of(Q[0]), pq_of(Q[2]), "orange", False)
     assert ep.cleared_pq == pq_of(Q[3]) and ep.periods == [pq_of(d) for d in Q[:3]]
     assert ep.evidence[0]["message_zh"].startswith(str(Q[2]))  # the evidence of its latest quarter
+    # The summary describes the latest quarter, so it says where the (worse) level shown came from.
+    assert ep.summary_zh.endswith("（本次预警期间最高为橙色，见于2023Q2）")
+
+
+def test_summary_adds_nothing_when_the_latest_quarter_is_the_worst():
+    a = 1
+    p = panel_for(a, Q[:4], until=Q[3])
+    (ep,) = alerts.episodes(p, frame(signal(a, Q[0], "yellow"), signal(a, Q[1], "red")), pq_of(Q[3]))
+    assert ep.level == "red" and "最高" not in ep.summary_zh
 
 
 def test_a_missing_return_neither_extends_nor_clears_a_limit_alert():

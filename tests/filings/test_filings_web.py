@@ -196,6 +196,23 @@ def test_city_page_summary_filters_and_export(clients, db):
     assert len(rows) - header - 1 == len(api["rows"]) == api["total"]["expected"]
 
 
+def test_default_quarter_without_returns_points_to_the_latest_filed_one(clients, db, monkeypatch):
+    from datetime import date
+
+    from qiantang.filings import service
+
+    latest = db.scalar(select(func.max(Filing.period_end)))
+    monkeypatch.setattr(service, "today_utc", lambda: date(latest.year + 1, 11, 26))
+    c = clients.as_user("analyst")
+    r = c.get("/filings")
+    label = f"{latest.year}Q{(latest.month - 1) // 3 + 1}"
+    assert r.status_code == 200 and 'data-testid="latest-filed"' in r.text
+    assert f'href="/filings?period={label}"' in r.text
+    # A quarter that has returns, or one asked for explicitly, gets no pointer.
+    assert 'data-testid="latest-filed"' not in c.get(f"/filings?period={label}").text
+    assert 'data-testid="latest-filed"' not in c.get(f"/filings?period={latest.year + 1}Q2").text
+
+
 def test_auditor_reads_but_cannot_upload(clients, db):
     c = clients.as_user("auditor")
     r = c.get("/filings?period=2025Q4")

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from qiantang.db import bulk_insert, utcnow
-from qiantang.earlywarning.models import Alert, AlertStatus, SignalFamily
+from qiantang.earlywarning.models import Alert, AlertStatus, Level, SignalFamily
 from qiantang.earlywarning.panel import Panel, label_of, period_of
 from qiantang.earlywarning.rules import LEVEL_RANK, RANK_LEVEL
 
@@ -102,6 +102,12 @@ def episodes(panel: Panel, signals: pd.DataFrame, latest_pq: int) -> list[Episod
             else:
                 is_open, cleared = False, inst_last + 1
         ev, summary = evidence.get((inst_id, fam, last), ([], ""))
+        peak = a + int(np.argmax(rank_e[a : b + 1]))
+        if summary and rank_e[peak] > rank_e[b]:
+            # The level shown is the episode's worst; say where it came from when the latest quarter,
+            # whose signals the summary describes, is milder.
+            worst = Level(RANK_LEVEL[int(rank_e[peak])])
+            summary += f"（本次预警期间最高为{worst.zh}，见于{label_of(int(pq_e[peak]))}）"
         out.append(
             Episode(
                 institution_id=inst_id,

@@ -1027,6 +1027,11 @@ def institution_filings(session: Session, *, institution_id: int) -> list[Filing
     return list(session.scalars(stmt).all())
 
 
+def latest_filed_period(session: Session) -> date | None:
+    """The latest quarter anyone has filed a return for (None before the first return)."""
+    return session.scalar(select(func.max(Filing.period_end)))
+
+
 def period_choices(*, today: date | None = None) -> list[date]:
     """Quarters a page offers: from 2015Q1 to the latest that has ended, newest first."""
     return list(reversed(periods_between(RECORDS_START, latest_ended_period(today or today_utc()))))
@@ -1063,6 +1068,7 @@ __all__ = [
     "filing_detail",
     "get_filing",
     "institution_filings",
+    "latest_filed_period",
     "list_filings",
     "missing_periods",
     "own_institution",

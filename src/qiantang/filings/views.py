@@ -105,6 +105,9 @@ def filings_page(
         )
     result = _compliance(db, auth, period=period, template=template, district=district, status=status)
     total = len(result.rows)
+    # Point to the latest quarter that has returns when the default one has none yet (e.g. the demo's
+    # data ends before today's due quarter), rather than leave the officer with a page of "missing".
+    latest_filed = service.latest_filed_period(db) if period is None and result.total.filed == 0 else None
     start = (page - 1) * PER_PAGE
     return render(
         request,
@@ -124,6 +127,7 @@ def filings_page(
         },
         can_upload=has_permission(auth.user.role, Permission.SUBMIT_FILINGS),
         can_export=has_permission(auth.user.role, Permission.EXPORT),
+        latest_filed=latest_filed if latest_filed and latest_filed < result.period_end else None,
         period_label=period_label,
         active="filings",
     )

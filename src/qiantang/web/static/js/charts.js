@@ -16,7 +16,7 @@
       return base;
     }
     var horizontal = !!spec.horizontal;
-    var cat = { type: "category", data: spec.categories, axisLabel: { interval: 0, fontSize: 11 } };
+    var cat = { type: "category", data: spec.categories, axisLabel: { interval: horizontal ? 0 : "auto", hideOverlap: true, fontSize: 11 } };
     var val = { type: "value", name: spec.unit || "", scale: spec.kind === "line" };
     base.grid = { left: horizontal ? 150 : 50, right: 20, top: 40, bottom: horizontal ? 20 : 40 };
     base.xAxis = horizontal ? val : cat;
