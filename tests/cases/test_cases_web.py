@@ -186,6 +186,9 @@ def test_plain_form_posts_take_a_case_through_its_states(clients, cases, db):
     # Without the token the form is refused.
     r = c.post(f"/cases/{case.id}/comment", data={"comment": "x"}, follow_redirects=False)
     assert r.status_code == 403
+    # The audit log names the case actions in Chinese.
+    log = clients.as_user("auditor").get("/audit?action=case_transition")
+    assert log.status_code == 200 and "案件流转" in log.text and ">case_transition<" not in log.text
 
 
 def test_a_refused_move_shows_the_form_again_with_the_reason(clients, cases, db):

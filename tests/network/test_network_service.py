@@ -18,6 +18,7 @@ from qiantang.enterprises.models import Enterprise, Guarantee, Loan
 from qiantang.errors import Forbidden, ValidationFailed
 from qiantang.network import imports, service
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
+from qiantang.registry.models import Area
 
 XIHU = "330106"
 
@@ -203,6 +204,9 @@ def test_pages_api_and_pdf(clients, db, run):
     assert pdf.status_code == 200
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert f"担保圈 #{group.id}" in text and "风险判断" in text
+    # Districts are named, not coded, on the page and in the report.
+    names = [db.get(Area, code).name_zh for code in group.districts]
+    assert all(n in r.text for n in names) and f"涉及区县：{'、'.join(names)}" in text
     member = api["members"][0]
     ego = c.get(f"/network/enterprises/{member['uscc']}")
     assert ego.status_code == 200

@@ -24,6 +24,14 @@ ACTIONS_ZH = {
     "demo_load": "加载演示数据",
     "token_create": "创建API令牌",
     "permission_denied": "越权访问被拒",
+    "case_create": "案件立案",
+    "case_transition": "案件流转",
+    "case_comment": "案件批注",
+    "case_attach": "案件附件",
+    "case_share": "案件共享区县",
+    "case_escalate": "案件逾期上报",
+    "case_overdue": "案件逾期提醒",
+    "case_relevel": "案件等级调整",
 }
 
 

@@ -27,6 +27,7 @@ from qiantang.earlywarning.models import Level
 from qiantang.errors import Conflict, QiantangError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.registry.models import Area
+from qiantang.registry.service import area_names
 from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, client_ip, require
 from qiantang.web.i18n import N_, is_zh, label
@@ -110,8 +111,7 @@ def _areas(db, auth: Auth) -> list[Area]:
 
 
 def _area_names(db) -> dict[str, str]:
-    zh = is_zh()
-    return {a.code: (a.name_zh if zh else a.name_en) for a in db.scalars(select(Area))}
+    return area_names(db, zh=is_zh())
 
 
 def _list_context(request: Request, db, auth: Auth, filters: CaseFilters, today: date) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def member_dict(n: NetworkNode, e: Enterprise, visible: bool) -> dict:
     return base
 
 
-def scenario_charts(s: ContagionScenario) -> dict:
+def scenario_charts(s: ContagionScenario, area_names: dict[str, str]) -> dict:
     r = s.results
     return {
         "rounds": {
@@ -67,7 +67,7 @@ def scenario_charts(s: ContagionScenario) -> dict:
         "districts": {
             "kind": "bar",
             "title": "各区县贷款损失（万元）",
-            "categories": [d["district_code"] for d in r["loss_by_district"]],
+            "categories": [area_names.get(d, d) for d in (x["district_code"] for x in r["loss_by_district"])],
             "series": [{"name": "损失", "data": [round(d["loss"] / 1e4, 2) for d in r["loss_by_district"]]}],
         },
     }
@@ -124,6 +124,7 @@ def group_pdf(
     session: Session, *, run: NetworkRun, group: GuaranteeGroup, members, scope, demo: bool
 ) -> bytes:
     """The printable report for the meeting that coordinates the group's handling (Chinese)."""
+    from qiantang.registry.service import area_names
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
@@ -158,6 +159,7 @@ def group_pdf(
                 demo=demo,
                 today=date.today(),
                 level_zh=service.LEVEL_ZH,
+                area_names=area_names(session),
                 truncated=spec.get("truncated"),
             )
         )

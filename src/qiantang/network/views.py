@@ -18,9 +18,11 @@ from qiantang.exports import build_xlsx, xlsx_response
 from qiantang.network import graphview, imports, report, service
 from qiantang.network.models import ContagionScenario, GuaranteeGroup
 from qiantang.registry.models import Area
+from qiantang.registry.service import area_names
 from qiantang.standards.industry import SECTIONS
 from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
 from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -61,6 +63,7 @@ def groups_page(
         min_firms=min_firms,
         levels=LEVELS,
         level_zh=service.LEVEL_ZH,
+        area_names=area_names(db, zh=is_zh()),
         active="network",
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
     )
@@ -88,6 +91,7 @@ def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = 
         _("Districts"),
         _("Reasons"),
     ]
+    names = area_names(db, zh=is_zh())
     body = (
         [
             g.id,
@@ -102,7 +106,7 @@ def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = 
             g.longest_chain,
             round(g.special_mention_share * 100, 2),
             round(g.npl_share * 100, 2),
-            "、".join(g.districts),
+            "、".join(names.get(d, d) for d in g.districts),
             "；".join(g.reasons),
         ]
         for g in rows
@@ -139,6 +143,7 @@ def group_page(request: Request, db: DB, auth: CurrentAuth, group_id: int, full:
         full=full,
         level_zh=service.LEVEL_ZH,
         visible=graphview.visible_ids(auth.scope, members),
+        area_names=area_names(db, zh=is_zh()),
         active="network",
     )
 
@@ -280,7 +285,8 @@ def scenario_page(request: Request, db: DB, auth: CurrentAuth, scenario_id: int)
         "network/scenario.html",
         scenario=scenario,
         defaulted=defaulted,
-        charts=report.scenario_charts(scenario),
+        charts=report.scenario_charts(scenario, area_names(db)),
+        area_names=area_names(db, zh=is_zh()),
         active="network",
     )
 

@@ -96,6 +96,11 @@ def institution_filings(session: Session, *, institution_id: int, limit: int = 1
     return list(session.scalars(stmt).all())
 
 
+def area_names(session: Session, *, zh: bool = True) -> dict[str, str]:
+    """Every district's name by code, former districts included (old records keep their codes)."""
+    return {a.code: (a.name_zh if zh else a.name_en) for a in session.scalars(select(Area))}
+
+
 def reference_lists(session: Session) -> dict:
     """The choices for registry filters: types, current districts and clusters."""
     return {
