@@ -168,3 +168,20 @@ def sqlite_snapshot(tmp_path_factory) -> Path:
     engine = build_database(f"sqlite:///{path}")
     engine.dispose()
     return path
+
+
+@pytest.fixture
+def snapshot_copy(sqlite_snapshot, tmp_path, monkeypatch) -> Iterator[Path]:
+    """A private copy of the tiny demo city that the command line (``QIANTANG_DATABASE_URL``) uses."""
+    from qiantang.config import get_settings
+    from qiantang.db import reset_engine
+    from tests.helpers import copy_sqlite
+
+    path = tmp_path / "copy.db"
+    copy_sqlite(sqlite_snapshot, path)
+    monkeypatch.setenv("QIANTANG_DATABASE_URL", f"sqlite:///{path}")
+    get_settings.cache_clear()
+    reset_engine()
+    yield path
+    get_settings.cache_clear()
+    reset_engine()

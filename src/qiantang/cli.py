@@ -24,6 +24,9 @@ network_app = typer.Typer(
     help="担保网络 Guarantee networks: circles, chains, contagion.", no_args_is_help=True
 )
 cases_app = typer.Typer(help="案件 Cases from early-warning alerts.", no_args_is_help=True)
+ew_app = typer.Typer(
+    help="风险预警 Early warning: limit rules, peer and trend signals, ratings, alerts.", no_args_is_help=True
+)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -31,6 +34,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(stats_app, name="stats")
 app.add_typer(plan_app, name="plan")
 app.add_typer(network_app, name="network")
+app.add_typer(ew_app, name="ew")
 app.add_typer(cases_app, name="cases")
 console = Console()
 
@@ -208,6 +212,58 @@ def network_analyse(
     typer.echo(f"  企业 firms {c['firms']:,} · 担保圈 groups {c['groups']:,}")
     typer.echo(f"  最大担保圈 largest {c['largest_group']:,} · 最长担保链 chain {c['longest_chain']}")
     typer.echo(f"  互保 mutual pairs {c['mutual_pairs']:,} · 三方循环 three-firm rings {c['rings']:,}")
+
+
+@ew_app.command("run")
+def ew_run() -> None:
+    """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
+    (run after each quarter's filings)."""
+    from qiantang.db import session_scope
+    from qiantang.earlywarning.service import run
+
+    with session_scope() as session:
+        record = run(session, triggered_by="cli")
+        c = record.counts
+    typer.echo(f"预警计算完成 early warning computed in {record.seconds:.1f} s（{record.version}）")
+    typer.echo(
+        f"  {c['institutions']:,} 家机构 institutions · {c['filings']:,} 份报表 returns · "
+        f"{record.first_period} – {record.last_period}"
+    )
+    a = c["alerts"]
+    typer.echo(f"  信号 signals {c['signals']:,} · 评级 ratings {c['ratings']:,}")
+    typer.echo(
+        f"  预警 alerts: 未消除 open {a['open']:,} · 已消除 cleared {a['cleared']:,} "
+        f"(新增 new {a['inserted']:,}, 更新 updated {a['updated']:,}, 删除 deleted {a['deleted']:,})"
+    )
+    typer.echo(f"  新开案件 cases opened {c['cases_opened']:,}")
+
+
+@ew_app.command("backtest")
+def ew_backtest() -> None:
+    """How well each signal family and the rating flagged later distress, quarter by quarter."""
+    from qiantang.db import session_scope
+    from qiantang.earlywarning.backtest import LEADS, run_backtest
+
+    with session_scope() as session:
+        bt = run_backtest(session)
+    table = Table(
+        title=f"回测 backtest {bt.first_period} – {bt.last_period} · {bt.events:,} 个风险事件 events"
+    )
+    table.add_column("方法 method")
+    for col in ("标记 flags", "精确率 precision", "提升度 lift", *[f"召回@{k} recall@{k}" for k in LEADS]):
+        table.add_column(col, justify="right")
+
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{v:.1%}"
+
+    for r in bt.rows:
+        lift = "—" if r.lift is None else f"{r.lift:.1f}×"
+        table.add_row(
+            r.name_zh, f"{r.flags:,}", pct(r.precision), lift, *[pct(r.recall.get(k)) for k in LEADS]
+        )
+    console.print(table)
+    for note in bt.notes:
+        console.print(f"[dim]{note}[/dim]")
 
 
 @cases_app.command("escalate")

@@ -5,26 +5,9 @@ from __future__ import annotations
 import re
 import sqlite3
 
-import pytest
 from typer.testing import CliRunner
 
 from qiantang.cli import app
-from tests.helpers import copy_sqlite
-
-
-@pytest.fixture
-def snapshot_copy(sqlite_snapshot, tmp_path, monkeypatch):
-    from qiantang.config import get_settings
-    from qiantang.db import reset_engine
-
-    path = tmp_path / "stats.db"
-    copy_sqlite(sqlite_snapshot, path)
-    monkeypatch.setenv("QIANTANG_DATABASE_URL", f"sqlite:///{path}")
-    get_settings.cache_clear()
-    reset_engine()
-    yield path
-    get_settings.cache_clear()
-    reset_engine()
 
 
 def test_stats_refresh_prints_both_timings(snapshot_copy):
