@@ -244,14 +244,18 @@ def ew_backtest() -> None:
     from qiantang.db import session_scope
     from qiantang.earlywarning.backtest import LEADS, run_backtest
 
+    from rich import box
+
     with session_scope() as session:
         bt = run_backtest(session)
     table = Table(
-        title=f"回测 backtest {bt.first_period} – {bt.last_period} · {bt.events:,} 个风险事件 events"
+        title=f"回测 backtest {bt.first_period} – {bt.last_period} · {bt.events:,} 个风险事件 events",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
-    table.add_column("方法 method")
-    for col in ("标记 flags", "精确率 precision", "提升度 lift", *[f"召回@{k} recall@{k}" for k in LEADS]):
-        table.add_column(col, justify="right")
+    table.add_column("方法\nmethod", no_wrap=True)
+    for col in ("标记\nflags", "精确率\nprec.", "提升度\nlift", *[f"召回@{k}\nrec.@{k}" for k in LEADS]):
+        table.add_column(col, justify="right", no_wrap=True)
 
     def pct(v: float | None) -> str:
         return "—" if v is None else f"{v:.1%}"
@@ -261,9 +265,10 @@ def ew_backtest() -> None:
         table.add_row(
             r.name_zh, f"{r.flags:,}", pct(r.precision), lift, *[pct(r.recall.get(k)) for k in LEADS]
         )
-    console.print(table)
+    wide = Console(width=max(console.width, 100))  # at 80 columns the figures would be cut
+    wide.print(table)
     for note in bt.notes:
-        console.print(f"[dim]{note}[/dim]")
+        wide.print(f"[dim]{note}[/dim]")
 
 
 @cases_app.command("escalate")

@@ -26,7 +26,7 @@ def test_ew_run_records_a_run_and_keeps_the_alerts(snapshot_copy):
 
 
 def test_ew_backtest_prints_every_method(snapshot_copy):
-    result = CliRunner().invoke(app, ["ew", "backtest"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["ew", "backtest"])
     assert result.exit_code == 0, result.output
     for name in ("监管指标越限", "同业异常", "趋势突变", "报送异常", "风险评级橙色/红色"):
         assert name in result.output
