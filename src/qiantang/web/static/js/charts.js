@@ -18,10 +18,13 @@
     var horizontal = !!spec.horizontal;
     var cat = { type: "category", data: spec.categories, axisLabel: { interval: horizontal ? 0 : "auto", hideOverlap: true, fontSize: 11 } };
     var val = { type: "value", name: spec.unit || "", scale: spec.kind === "line" };
-    base.grid = { left: horizontal ? 150 : 50, right: 20, top: 40, bottom: horizontal ? 20 : 40 };
+    // Title, then legend, then the value axis's unit name: each gets its own band so none overlaps.
+    var top = spec.title ? 36 : 4;
+    if (spec.series.length > 1) { base.legend = { top: top, left: 0 }; top += 28; }
+    base.grid = { left: horizontal ? 150 : 50, right: 20, top: top + (spec.unit && !horizontal ? 36 : 16),
+                  bottom: horizontal ? 20 : 40 };
     base.xAxis = horizontal ? val : cat;
     base.yAxis = horizontal ? Object.assign(cat, { inverse: true }) : val;
-    if (spec.series.length > 1) { base.legend = { top: 28, left: 0 }; base.grid.top = 80; }
     base.series = spec.series.map(function (s) {
       if (spec.kind === "line") {
         var style = s.style || "solid";
