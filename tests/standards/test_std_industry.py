@@ -83,3 +83,13 @@ def test_normalise_industry_code(code, normalised):
 def test_normalise_rejects_mismatched_letter():
     with pytest.raises(ValueError):
         normalise_industry_code("B3911")
+
+
+def test_industry_label_names_the_division_in_chinese_and_the_section_in_english():
+    from qiantang.standards.industry import industry_label
+
+    assert industry_label("F", "52") == "F52 零售业"
+    assert industry_label("C", "3911") == "C3911 计算机、通信和其他电子设备制造业"
+    assert industry_label("F", "52", zh=False) == "F52 Wholesale and retail trade"
+    assert industry_label("F", None) == "F 批发和零售业"
+    assert industry_label(None, None) == "—"

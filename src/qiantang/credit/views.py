@@ -1,8 +1,351 @@
-"""Pages and API of the credit module (being built)."""
+"""Credit scoring pages and API: the model registry, validation reports, bring-your-own-data
+evaluation, the enterprise credit report, and scoring one record."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from qiantang.audit import service as audit
+from qiantang.auth.models import Role
+from qiantang.auth.permissions import Permission
+from qiantang.credit import policy as pol
+from qiantang.credit import registry, report, schemas
+from qiantang.credit import service as credit_service
+from qiantang.credit.models import CreditModel, CreditScore
+from qiantang.credit.reasons import describe_stored
+from qiantang.enterprises import service as ent_service
+from qiantang.errors import Forbidden, ValidationFailed
+from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.i18n import gettext as _
+from qiantang.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-api_router = APIRouter(tags=["credit"])
+api_router = APIRouter(tags=["信用评分 Credit scoring"])
+Viewer = Annotated[Auth, require(Permission.VIEW_CITY_DATA)]
+Exporter = Annotated[Auth, require(Permission.EXPORT)]
+MAX_REGISTER_ROWS = 200_000
+
+
+def _city_staff(auth: CurrentAuth) -> Auth:
+    """Model building is for city-level staff (市级管理员、市级分析员)."""
+    if auth.user.role not in (Role.CITY_ADMIN, Role.CITY_ANALYST):
+        raise Forbidden(
+            "只有市级管理员和分析员可以建立评分模型", message_en="Only city staff may build models"
+        )
+    return auth
+
+
+def _city_admin(auth: CurrentAuth) -> Auth:
+    if auth.user.role != Role.CITY_ADMIN:
+        raise Forbidden(
+            "只有市级管理员可以设定冠军模型", message_en="Only a city administrator may promote models"
+        )
+    return auth
+
+
+CityStaff = Annotated[Auth, Depends(_city_staff)]
+CityAdmin = Annotated[Auth, Depends(_city_admin)]
+
+
+def _can_build(auth: Auth) -> bool:
+    return auth.user.role in (Role.CITY_ADMIN, Role.CITY_ANALYST)
+
+
+# ------------------------------------------------------------------------------------------ pages
+@router.get("/credit")
+def credit_home(request: Request, db: DB, auth: Viewer):
+    models = registry.list_models(db)
+    champions = []
+    for row in registry.champions(db):
+        mon = credit_service.latest_monitoring(db, model_id=row.id)
+        runs = [r for r in credit_service.current_runs(db) if r[0] == row.id]
+        as_of = runs[0][1] if runs else None
+        dist = credit_service.grade_distribution(db, model_id=row.id, as_of=as_of) if as_of else {}
+        champions.append(
+            {
+                "row": row,
+                "monitoring": mon,
+                "as_of": as_of,
+                "scored": sum(dist.values()),
+                "chart": {
+                    "kind": "bar",
+                    "title": _("Enterprises by grade"),
+                    "unit": _("firms"),
+                    "categories": list(dist),
+                    "series": [{"name": _("Enterprises"), "data": list(dist.values())}],
+                }
+                if dist
+                else None,
+            }
+        )
+    latest_mon = {m.id: credit_service.latest_monitoring(db, model_id=m.id) for m in models}
+    return render(
+        request,
+        "credit/home.html",
+        models=models,
+        champions=champions,
+        monitoring=latest_mon,
+        can_build=_can_build(auth),
+        can_promote=auth.user.role == Role.CITY_ADMIN,
+        master_scale=pol.master_scale(),
+        scaling=pol.scaling(),
+        psi=pol.psi_thresholds(),
+        status_colour=report.STATUS_COLOUR,
+        status_zh=report.STATUS_ZH,
+        active="credit",
+    )
+
+
+def _pdf_export(request: Request, db, auth: Auth, build, *, object_type: str, object_id, filename: str):
+    """A PDF for a role that may export, audit-logged."""
+    from qiantang.auth.permissions import has_permission
+
+    if not has_permission(auth.user.role, Permission.EXPORT):
+        raise Forbidden("您的角色无权导出", message_en="Your role may not export")
+    pdf = build()
+    audit.record(
+        db,
+        action="export",
+        user=auth.user,
+        object_type=object_type,
+        object_id=object_id,
+        ip=client_ip(request),
+    )
+    return Response(
+        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
+    )
+
+
+@router.get("/credit/models/{model_id:int}")
+def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: str = "html"):
+    row = registry.get(db, model_id)
+    if format == "pdf":
+        return _pdf_export(
+            request,
+            db,
+            auth,
+            lambda: report.validation_pdf(db, row, demo=request.app.state.is_demo()),
+            object_type="credit_validation",
+            object_id=row.id,
+            filename=f"credit-model-{row.id}-validation.pdf",
+        )
+    ctx = report.validation_context(db, row)
+    return render(
+        request,
+        "credit/model.html",
+        **ctx,
+        can_promote=auth.user.role == Role.CITY_ADMIN,
+        status_colour=report.STATUS_COLOUR,
+        status_zh=report.STATUS_ZH,
+        active="credit",
+    )
+
+
+@router.post("/credit/models/{model_id:int}/promote")
+def model_promote(request: Request, db: DB, auth: CityAdmin, model_id: int):
+    registry.promote(db, model_id=model_id, by=auth.user.username)
+    return RedirectResponse(f"/credit/models/{model_id}", status_code=303)
+
+
+@router.get("/credit/upload")
+def upload_page(request: Request, db: DB, auth: CityStaff):
+    return render(request, "credit/upload.html", form={}, cv_settings=pol.cv_settings(), active="credit")
+
+
+@router.post("/credit/upload")
+async def upload_run(
+    request: Request,
+    db: DB,
+    auth: CityStaff,
+    file: Annotated[UploadFile, File()],
+    target: Annotated[str, Form(min_length=1, max_length=200)],
+    bad: Annotated[str, Form(min_length=1, max_length=200)],
+    mode: Annotated[str, Form()] = "quick",
+    save: Annotated[str | None, Form(alias="register")] = None,
+    name: Annotated[str, Form(max_length=100)] = "",
+    segment: Annotated[str, Form(max_length=64)] = "",
+):
+    from qiantang.credit.pipeline import cross_validate, train
+    from qiantang.credit.tabular import prepare, read_upload
+
+    content = await file.read()
+    filename = file.filename or ""
+    form = {
+        "target": target,
+        "bad": bad,
+        "mode": mode,
+        "register": save,
+        "name": name,
+        "segment": segment,
+    }
+    try:
+        frame = read_upload(content, filename)
+        data = prepare(frame, target=target.strip(), bad=bad.strip(), name=filename)
+        if save and data.n > MAX_REGISTER_ROWS:
+            raise ValidationFailed(
+                f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行，请使用命令行 qiantang credit train", []
+            )
+    except ValidationFailed as exc:
+        db.rollback()
+        return render(
+            request,
+            "credit/upload.html",
+            status_code=422,
+            error=exc,
+            filename=filename,
+            form=form,
+            cv_settings=pol.cv_settings(),
+            active="credit",
+        )
+    # Minutes of CPU on large tables: off the event loop, so other users' pages keep loading.
+    cv = await run_in_threadpool(cross_validate, data, nested=(mode == "nested"))
+    row = None
+    if save:
+        trained = await run_in_threadpool(train, data, kind="auto" if mode == "nested" else "scorecard")
+        row = registry.register(
+            db,
+            trained=trained,
+            data=data,
+            name=(name.strip() or filename.rsplit(".", 1)[0] or "上传数据模型")[:100],
+            target_text=f"「{target}」列取值为「{bad}」视为坏样本（{filename}）",
+            segment=(segment.strip() or "upload")[:64],
+            input_kind=registry.INPUT_TABLE,
+            created_by=auth.user.username,
+            cv=cv,
+        )
+    audit.record(
+        db,
+        action="upload",
+        user=auth.user,
+        object_type="credit_dataset",
+        object_id=row.id if row else None,
+        ip=client_ip(request),
+        detail={"file": filename, "rows": data.n, "target": target, "bad": bad, "mode": mode},
+    )
+    return render(
+        request,
+        "credit/upload.html",
+        data=data,
+        cv=cv,
+        summary=cv.summary(),
+        registered=row,
+        filename=filename,
+        form=form,
+        cv_settings=pol.cv_settings(),
+        active="credit",
+    )
+
+
+@router.get("/enterprises/{uscc}/credit-report")
+def credit_report_page(request: Request, db: DB, auth: Viewer, uscc: str, format: str = "html"):
+    ent = ent_service.get_enterprise(db, scope=auth.scope, uscc=uscc)
+    if format == "pdf":
+        return _pdf_export(
+            request,
+            db,
+            auth,
+            lambda: report.credit_report_pdf(db, ent, demo=request.app.state.is_demo()),
+            object_type="credit_report",
+            object_id=ent.uscc,
+            filename=f"credit-report-{ent.uscc}.pdf",
+        )
+    ctx = report.credit_report_context(db, ent)
+    return render(
+        request,
+        "credit/credit_report.html",
+        **ctx,
+        fin_chart=report.financials_chart(ctx["financials"]),
+        active="enterprises",
+    )
+
+
+# -------------------------------------------------------------------------------------------- API
+def _model_out(row: CreditModel) -> schemas.ModelOut:
+    v = (row.metrics or {}).get("validation") or {}
+    oof = v.get("out_of_fold") or {}
+    return schemas.ModelOut(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        segment=row.segment,
+        kind=row.kind.value,
+        status=row.status.value,
+        target=row.target,
+        input=row.spec.get("input", ""),
+        features=[f["name"] for f in row.features],
+        training_rows=row.training_rows,
+        training_bad_rate=row.training_bad_rate,
+        training_hash=row.training_hash,
+        auc_out_of_fold=(oof.get("auc") or {}).get("value"),
+        ks_out_of_fold=(oof.get("ks") or {}).get("value"),
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
+
+
+@api_router.get("/credit/models", response_model=list[schemas.ModelOut], summary="评分模型登记册")
+def models_api(db: DB, auth: Viewer):
+    return [_model_out(r) for r in registry.list_models(db)]
+
+
+@api_router.get("/credit/models/{model_id}", response_model=schemas.ModelDetailOut, summary="模型版本详情")
+def model_api(db: DB, auth: Viewer, model_id: int):
+    row = registry.get(db, model_id)
+    return schemas.ModelDetailOut(
+        **_model_out(row).model_dump(),
+        params=row.params,
+        metrics=row.metrics,
+        spec_model=row.spec.get("model", {}),
+    )
+
+
+@api_router.post(
+    "/credit/score",
+    response_model=schemas.ScoreOut,
+    summary="单户评分：评分、等级、违约概率、原因",
+    description=(
+        "给出 `enterprise`（企业信息，由冠军模型按企业特征评分）或 `record`（表格一行，需 `model_id` "
+        "指定基于上传数据训练的模型）。缺失或异常取值按“缺失/未知”分箱计分并在 `notes` 中说明；"
+        "数字字段填了文字返回 422（中文说明）。"
+    ),
+)
+def score_api(db: DB, auth: Viewer, body: schemas.ScoreIn):
+    result = credit_service.score_record(
+        db,
+        model_id=body.model_id,
+        enterprise=body.enterprise.model_dump() if body.enterprise is not None else None,
+        record=body.record,
+    )
+    return schemas.ScoreOut(**result)
+
+
+@api_router.get(
+    "/enterprises/{uscc}/credit", response_model=schemas.EnterpriseCreditOut, summary="企业信用评分与历史"
+)
+def enterprise_credit_api(db: DB, auth: CurrentAuth, uscc: str):
+    ent = ent_service.get_enterprise(db, scope=auth.scope, uscc=uscc)
+    credit = report.enterprise_credit(db, ent)
+    latest = credit["latest"]
+
+    def out(score: CreditScore, model: CreditModel) -> schemas.StoredScoreOut:
+        return schemas.StoredScoreOut(
+            as_of=score.as_of,
+            score=round(score.score, 1),
+            pd=score.pd,
+            grade=score.grade,
+            reasons=describe_stored(score.reasons, registry.load(model)),
+            model_id=model.id,
+            model=registry.model_label(model),
+            model_status=model.status.value,
+        )
+
+    return schemas.EnterpriseCreditOut(
+        uscc=ent.uscc,
+        name=ent.name,
+        latest=out(latest["score"], latest["model"]) if latest else None,
+        history=[out(s, m) for s, m in credit["history"]],
+    )

@@ -8,6 +8,7 @@ logins. Every name, code and figure is made up; see docs/methods/demo-city.md fo
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from qiantang.demo import calibration as cal
 from qiantang.demo.credit import build_credit
 from qiantang.demo.enterprises import build_enterprises
 from qiantang.demo.filings import build_filings
+from qiantang.demo.financials import build_financials
 from qiantang.demo.institutions import build_registry
 
 SCALES: tuple[str, ...] = ("tiny", "small", "city")
@@ -35,6 +37,7 @@ TABLES: tuple[str, ...] = (
     "enterprises",
     "loans",
     "guarantees",
+    "enterprise_financials",
     "filings",
 )
 _STAMPED = {  # bookkeeping columns filled at load time
@@ -42,7 +45,7 @@ _STAMPED = {  # bookkeeping columns filled at load time
     "institution_status_changes": ("recorded_at",),
     "enterprises": ("created_at", "updated_at"),
 }
-_STREAMS = ("registry", "filings", "enterprises", "credit")
+_STREAMS = ("registry", "filings", "enterprises", "credit", "financials")
 
 
 @dataclass(frozen=True)
@@ -142,16 +145,21 @@ def _generate(scale: str, seed: int, progress: Callable[[str, float], None] | No
     enterprises = build_enterprises(rng["enterprises"], spec, registry.summary["uscc_keys"])
     say("生成贷款与担保 Generating loans and guarantees", 0.12)
     credit = build_credit(rng["credit"], spec, enterprises, inst)
+    financials = build_financials(
+        rng["financials"], enterprises.columns, credit.firm_quality, credit.firm_default_on
+    )
     summary = {k: v for k, v in registry.summary.items() if k != "uscc_keys"}
     summary.update(enterprises.summary)
     summary.update(credit.summary)
     summary.update(filings.summary)
+    summary.update(financials.summary)
     tables = {
         "institutions": inst,
         "institution_status_changes": registry.status_changes,
         "enterprises": enterprises.columns,
         "loans": credit.loans,
         "guarantees": credit.guarantees,
+        "enterprise_financials": financials.columns,
         "filings": filings.columns,
     }
     return DemoCity(scale, seed, tables, summary)
@@ -234,7 +242,8 @@ def load(
     say = progress or (lambda _step, _fraction: None)
     started = time.perf_counter()
     city = _generate(scale, seed, lambda step, f: say(step, f))
-    total = sum(city.rows.values())
+    city_rows = city.rows
+    total = sum(city_rows.values())
     done = 0
     stamp = utcnow()
     tables = {name: Base.metadata.tables[name] for name in TABLES}
@@ -250,6 +259,7 @@ def load(
                 "enterprises": "写入企业 Writing enterprises",
                 "loans": "写入贷款 Writing loans",
                 "guarantees": "写入担保 Writing guarantees",
+                "enterprise_financials": "写入企业财务数据 Writing enterprise financials",
                 "filings": "写入监管报表 Writing filings",
             }[name]
 
@@ -261,6 +271,9 @@ def load(
             say(label, 0.15 + 0.8 * done / max(total, 1))
             _insert_table(conn, tables[name], city.tables[name], stamp=stamp, chunk=100_000, on_chunk=advance)
         reset_sequences(conn, list(tables.values()))
+        # The generated columns are in the database now; the analyses below read them from there.
+        city.tables.clear()
+        gc.collect()
         say("创建演示账号 Creating demo logins", 0.96)
         session = Session(bind=conn)
         reporter_institution = session.scalar(
@@ -309,15 +322,19 @@ def load(
             session,
             action="demo_load",
             object_type="demo",
-            detail={"scale": scale, "seed": seed, "rows": city.rows},
+            detail={"scale": scale, "seed": seed, "rows": city_rows},
         )
+        from qiantang.credit.demo_model import build_demo_model
+
+        say("信用评分模型 Credit scoring model", 0.995)
+        build_demo_model(session)  # trains, registers and batch-scores the demo's credit champion
         session.flush()
         session.close()
         if sqlite:
             conn.exec_driver_sql("PRAGMA cache_size=-2000")
     seconds = time.perf_counter() - started
     say("完成 Done", 1.0)
-    rows = {**city.rows, "users": len(DEMO_USERS)}
+    rows = {**city_rows, "users": len(DEMO_USERS)}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return LoadStats(rows=rows, seconds=seconds, peak_rss_mb=peak)
 

@@ -53,6 +53,10 @@ class CreditResult:
     loans: dict[str, object]
     guarantees: dict[str, object]
     summary: dict[str, object]
+    # Per enterprise (index = id − 1): the latent credit quality and, for non-performing firms, the day
+    # they stopped paying (NaT otherwise). The financial statements (demo/financials.py) follow them.
+    firm_quality: np.ndarray | None = None
+    firm_default_on: np.ndarray | None = None
 
 
 def digit_text(prefix: str, parts: list[tuple[np.ndarray, int]], chunk: int = 500_000) -> np.ndarray:
@@ -483,7 +487,8 @@ def build_credit(
         "small_loan_company_loans": int(small_lender.sum()),
         "guaranteed_loan_share": round(float(guaranteed.mean()), 4),
     }
-    return CreditResult(loans, guarantees, summary)
+    default_on = np.where(npl_firm, AS_OF - dpd_firm, np.datetime64("NaT")).astype("datetime64[D]")
+    return CreditResult(loans, guarantees, summary, firm_quality=quality, firm_default_on=default_on)
 
 
 def _guarantees(

@@ -47,5 +47,26 @@ class LoanOut(BaseModel):
     as_of: date
 
 
+class FinancialOut(BaseModel):
+    """One year of financial statements (元)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    revenue: float | None
+    net_profit: float | None
+    total_assets: float | None
+    total_liabilities: float | None
+    equity: float | None
+    current_assets: float | None
+    current_liabilities: float | None
+    operating_cash_flow: float | None
+    interest_expense: float | None
+    tax_paid: float | None
+    employees: int | None
+    source: str
+
+
 class EnterpriseDetailOut(EnterpriseOut):
     loans: list[LoanOut]
+    financials: list[FinancialOut] = []

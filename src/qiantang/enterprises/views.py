@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,6 +10,7 @@ from sqlalchemy import select
 
 from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission
+from qiantang.credit import policy as credit_policy
 from qiantang.enterprises import schemas, service
 from qiantang.enterprises.models import ListingStatus
 from qiantang.enterprises.service import EnterpriseFilters
@@ -35,6 +37,7 @@ def _filters(
     section: str | None = None,
     listing: ListingStatus | None = None,
     high_tech: bool | None = None,
+    grade: str | None = None,
 ) -> EnterpriseFilters:
     return EnterpriseFilters(
         q=q or None,
@@ -43,6 +46,7 @@ def _filters(
         industry_section=section or None,
         listing_status=listing,
         high_tech=high_tech,
+        grade=grade or None,
     )
 
 
@@ -61,6 +65,9 @@ def enterprises_page(
         request,
         "enterprises/list.html",
         rows=rows,
+        scores=service.current_scores(db, enterprise_ids=[r.id for r in rows]),
+        grades=credit_policy.grade_names(),
+        area_names={a.code: (a.name_zh, a.name_en) for a in areas},
         filters=filters,
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
         areas=areas,
@@ -89,7 +96,12 @@ def enterprises_export(
         _("Total assets (CNY 10k)"),
         _("Listing"),
         _("High-tech"),
+        _("Credit score"),
+        _("Grade"),
+        _("Probability of default"),
+        _("Scored on"),
     ]
+    scores = service.current_scores(db, enterprise_ids=[r.id for r in rows])
     body = (
         [
             r.uscc,
@@ -104,6 +116,10 @@ def enterprises_export(
             convert(r.total_assets, "万元"),
             label(r.listing_status),
             _("yes") if r.high_tech else _("no"),
+            round(scores[r.id].score, 1) if r.id in scores else None,
+            scores[r.id].grade if r.id in scores else "",
+            scores[r.id].pd if r.id in scores else None,
+            scores[r.id].as_of if r.id in scores else None,
         ]
         for r in rows
     )
@@ -115,7 +131,7 @@ def enterprises_export(
         headers=headers,
         rows=body,
         notes=notes,
-        number_formats={8: "#,##0.00", 9: "#,##0.00"},
+        number_formats={8: "#,##0.00", 9: "#,##0.00", 12: "0.0", 14: "0.00%"},
     )
     audit.record(
         db,
@@ -130,13 +146,23 @@ def enterprises_export(
 
 @router.get("/enterprises/{uscc}")
 def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
+    from qiantang.credit import report as credit_report
+
     ent = service.get_enterprise(db, scope=auth.scope, uscc=uscc)
+    financials = service.enterprise_financials(db, enterprise_id=ent.id)
     return render(
         request,
         "enterprises/detail.html",
         ent=ent,
+        area=db.get(Area, ent.district_code),
         loans=service.enterprise_loans(db, enterprise_id=ent.id),
         guarantees=service.enterprise_guarantees(db, enterprise_id=ent.id),
+        financials=financials,
+        fin_chart=credit_report.financials_chart(financials),
+        credit=credit_report.enterprise_credit(db, ent),
+        signals=service.risk_signals(db, ent=ent),
+        pct=credit_report.pct,
+        age_years=(date.today() - ent.founded_on).days / 365.25,
         active="enterprises",
     )
 
@@ -160,4 +186,11 @@ def enterprise_api(db: DB, auth: CurrentAuth, uscc: str):
     ent = service.get_enterprise(db, scope=auth.scope, uscc=uscc)
     loans = [loan for loan, _inst in service.enterprise_loans(db, enterprise_id=ent.id)]
     out = schemas.EnterpriseOut.model_validate(ent).model_dump()
-    return schemas.EnterpriseDetailOut(**out, loans=[schemas.LoanOut.model_validate(x) for x in loans])
+    return schemas.EnterpriseDetailOut(
+        **out,
+        loans=[schemas.LoanOut.model_validate(x) for x in loans],
+        financials=[
+            schemas.FinancialOut.model_validate(f)
+            for f in service.enterprise_financials(db, enterprise_id=ent.id)
+        ],
+    )

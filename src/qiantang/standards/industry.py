@@ -211,6 +211,18 @@ def section_of(code: str) -> IndustrySection:
     return section
 
 
+def industry_label(section: str | None, code: str | None, *, zh: bool = True) -> str:
+    """An enterprise's industry for people: "F52 零售业" (the 大类's name, or the 门类's if no code)."""
+    section = section or ""
+    digits = (code or "")[:2]
+    if zh and digits in DIVISIONS:
+        return f"{section}{code} {DIVISIONS[digits]}"
+    found = _SECTION_BY_CODE.get(section)
+    if found is None:
+        return f"{section}{code or ''}" or "—"
+    return f"{section}{code or ''} {found.name_zh if zh else found.name_en}"
+
+
 def normalise_industry_code(code: str) -> str:
     """The digits of a validated code ("C3911" → "3911"), or the section letter if only a letter was given."""
     section = section_of(code)
