@@ -177,3 +177,24 @@ def test_single_enterprise_record_scores_and_explains_odd_values(db):
     assert all(r["text"] for r in out["reasons"])
     empty = score_record(db, enterprise={})
     assert np.isfinite(empty["score"]) and empty["notes"]
+
+
+def test_grade_distribution_keeps_a_district_officer_to_the_district(db):
+    from qiantang.auth.models import Role
+    from qiantang.auth.scope import Scope
+    from qiantang.credit.service import grade_distribution
+
+    champion = registry.champion(db, "all")
+    city = grade_distribution(db, model_id=champion.id, as_of=AS_OF)
+    xihu = grade_distribution(
+        db, model_id=champion.id, as_of=AS_OF, scope=Scope(role=Role.DISTRICT_OFFICER, district_code="330106")
+    )
+    in_xihu = db.scalar(
+        select(func.count())
+        .select_from(CreditScore)
+        .join(Enterprise, Enterprise.id == CreditScore.enterprise_id)
+        .where(CreditScore.model_id == champion.id, Enterprise.district_code == "330106")
+    )
+    assert list(xihu) == list(city) == pol.grade_names()
+    assert sum(xihu.values()) == in_xihu < sum(city.values())
+    assert all(xihu[g] <= city[g] for g in city)

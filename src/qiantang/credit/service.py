@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from qiantang.auth.scope import Scope
 from qiantang.credit import features as feats
 from qiantang.credit import policy as pol
 from qiantang.credit import registry
@@ -29,6 +30,7 @@ from qiantang.credit.reasons import ReasonFragments, describe, lightgbm_codes, s
 from qiantang.credit.scorecard import ScorecardModel
 from qiantang.credit.validation import stability
 from qiantang.db import bulk_insert, utcnow
+from qiantang.enterprises.models import Enterprise
 from qiantang.errors import NotFound, RowError, ValidationFailed
 
 SIZE_SEGMENTS = ("micro", "small", "medium", "large")
@@ -423,12 +425,18 @@ def monitoring_history(session: Session, *, model_id: int) -> list[CreditMonitor
     )
 
 
-def grade_distribution(session: Session, *, model_id: int, as_of: date) -> dict[str, int]:
-    rows = session.execute(
-        select(CreditScore.grade, func.count())
-        .where(CreditScore.model_id == model_id, CreditScore.as_of == as_of)
-        .group_by(CreditScore.grade)
-    ).all()
+def grade_distribution(
+    session: Session, *, model_id: int, as_of: date, scope: Scope | None = None
+) -> dict[str, int]:
+    """Enterprises per grade in a scoring run — within the user's scope (a district officer's district)."""
+    stmt = select(CreditScore.grade, func.count()).where(
+        CreditScore.model_id == model_id, CreditScore.as_of == as_of
+    )
+    if scope is not None and not scope.is_citywide:
+        stmt = stmt.join(Enterprise, Enterprise.id == CreditScore.enterprise_id).where(
+            scope.district_clause(Enterprise.district_code)
+        )
+    rows = session.execute(stmt.group_by(CreditScore.grade)).all()
     counts = {g: int(n) for g, n in rows}
     return {g: counts.get(g, 0) for g in pol.grade_names()}
 

@@ -64,7 +64,11 @@ def credit_home(request: Request, db: DB, auth: Viewer):
         mon = credit_service.latest_monitoring(db, model_id=row.id)
         runs = [r for r in credit_service.current_runs(db) if r[0] == row.id]
         as_of = runs[0][1] if runs else None
-        dist = credit_service.grade_distribution(db, model_id=row.id, as_of=as_of) if as_of else {}
+        dist = (
+            credit_service.grade_distribution(db, model_id=row.id, as_of=as_of, scope=auth.scope)
+            if as_of
+            else {}
+        )
         champions.append(
             {
                 "row": row,
@@ -73,7 +77,9 @@ def credit_home(request: Request, db: DB, auth: Viewer):
                 "scored": sum(dist.values()),
                 "chart": {
                     "kind": "bar",
-                    "title": _("Enterprises by grade"),
+                    "title": _("Enterprises by grade")
+                    if auth.scope.is_citywide
+                    else _("Enterprises of your district by grade"),
                     "unit": _("firms"),
                     "categories": list(dist),
                     "series": [{"name": _("Enterprises"), "data": list(dist.values())}],
