@@ -63,8 +63,19 @@ def build_xlsx(
     return buf.getvalue()
 
 
+def _disposition(kind: str, filename: str, fallback: str) -> str:
+    """A Content-Disposition with a UTF-8 filename (RFC 5987), so Chinese names survive."""
+    ascii_name = filename.encode("ascii", "ignore").decode() or fallback
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
 def xlsx_response(content: bytes, filename: str) -> Response:
-    """Download response with a UTF-8 filename (RFC 5987), so Chinese names survive."""
-    ascii_name = filename.encode("ascii", "ignore").decode() or "export.xlsx"
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    """An Excel download."""
+    disposition = _disposition("attachment", filename, "export.xlsx")
     return Response(content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})
+
+
+def pdf_response(content: bytes, filename: str) -> Response:
+    """A PDF shown in the browser (inline), saved under its filename."""
+    disposition = _disposition("inline", filename, "report.pdf")
+    return Response(content, media_type="application/pdf", headers={"Content-Disposition": disposition})

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from qiantang.audit import service
 from qiantang.auth.permissions import Permission
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
-from qiantang.web.deps import DB, Auth, client_ip, require
+from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 from qiantang.web.templating import pagination, render
@@ -68,12 +68,5 @@ def audit_export(request: Request, db: DB, auth: Auditor, filters: Filters):
         for r in rows
     )
     content = build_xlsx(sheet_title=_("Audit log"), headers=headers, rows=body)
-    service.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="audit_log",
-        ip=client_ip(request),
-        detail={"rows": len(rows)},
-    )
+    record_export(db, request, auth, "audit_log", detail={"rows": len(rows)})
     return xlsx_response(content, _("Audit log") + ".xlsx")

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from qiantang.audit import service as audit
 from qiantang.auth.models import Role
 from qiantang.auth.permissions import Permission
 from qiantang.cases import schemas, service
@@ -29,7 +28,7 @@ from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
 from qiantang.schemas import Page
-from qiantang.web.deps import DB, Auth, client_ip, require
+from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import N_, is_zh, label
 from qiantang.web.i18n import gettext as _
 from qiantang.web.templating import pagination, query_without, render
@@ -231,12 +230,11 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
     )
     notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
     content = build_xlsx(sheet_title=_("Cases"), headers=headers, rows=body, notes=notes)
-    audit.record(
+    record_export(
         db,
-        action="export",
-        user=auth.user,
-        object_type="cases",
-        ip=client_ip(request),
+        request,
+        auth,
+        "cases",
         detail={"rows": len(rows), "filters": {k: str(v) for k, v in vars(filters).items() if v}},
     )
     return xlsx_response(content, _("Cases") + ".xlsx")

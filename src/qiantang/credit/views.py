@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from qiantang.audit import service as audit
@@ -19,7 +19,8 @@ from qiantang.credit.models import CreditModel, CreditScore
 from qiantang.credit.reasons import describe_stored
 from qiantang.enterprises import service as ent_service
 from qiantang.errors import Forbidden, ValidationFailed
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.exports import pdf_response
+from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.templating import render
 
@@ -113,17 +114,8 @@ def _pdf_export(request: Request, db, auth: Auth, build, *, object_type: str, ob
     if not has_permission(auth.user.role, Permission.EXPORT):
         raise Forbidden("您的角色无权导出", message_en="Your role may not export")
     pdf = build()
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type=object_type,
-        object_id=object_id,
-        ip=client_ip(request),
-    )
-    return Response(
-        pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
-    )
+    record_export(db, request, auth, object_type, object_id=object_id)
+    return pdf_response(pdf, filename)
 
 
 @router.get("/credit/models/{model_id:int}")

@@ -8,10 +8,8 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
 from sqlalchemy import select
 
-from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
@@ -19,11 +17,11 @@ from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal,
 from qiantang.earlywarning.panel import label_of, pq_of
 from qiantang.earlywarning.rules import fmt_value
 from qiantang.errors import ValidationFailed
-from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, pdf_response, xlsx_response
 from qiantang.filings.periods import PeriodError, parse_period
 from qiantang.registry.models import Area, Institution, InstitutionType
 from qiantang.schemas import Page
-from qiantang.web.deps import DB, Auth, client_ip, require
+from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
 from qiantang.web.templating import pagination, render
@@ -355,12 +353,11 @@ def alerts_export(request: Request, db: DB, auth: Exporter, filters: Filters):
     )
     notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
     content = build_xlsx(sheet_title=_("Alerts"), headers=headers, rows=body, notes=notes)
-    audit.record(
+    record_export(
         db,
-        action="export",
-        user=auth.user,
-        object_type="ew_alerts",
-        ip=client_ip(request),
+        request,
+        auth,
+        "ew_alerts",
         detail={"rows": len(rows), "filters": {k: v for k, v in vars(filters).items() if v}},
     )
     return xlsx_response(content, _("Alerts") + ".xlsx")
@@ -376,23 +373,13 @@ def report_download(
 ):
     data = report.monthly(db, scope=auth.scope, month=month)
     demo = request.app.state.is_demo()
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="ew_report",
-        object_id=month,
-        ip=client_ip(request),
-        detail={"format": format, "period": data.label},
+    record_export(
+        db, request, auth, "ew_report", object_id=month, detail={"format": format, "period": data.label}
     )
     if format == "xlsx":
         return xlsx_response(report.report_xlsx(data, demo=demo), f"风险监测月报-{month}.xlsx")
     pdf = report.report_pdf(data, demo=demo)
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="early-warning-{month}.pdf"'},
-    )
+    return pdf_response(pdf, f"early-warning-{month}.pdf")
 
 
 # ------------------------------------------------------------------------------------------ API

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
-from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission
 from qiantang.credit import policy as credit_policy
 from qiantang.enterprises import schemas, service
@@ -20,7 +19,7 @@ from qiantang.registry.models import Area
 from qiantang.schemas import Page
 from qiantang.standards.industry import SECTIONS
 from qiantang.standards.sme_size import SizeClass
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import label
 from qiantang.web.templating import pagination, render
@@ -133,14 +132,7 @@ def enterprises_export(
         notes=notes,
         number_formats={8: "#,##0.00", 9: "#,##0.00", 12: "0.0", 14: "0.00%"},
     )
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="enterprises",
-        ip=client_ip(request),
-        detail={"rows": len(rows)},
-    )
+    record_export(db, request, auth, "enterprises", detail={"rows": len(rows)})
     return xlsx_response(content, _("Enterprises") + ".xlsx")
 
 

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
-from qiantang.audit import service as audit
 from qiantang.auth.models import Role
 from qiantang.auth.permissions import Permission, has_any, has_permission
 from qiantang.errors import Forbidden, QiantangError, ValidationFailed
@@ -19,7 +18,7 @@ from qiantang.filings.templates import all_templates
 from qiantang.registry.models import Institution
 from qiantang.registry.service import get_institution, reference_lists
 from qiantang.schemas import Page
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
 from qiantang.web.templating import pagination, render
@@ -248,13 +247,12 @@ def compliance_export(
     if request.app.state.is_demo():
         notes.append(_("Exported from Qiantang; demo data is synthetic."))
     content = build_xlsx(sheet_title=_("Filing compliance"), headers=headers, rows=body, notes=notes)
-    audit.record(
+    record_export(
         db,
-        action="export",
-        user=auth.user,
-        object_type="filing_compliance",
+        request,
+        auth,
+        "filing_compliance",
         object_id=result.period,
-        ip=client_ip(request),
         detail={
             "rows": len(result.rows),
             "template": result.template_code,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from qiantang.audit import service as audit
@@ -14,13 +14,13 @@ from qiantang.db import get_or_404
 from qiantang.enterprises.models import Enterprise
 from qiantang.enterprises.service import get_enterprise
 from qiantang.errors import ValidationFailed
-from qiantang.exports import build_xlsx, xlsx_response
+from qiantang.exports import build_xlsx, pdf_response, xlsx_response
 from qiantang.network import graphview, imports, report, service
 from qiantang.network.models import ContagionScenario, GuaranteeGroup
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
 from qiantang.standards.industry import SECTIONS
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 from qiantang.web.templating import pagination, render
@@ -115,14 +115,7 @@ def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = 
     if request.app.state.is_demo():
         notes.append(_("Exported from Qiantang; demo data is synthetic."))
     content = build_xlsx(sheet_title=_("Guarantee groups"), headers=headers, rows=body, notes=notes)
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="network_groups",
-        ip=client_ip(request),
-        detail={"rows": len(rows)},
-    )
+    record_export(db, request, auth, "network_groups", detail={"rows": len(rows)})
     return xlsx_response(content, _("Guarantee groups") + ".xlsx")
 
 
@@ -162,19 +155,8 @@ def group_pdf(request: Request, db: DB, auth: Exporter, group_id: int):
     pdf = report.group_pdf(
         db, run=run, group=group, members=members, scope=auth.scope, demo=request.app.state.is_demo()
     )
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="network_group_report",
-        object_id=group_id,
-        ip=client_ip(request),
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="guarantee-group-{group_id}.pdf"'},
-    )
+    record_export(db, request, auth, "network_group_report", object_id=group_id)
+    return pdf_response(pdf, f"guarantee-group-{group_id}.pdf")
 
 
 @router.get("/network/enterprises/{uscc}")

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.db import get_or_404
 from qiantang.errors import ValidationFailed
-from qiantang.exports import xlsx_response
+from qiantang.exports import pdf_response, xlsx_response
 from qiantang.plan import report, schemas, service
 from qiantang.plan.models import Indicator, IndicatorValue, Plan
 from qiantang.plan.progress import ProgressStatus
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.templating import render
 
@@ -74,14 +74,7 @@ def plan_page(request: Request, db: DB, auth: CurrentAuth, plan_id: int, uploade
 def plan_export(request: Request, db: DB, auth: Exporter, plan_id: int):
     plan, progress = service.plan_progress(db, plan_id=plan_id)
     content = report.progress_xlsx(plan, progress, demo=request.app.state.is_demo())
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="plan_progress",
-        object_id=plan_id,
-        ip=client_ip(request),
-    )
+    record_export(db, request, auth, "plan_progress", object_id=plan_id)
     return xlsx_response(content, f"{plan.name_zh}-进展.xlsx")
 
 
@@ -89,19 +82,8 @@ def plan_export(request: Request, db: DB, auth: Exporter, plan_id: int):
 def plan_pdf(request: Request, db: DB, auth: Exporter, plan_id: int):
     plan, progress = service.plan_progress(db, plan_id=plan_id)
     pdf = report.progress_pdf(plan, progress, demo=request.app.state.is_demo())
-    audit.record(
-        db,
-        action="export",
-        user=auth.user,
-        object_type="plan_report",
-        object_id=plan_id,
-        ip=client_ip(request),
-    )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="plan-{plan.code}.pdf"'},
-    )
+    record_export(db, request, auth, "plan_report", object_id=plan_id)
+    return pdf_response(pdf, f"plan-{plan.code}.pdf")
 
 
 @router.get("/plan/indicators/{code}")

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
-from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.errors import RowError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
@@ -25,7 +24,7 @@ from qiantang.registry.models import (
 )
 from qiantang.registry.service import InstitutionFilters
 from qiantang.schemas import Page
-from qiantang.web.deps import DB, Auth, CurrentAuth, client_ip, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
 from qiantang.web.templating import pagination, render
@@ -118,12 +117,11 @@ def institutions_export(
     content = build_xlsx(
         sheet_title=_("Institutions"), headers=headers, rows=body, notes=notes, number_formats={9: "#,##0.00"}
     )
-    audit.record(
+    record_export(
         db,
-        action="export",
-        user=auth.user,
-        object_type="institutions",
-        ip=client_ip(request),
+        request,
+        auth,
+        "institutions",
         detail={"rows": len(rows), "filters": {k: v for k, v in vars(filters).items() if v}},
     )
     return xlsx_response(content, _("Institutions") + ".xlsx")

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from qiantang.audit import service as audit
 from qiantang.auth.permissions import Permission
 from qiantang.auth.scope import Scope
 from qiantang.errors import QiantangError
@@ -16,7 +15,7 @@ from qiantang.exports import xlsx_response
 from qiantang.statistics import measures as M
 from qiantang.statistics import report, schemas, service
 from qiantang.statistics.service import Dimension, Filters
-from qiantang.web.deps import DB, Auth, client_ip, require
+from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import get_locale
 from qiantang.web.i18n import gettext as _
 from qiantang.web.templating import render
@@ -173,13 +172,12 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
         filters_text=_filters_text(lab, filters),
         demo=request.app.state.is_demo(),
     )
-    audit.record(
+    record_export(
         db,
-        action="export",
-        user=auth.user,
-        object_type="statistics_pivot",
+        request,
+        auth,
+        "statistics_pivot",
         detail={"period": str(pivot.period_end), "rows": pivot.rows_dim.value, **filters.as_dict()},
-        ip=client_ip(request),
     )
     label = service.quarter_label(pivot.period_end) if pivot.period_end else ""
     name = _("Statistics")

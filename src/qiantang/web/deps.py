@@ -75,6 +75,23 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def record_export(
+    db: Session, request: Request, auth: Auth, object_type: str, *, object_id=None, detail: dict | None = None
+) -> None:
+    """Every download of data (Excel, PDF) goes into the audit log: who, what, from where."""
+    from qiantang.audit import service as audit
+
+    audit.record(
+        db,
+        action="export",
+        user=auth.user,
+        object_type=object_type,
+        object_id=object_id,
+        detail=detail,
+        ip=client_ip(request),
+    )
+
+
 def _resolve(request: Request, db: Session) -> Auth | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
