@@ -81,15 +81,6 @@ def _mult(num, den):
     return _ratio(num, den, scale=1.0, cap=999.0)
 
 
-MAIN = {
-    "small_loan": "loan_balance",
-    "financing_guarantee": "financing_guarantee_balance",
-    "pawnshop": "pawn_balance",
-    "finance_leasing": "leasing_assets",
-    "commercial_factoring": "factoring_balance",
-    "p2p_lending": "outstanding_balance",
-    "private_fund_manager": "aum",
-}
 CASH = {"small_loan", "financing_guarantee", "pawnshop", "finance_leasing", "commercial_factoring"}
 
 
@@ -100,6 +91,9 @@ def baseline_indicators(
     by_key = {}
     for inst, pq, template, data in filings:
         by_key[(inst, pq)] = (template, data)
+    # Which balance is each type's main one is data shared with the platform; the code is not.
+    from qiantang.earlywarning.indicators import MAIN_BALANCE as MAIN
+
     out: dict[tuple[int, int, str], float] = {}
 
     def g(d, k):

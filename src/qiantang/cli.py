@@ -40,6 +40,11 @@ app.add_typer(cases_app, name="cases")
 console = Console()
 
 
+def wide_console(columns: int) -> Console:
+    """A console at least this wide, so a table of figures is not cut at 80 columns (a pipe, CI)."""
+    return Console(width=max(console.width, columns))
+
+
 def _fail(message: str) -> None:
     console.print(f"[red]错误 Error:[/red] {message}")
     raise typer.Exit(code=1)
@@ -265,7 +270,7 @@ def ew_backtest() -> None:
         table.add_row(
             r.name_zh, f"{r.flags:,}", pct(r.precision), lift, *[pct(r.recall.get(k)) for k in LEADS]
         )
-    wide = Console(width=max(console.width, 100))  # at 80 columns the figures would be cut
+    wide = wide_console(100)
     wide.print(table)
     for note in bt.notes:
         wide.print(f"[dim]{note}[/dim]")
@@ -440,7 +445,7 @@ def credit_cv(
             f"{row['ks_mean']:.4f} ± {row['ks_sd']:.4f}",
             f"{row['seconds']:.1f}",
         )
-    Console(width=max(console.width, 110)).print(table)  # at 80 columns the figures would be cut
+    wide_console(110).print(table)
     if json_out:
         with open(json_out, "w", encoding="utf-8") as fh:
             json.dump(report.as_dict(), fh, ensure_ascii=False, indent=1)
@@ -605,7 +610,7 @@ def credit_models() -> None:
                 f"{oof:.4f}" if oof is not None else "—",
                 f"{r.created_by or ''} {r.created_at:%Y-%m-%d %H:%M}",
             )
-    Console(width=max(console.width, 140)).print(table)
+    wide_console(140).print(table)
 
 
 @credit_app.command("promote")

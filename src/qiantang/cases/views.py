@@ -383,41 +383,63 @@ async def _form(request: Request) -> dict:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+def _act(
+    request: Request, db, auth: Auth, case_id: int, form: dict, action, refused=(ValidationFailed, Conflict)
+):
+    """Run one case action; the case page (or its htmx panel) then shows the outcome or the error."""
+    try:
+        action()
+    except refused as exc:
+        return _after_action(request, db, auth, case_id, exc, form)
+    return _after_action(request, db, auth, case_id, None, form)
+
+
 @router.post("/cases/{case_id}/transition")
 async def transition_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    try:
-        service.transition(
+    return _act(
+        request,
+        db,
+        auth,
+        case_id,
+        form,
+        lambda: service.transition(
             db,
             case_id=case_id,
             to_state=form.get("to_state", ""),
             actor=auth.user,
             comment=form.get("comment", ""),
             resolution=form.get("resolution") or None,
-        )
-    except (ValidationFailed, Conflict) as exc:
-        return _after_action(request, db, auth, case_id, exc, form)
-    return _after_action(request, db, auth, case_id, None, form)
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/comment")
 async def comment_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    try:
-        service.add_comment(db, case_id=case_id, actor=auth.user, text=form.get("comment", ""))
-    except (ValidationFailed, Conflict) as exc:
-        return _after_action(request, db, auth, case_id, exc, form)
-    return _after_action(request, db, auth, case_id, None, form)
+    return _act(
+        request,
+        db,
+        auth,
+        case_id,
+        form,
+        lambda: service.add_comment(db, case_id=case_id, actor=auth.user, text=form.get("comment", "")),
+    )
 
 
 @router.post("/cases/{case_id}/share")
 async def share_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    try:
-        service.share_with_district(db, case_id=case_id, actor=auth.user, comment=form.get("comment", ""))
-    except (ValidationFailed, Conflict) as exc:
-        return _after_action(request, db, auth, case_id, exc, form)
-    return _after_action(request, db, auth, case_id, None, form)
+    return _act(
+        request,
+        db,
+        auth,
+        case_id,
+        form,
+        lambda: service.share_with_district(
+            db, case_id=case_id, actor=auth.user, comment=form.get("comment", "")
+        ),
+    )
 
 
 @router.post("/cases/{case_id}/attachments")
@@ -432,8 +454,13 @@ async def attach_form(request: Request, db: DB, auth: Viewer, case_id: int):
         return _after_action(request, db, auth, case_id, ValidationFailed("请选择要上传的文件"), texts)
     limit = service.load_policy().max_attachment_bytes
     data = await upload.read(limit + 1)
-    try:
-        service.attach(
+    return _act(
+        request,
+        db,
+        auth,
+        case_id,
+        texts,
+        lambda: service.attach(
             db,
             case_id=case_id,
             actor=auth.user,
@@ -441,10 +468,9 @@ async def attach_form(request: Request, db: DB, auth: Viewer, case_id: int):
             content_type=upload.content_type,
             data=data,
             comment=texts["comment"],
-        )
-    except (ValidationFailed, Conflict, service.PayloadTooLarge) as exc:
-        return _after_action(request, db, auth, case_id, exc, texts)
-    return _after_action(request, db, auth, case_id, None, texts)
+        ),
+        refused=(ValidationFailed, Conflict, service.PayloadTooLarge),
+    )
 
 
 def content_disposition(filename: str, *, inline: bool = False) -> str:

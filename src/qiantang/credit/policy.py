@@ -109,16 +109,6 @@ def grade_info(grade: str) -> Grade | None:
     return next((g for g in master_scale() if g.grade == grade), None)
 
 
-def grade_midpoints() -> dict[str, float]:
-    """A representative PD per grade (geometric middle of its band) for calibration tables."""
-    out, lower = {}, None
-    for g in master_scale():
-        low = lower if lower is not None else g.pd_upper / 2
-        out[g.grade] = float(np.sqrt(low * g.pd_upper))
-        lower = g.pd_upper
-    return out
-
-
 __all__ = [
     "Grade",
     "challenger_margin",

@@ -304,8 +304,8 @@ def validation_pdf(session: Session, row: CreditModel, *, demo: bool) -> bytes:
 # ------------------------------------------------------------------------------ enterprise report
 def enterprise_credit(session: Session, ent: Enterprise) -> dict[str, Any]:
     """Score, grade, PD, reasons, history and the model of an enterprise (profile and report)."""
-    latest = credit_service.latest_score(session, enterprise_id=ent.id)
     history = credit_service.score_history(session, enterprise_id=ent.id)
+    latest = credit_service.latest_of(history)
     out: dict[str, Any] = {"latest": None, "history": history, "chart": None}
     if latest is not None:
         score, model = latest
@@ -332,16 +332,6 @@ def enterprise_credit(session: Session, ent: Enterprise) -> dict[str, Any]:
             ],
         }
     return out
-
-
-def financials(session: Session, *, enterprise_id: int) -> list[EnterpriseFinancial]:
-    return list(
-        session.scalars(
-            select(EnterpriseFinancial)
-            .where(EnterpriseFinancial.enterprise_id == enterprise_id)
-            .order_by(EnterpriseFinancial.year)
-        ).all()
-    )
 
 
 def financials_chart(rows: list[EnterpriseFinancial]) -> dict | None:
@@ -463,7 +453,7 @@ def credit_report_context(session: Session, ent: Enterprise) -> dict[str, Any]:
         "npl_balance": float(sum(loan.balance for loan, _ in live_loans if loan.classification.is_npl)),
         "live_count": len(live_loans),
         "exposure": guarantee_exposure(session, enterprise_id=ent.id, as_of=as_of),
-        "financials": financials(session, enterprise_id=ent.id),
+        "financials": ent_service.enterprise_financials(session, enterprise_id=ent.id),
         "age_years": (as_of - ent.founded_on).days / 365.25,
         "pct": pct,
         "master_scale": pol.master_scale(),
@@ -489,7 +479,6 @@ __all__ = [
     "credit_report_context",
     "credit_report_pdf",
     "enterprise_credit",
-    "financials",
     "financials_chart",
     "key_ratios",
     "validation_context",

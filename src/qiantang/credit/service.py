@@ -380,20 +380,11 @@ def current_runs(session: Session) -> list[tuple[int, date]]:
     return out
 
 
-def latest_score(session: Session, *, enterprise_id: int) -> tuple[CreditScore, CreditModel] | None:
-    """The enterprise's most recent stored score (latest as-of, champion first)."""
-    rows = session.execute(
-        select(CreditScore, CreditModel)
-        .join(CreditModel, CreditModel.id == CreditScore.model_id)
-        .where(CreditScore.enterprise_id == enterprise_id)
-        .order_by(
-            CreditScore.as_of.desc(),
-            (CreditModel.status == ModelStatus.CHAMPION).desc(),
-            CreditScore.id.desc(),
-        )
-        .limit(1)
-    ).first()
-    return (rows[0], rows[1]) if rows else None
+def latest_of(history: list[tuple[CreditScore, CreditModel]]) -> tuple[CreditScore, CreditModel] | None:
+    """The most recent of an enterprise's scores (latest as-of, champion first)."""
+    return max(
+        history, key=lambda sm: (sm[0].as_of, sm[1].status == ModelStatus.CHAMPION, sm[0].id), default=None
+    )
 
 
 def score_history(session: Session, *, enterprise_id: int) -> list[tuple[CreditScore, CreditModel]]:
@@ -449,7 +440,7 @@ __all__ = [
     "default_as_of",
     "grade_distribution",
     "latest_monitoring",
-    "latest_score",
+    "latest_of",
     "monitor",
     "monitoring_history",
     "peer_quartiles",

@@ -60,11 +60,12 @@ def _can_build(auth: Auth) -> bool:
 @router.get("/credit")
 def credit_home(request: Request, db: DB, auth: Viewer):
     models = registry.list_models(db)
+    latest_mon = {m.id: credit_service.latest_monitoring(db, model_id=m.id) for m in models}
+    runs = dict(credit_service.current_runs(db))
     champions = []
     for row in registry.champions(db):
-        mon = credit_service.latest_monitoring(db, model_id=row.id)
-        runs = [r for r in credit_service.current_runs(db) if r[0] == row.id]
-        as_of = runs[0][1] if runs else None
+        mon = latest_mon.get(row.id)
+        as_of = runs.get(row.id)
         dist = (
             credit_service.grade_distribution(db, model_id=row.id, as_of=as_of, scope=auth.scope)
             if as_of
@@ -89,7 +90,6 @@ def credit_home(request: Request, db: DB, auth: Viewer):
                 else None,
             }
         )
-    latest_mon = {m.id: credit_service.latest_monitoring(db, model_id=m.id) for m in models}
     return render(
         request,
         "credit/home.html",

@@ -162,7 +162,9 @@ GRADE_DROP_NOTCHES = 2
 _LEVEL_ORDER = {"red": 0, "orange": 1, "yellow": 2}
 
 
-def risk_signals(session: Session, *, ent: Enterprise) -> list[RiskSignal]:
+def risk_signals(
+    session: Session, *, ent: Enterprise, loans: list[Loan] | None = None, credit: dict | None = None
+) -> list[RiskSignal]:
     """Warning signs from what the platform already holds about a firm, worst first.
 
     Loans: non-performing (red), overdue or 关注 (orange/yellow) — classes of the 2023 rule
@@ -171,13 +173,17 @@ def risk_signals(session: Session, *, ent: Enterprise) -> list[RiskSignal]:
     it belongs to at the latest analysis, when that group's risk level is red/orange/yellow, with the
     group's own reasons. Credit: a C or D grade, or a drop of two notches or more since the previous
     scoring. Each names its data and date; nothing is a new model, only the platform's own findings.
+    The profile page passes the ``loans`` and ``credit`` (``credit.report.enterprise_credit``) it has
+    already read.
     """
     from qiantang.credit import policy as credit_policy
-    from qiantang.credit.service import latest_score, score_history
+    from qiantang.credit.report import enterprise_credit
     from qiantang.network import service as network
 
     out: list[RiskSignal] = []
-    loans = [loan for loan, _inst in enterprise_loans(session, enterprise_id=ent.id) if loan.balance > 0]
+    if loans is None:
+        loans = [loan for loan, _inst in enterprise_loans(session, enterprise_id=ent.id)]
+    loans = [loan for loan in loans if loan.balance > 0]
     as_of = max((loan.as_of for loan in loans), default=None)
     src_loans = f"贷款五级分类（{as_of.isoformat()}）" if as_of else "贷款五级分类"
     npl = [loan for loan in loans if loan.classification.is_npl]
@@ -239,9 +245,9 @@ def risk_signals(session: Session, *, ent: Enterprise) -> list[RiskSignal]:
                     f"/network/groups/{group.id}",
                 )
             )
-    current = latest_score(session, enterprise_id=ent.id)  # the champion's latest scoring
-    if current is not None:
-        score, model = current
+    credit = credit if credit is not None else enterprise_credit(session, ent)
+    if credit["latest"] is not None:  # the champion's latest scoring
+        score, model = credit["latest"]["score"], credit["latest"]["model"]
         names = credit_policy.grade_names()
         src_score = f"{model.name} v{model.version}（{score.as_of.isoformat()}）"
         if score.grade in names[-2:]:
@@ -254,7 +260,7 @@ def risk_signals(session: Session, *, ent: Enterprise) -> list[RiskSignal]:
                     f"/enterprises/{ent.uscc}/credit-report",
                 )
             )
-        earlier = [s for s, _m in score_history(session, enterprise_id=ent.id) if s.as_of < score.as_of]
+        earlier = [s for s, _m in credit["history"] if s.as_of < score.as_of]
         if earlier:
             before = earlier[-1]
             drop = names.index(score.grade) - names.index(before.grade)

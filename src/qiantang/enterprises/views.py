@@ -142,17 +142,19 @@ def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
 
     ent = service.get_enterprise(db, scope=auth.scope, uscc=uscc)
     financials = service.enterprise_financials(db, enterprise_id=ent.id)
+    loans = service.enterprise_loans(db, enterprise_id=ent.id)
+    credit = credit_report.enterprise_credit(db, ent)
     return render(
         request,
         "enterprises/detail.html",
         ent=ent,
         area=db.get(Area, ent.district_code),
-        loans=service.enterprise_loans(db, enterprise_id=ent.id),
+        loans=loans,
         guarantees=service.enterprise_guarantees(db, enterprise_id=ent.id),
         financials=financials,
         fin_chart=credit_report.financials_chart(financials),
-        credit=credit_report.enterprise_credit(db, ent),
-        signals=service.risk_signals(db, ent=ent),
+        credit=credit,
+        signals=service.risk_signals(db, ent=ent, loans=[loan for loan, _inst in loans], credit=credit),
         pct=credit_report.pct,
         age_years=(date.today() - ent.founded_on).days / 365.25,
         active="enterprises",
