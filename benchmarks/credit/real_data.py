@@ -57,7 +57,7 @@ def run(name: str) -> dict:
     seconds = time.perf_counter() - started
     print(f"\n## {data.name}: {data.n:,} rows, bad rate {data.bad_rate:.2%}, {len(data.features)} features")
     print(f"   left out: {data.dropped or '—'}; split: stratified {report.folds}-fold, seed {report.seed}")
-    print(f"   {'model':<46} {'AUC mean ± sd':>17} {'KS mean ± sd':>17} {'s/fold':>7}")
+    print(f"   {'model':<44} {'AUC mean ± sd':>15}   {'KS mean ± sd':>15} {'s/fold':>7}")
     for row in report.summary():
         mark = "*" if row["ours"] else " "
         note = f"  (chosen: {row['note']})" if row["note"] else ""
