@@ -9,7 +9,7 @@ from qiantang.exports import build_xlsx
 from qiantang.plan.models import Indicator, IndicatorValue, Plan
 from qiantang.plan.progress import ProgressStatus
 from qiantang.plan.service import TargetProgress
-from qiantang.reports import line_chart_svg, render_pdf
+from qiantang.reports import line_chart_img, render_pdf
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 
@@ -21,6 +21,14 @@ def fmt_value(value: float | None, unit: str = "") -> str:
         return "—"
     text = f"{value:,.2f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
     return f"{text} {unit}".strip()
+
+
+COMPARISON_SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def comparison_symbol(comparison: str) -> str:
+    """The target's comparison as a reader writes it (≥, not the stored ">=")."""
+    return COMPARISON_SYMBOLS.get(comparison, comparison)
 
 
 def fmt_rate(rate: float | None) -> str:
@@ -68,7 +76,7 @@ def progress_rows(progress: Sequence[TargetProgress]) -> list[list]:
                 a.assessed_value,
                 latest.quality.zh if latest else "",
                 latest.source if latest else "",
-                f"{t.comparison} {fmt_value(t.target_value)}",
+                f"{comparison_symbol(t.comparison)} {fmt_value(t.target_value)}",
                 t.target_year,
                 a.status.zh if zh else a.status.en,
                 None if a.ratio is None else round(a.ratio, 3),
@@ -199,7 +207,7 @@ def indicator_chart_spec(
     return spec
 
 
-def _chart_svg(p: TargetProgress) -> str:
+def _chart_img(p: TargetProgress) -> str:
     years = _chart_years(p)
     actual = [p.series[y].value if y in p.series else None for y in years]
     series = [("实际值", actual, {"marker": "o", "color": "#0b5394", "linewidth": 1.8})]
@@ -215,41 +223,42 @@ def _chart_svg(p: TargetProgress) -> str:
             {"marker": "*", "markersize": 10, "linestyle": "none", "color": "#cc0000"},
         )
     )
-    return line_chart_svg(title=p.indicator.name_zh, series=series, years=years, unit=p.indicator.unit)
+    return line_chart_img(title=p.indicator.name_zh, series=series, years=years, unit=p.indicator.unit)
 
 
 def progress_pdf(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool) -> bytes:
     """The progress report in Chinese (whatever the page language), with a chart per target."""
+    return render_pdf(progress_html(plan, progress, demo=demo))
+
+
+def progress_html(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool) -> str:
+    """The report's HTML, always in Chinese (what the PDF is made from; tests check its layout)."""
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
     token = set_locale("zh_CN")
     try:
-        return _progress_pdf(plan, progress, demo=demo, environment=environment)
+        counts: dict[ProgressStatus, int] = {s: 0 for s in ProgressStatus}
+        for p in progress:
+            counts[p.assessment.status] += 1
+        charts = {p.indicator.code: _chart_img(p) for p in progress if p.series}
+        return (
+            environment()
+            .get_template("plan/report.html")
+            .render(
+                plan=plan,
+                progress=progress,
+                counts=counts,
+                charts=charts,
+                demo=demo,
+                today=date.today(),
+                fmt_value=fmt_value,
+                fmt_rate=fmt_rate,
+                comparison_symbol=comparison_symbol,
+                required_text=required_text,
+                year_met_text=year_met_text,
+                synthetic_note=SYNTHETIC_NOTE,
+            )
+        )
     finally:
         _current.reset(token)
-
-
-def _progress_pdf(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool, environment) -> bytes:
-    counts: dict[ProgressStatus, int] = {s: 0 for s in ProgressStatus}
-    for p in progress:
-        counts[p.assessment.status] += 1
-    charts = {p.indicator.code: _chart_svg(p) for p in progress if p.series}
-    html = (
-        environment()
-        .get_template("plan/report.html")
-        .render(
-            plan=plan,
-            progress=progress,
-            counts=counts,
-            charts=charts,
-            demo=demo,
-            today=date.today(),
-            fmt_value=fmt_value,
-            fmt_rate=fmt_rate,
-            required_text=required_text,
-            year_met_text=year_met_text,
-            synthetic_note=SYNTHETIC_NOTE,
-        )
-    )
-    return render_pdf(html)

@@ -23,6 +23,7 @@ from qiantang.web.templating import render
 router = APIRouter(include_in_schema=False)
 HELPERS = {
     "fmt_value": report.fmt_value,
+    "comparison_symbol": report.comparison_symbol,
     "required_text": report.required_text,
     "year_met_text": report.year_met_text,
 }
