@@ -7,7 +7,7 @@ from datetime import date
 
 from qiantang.exports import build_xlsx
 from qiantang.plan.models import Indicator, IndicatorValue, Plan
-from qiantang.plan.progress import ProgressStatus
+from qiantang.plan.progress import ProgressStatus, natural_bounds
 from qiantang.plan.service import TargetProgress
 from qiantang.reports import line_chart_img, render_pdf
 from qiantang.web.i18n import gettext as _
@@ -39,6 +39,8 @@ def required_text(p: TargetProgress) -> str:
     a = p.assessment
     if a.status == ProgressStatus.TARGET_ACHIEVED:
         return _("achieved")
+    if a.secured:
+        return _("secured")
     if a.required_growth_from_latest is not None:
         return _("%(rate)s a year", rate=fmt_rate(a.required_growth_from_latest))
     if a.required_per_year_from_latest is not None:
@@ -151,14 +153,20 @@ def projection_path(p: TargetProgress, years: Sequence[int], method: str) -> lis
     if proj is None or proj.rate is None or a.assessed_year is None or a.assessed_value is None:
         return [None for _ in years]
     ti, yi = a.assessed_year, a.assessed_value
+    lower, upper = natural_bounds(p.indicator.kind.value, p.indicator.unit)
     out: list[float | None] = []
     for y in years:
         if y < ti:
             out.append(None)
-        elif method == "compound":
-            out.append(round(yi * (1 + proj.rate) ** (y - ti), 4))
+            continue
+        if method == "compound":
+            value = yi * (1 + proj.rate) ** (y - ti)
         else:
-            out.append(round(yi + proj.rate * (y - ti), 4))
+            value = yi + proj.rate * (y - ti)
+        # A projection never leaves the indicator's natural bounds (no "−125 家").
+        value = max(value, lower) if lower is not None else value
+        value = min(value, upper) if upper is not None else value
+        out.append(round(value, 4))
     return out
 
 

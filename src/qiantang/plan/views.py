@@ -226,6 +226,7 @@ def progress_out(p: service.TargetProgress) -> schemas.TargetProgressOut:
         ratio=a.ratio,
         required_growth_from_latest=a.required_growth_from_latest,
         required_per_year_from_latest=a.required_per_year_from_latest,
+        secured=a.secured,
         after_target_year=a.after_target_year,
         projections=[
             schemas.ProjectionOut(
