@@ -159,10 +159,8 @@ def projection_path(p: TargetProgress, years: Sequence[int], method: str) -> lis
         if y < ti:
             out.append(None)
             continue
-        if method == "compound":
-            value = yi * (1 + proj.rate) ** (y - ti)
-        else:
-            value = yi + proj.rate * (y - ti)
+        k = y - ti
+        value = yi * (1 + proj.rate) ** k if method == "compound" else yi + proj.rate * k
         # A projection never leaves the indicator's natural bounds (no "−125 家").
         value = max(value, lower) if lower is not None else value
         value = min(value, upper) if upper is not None else value
