@@ -374,3 +374,41 @@ def test_rules_load_with_dates_and_marks_as_in_the_reference():
     assert (sl["SL-NONSTD-2024"].limit, sl["SL-STD-2024"].limit) == (1, 4)
     assert rs.get("CF-LEV-2019").limit == 10 and rs.get("FL-LEV-2020").limit == 8
     assert "❓" in rs.get("FG-LEV-2017-SMA").note  # how "mainly small/micro" is decided is unverified
+
+
+@pytest.mark.parametrize(
+    ("template", "indicator", "field"),
+    [
+        ("small_loan", "sl_single_borrower_pye", "largest_borrower_balance"),
+        ("pawnshop", "pw_bank_loans", "bank_loans"),
+    ],
+)
+def test_prior_year_end_net_assets_fall_back_to_the_latest_earlier_return(template, indicator, field):
+    """No Q4 return: the method takes the latest return before the year end (here Q3), never the
+    current quarter's equity (the bug: 39 stored values in the small demo divided by current equity)."""
+    q3 = dict(BASE[template], equity=19_188.14)
+    now = dict(BASE[template], equity=18_038.79, **{field: 1_358.0})
+    panel = panel_from_records(
+        [{"id": 1, "template": template, "registered_capital": CAPITAL * 10_000}],
+        [
+            {"institution_id": 1, "period_end": date(2024, 9, 30), "data": q3},
+            {"institution_id": 1, "period_end": date(2025, 3, 31), "data": now},
+        ],
+    )
+    wide = indicators.compute(panel)
+    row = int(panel.rows.index[panel.rows["pq"] == pq_of(date(2025, 3, 31))][0])
+    # 1,358 ÷ 19,188.14 = 7.077 % (÷ the current 18,038.79 it would be 7.528 %)
+    assert wide.loc[row, indicator] == pytest.approx(1_358.0 / 19_188.14 * 100, rel=1e-9)
+    # With the Q4 return present, Q4 is used.
+    q4 = dict(BASE[template], equity=20_000.0)
+    panel = panel_from_records(
+        [{"id": 1, "template": template, "registered_capital": CAPITAL * 10_000}],
+        [
+            {"institution_id": 1, "period_end": date(2024, 9, 30), "data": q3},
+            {"institution_id": 1, "period_end": date(2024, 12, 31), "data": q4},
+            {"institution_id": 1, "period_end": date(2025, 3, 31), "data": now},
+        ],
+    )
+    wide = indicators.compute(panel)
+    row = int(panel.rows.index[panel.rows["pq"] == pq_of(date(2025, 3, 31))][0])
+    assert wide.loc[row, indicator] == pytest.approx(1_358.0 / 20_000.0 * 100, rel=1e-9)

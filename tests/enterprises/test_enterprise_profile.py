@@ -144,3 +144,61 @@ def test_reporters_see_no_enterprise(clients, db):
     c = clients.as_user("reporter")
     assert c.get(f"/enterprises/{ent.uscc}").status_code == 403
     assert c.get("/api/v1/enterprises").status_code == 403
+
+
+def test_mutual_guarantee_whose_reverse_ended_is_labelled_one_way(clients, db):
+    """A relation recorded as 互保 is mutual only while both directions are in force (as the network
+    counts it); the profile and the credit report label it by what is in force."""
+    from datetime import timedelta
+
+    from qiantang.credit.report import guarantee_exposure
+    from qiantang.enterprises.models import GuaranteeKind
+
+    as_of = db.scalar(select(func.max(Loan.as_of)))
+    a, b = db.scalars(
+        select(Enterprise)
+        .where(
+            Enterprise.deregistered_on.is_(None),
+            ~Enterprise.id.in_(select(Guarantee.borrower_id)),
+            ~Enterprise.id.in_(
+                select(Guarantee.guarantor_enterprise_id).where(
+                    Guarantee.guarantor_enterprise_id.is_not(None)
+                )
+            ),
+        )
+        .order_by(Enterprise.id)
+        .limit(2)
+    ).all()
+    start = as_of - timedelta(days=700)
+    forward = Guarantee(
+        guarantor_enterprise_id=a.id,
+        borrower_id=b.id,
+        amount=1_000_000,
+        kind=GuaranteeKind.MUTUAL,
+        start_date=start,
+        end_date=as_of + timedelta(days=300),
+    )
+    reverse = Guarantee(
+        guarantor_enterprise_id=b.id,
+        borrower_id=a.id,
+        amount=1_000_000,
+        kind=GuaranteeKind.MUTUAL,
+        start_date=start,
+        end_date=as_of - timedelta(days=30),
+    )
+    db.add_all([forward, reverse])
+    db.flush()
+    rows = service.enterprise_guarantees(db, enterprise_id=a.id)
+    given = next(r for r in rows["given"] if r.guarantee.id == forward.id)
+    received = next(r for r in rows["received"] if r.guarantee.id == reverse.id)
+    assert given.in_force and given.lapsed_mutual
+    assert not received.in_force and not received.lapsed_mutual
+    assert not guarantee_exposure(db, enterprise_id=a.id, as_of=as_of)["mutual"]
+    html = clients.as_user("analyst").get(f"/enterprises/{a.uscc}").text
+    assert "单向（反向担保已到期）" in html and "已不在保" in html
+    # While both directions are in force it is mutual.
+    reverse.end_date = as_of + timedelta(days=30)
+    db.flush()
+    rows = service.enterprise_guarantees(db, enterprise_id=a.id)
+    assert not next(r for r in rows["given"] if r.guarantee.id == forward.id).lapsed_mutual
+    assert guarantee_exposure(db, enterprise_id=a.id, as_of=as_of)["mutual"]

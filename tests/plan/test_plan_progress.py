@@ -78,9 +78,9 @@ def text_en(a: Assessment) -> str:
 def test_status_labels_and_colours():
     assert [s.value for s in S] == [
         "target_achieved",
-        "substantial",
-        "moderate",
-        "limited",
+        "substantial_progress",
+        "moderate_progress",
+        "limited_progress",
         "deterioration",
         "not_available",
     ]
@@ -101,7 +101,7 @@ def test_status_labels_and_colours():
         "Not available",
     ]
     assert [s.colour for s in S] == ["achieved", "green", "yellow", "orange", "red", "grey"]
-    assert S.MODERATE == "moderate" and S("limited") is S.LIMITED
+    assert S.MODERATE == "moderate_progress" and S("limited_progress") is S.LIMITED
 
 
 def test_dataclasses_are_frozen():
@@ -723,3 +723,54 @@ def test_status_is_monotone_in_the_latest_value():
         ranks = [order.index(assess(s, {2015: s.baseline_value, 2018: v}).status) for v in values]
         assert ranks == sorted(ranks), s.code
         assert ranks[0] == 0 and ranks[-1] == 4
+
+
+# --------------------------------------------------------------------------------------------------
+# Natural bounds (rule 8a) and secured yearly averages
+
+
+def test_a_falling_count_is_never_projected_below_zero():
+    # Flows 2016–2018: 60, 30, 0 → OLS slope −30, anchored at (2018, 0): 2019 → −30, 2020 → −60
+    # on the line, but no year can add fewer than 0 institutions: both held at 0.
+    # Period mean at 2020: (90 + 0 + 0)/5 = 18 (unbounded it would be (90 − 30 − 60)/5 = 0).
+    a = assess(OTHER_INST, {2016: 60, 2017: 30, 2018: 0})
+    linear = a.projection("linear")
+    assert linear.rate == pytest.approx(-30)
+    assert linear.value_at_target_year == pytest.approx(18)
+    assert linear.year_met is None
+
+
+def test_a_level_is_never_projected_below_zero():
+    # 100 (2015) → 60 (2016) → 20 (2017): slope −40; on the line 2020 would be 20 − 3 × 40 = −100.
+    a = assess(spec(), {2015: 100, 2016: 60, 2017: 20})
+    assert a.projection("linear").value_at_target_year == 0
+
+
+def test_a_share_is_never_projected_above_a_hundred_percent():
+    share = spec(kind="share", unit="%", baseline_value=50, target_value=90)
+    bounded = dataclasses.replace(share, lower_bound=0.0, upper_bound=100.0)
+    # 50 → 70 → 90 by 2017: slope 20 a year; on the line 2020 is 90 + 3 × 20 = 150 %.
+    a = assess(bounded, {2015: 50, 2016: 70, 2017: 90})
+    assert a.projection("linear").value_at_target_year == 100
+
+
+def test_natural_bounds_by_kind_and_unit():
+    from qiantang.plan.progress import natural_bounds
+
+    assert natural_bounds("flow", "家/年") == (0.0, None)
+    assert natural_bounds("share", "%") == (0.0, 100.0)
+    assert natural_bounds("ratio", "%") == (0.0, 100.0)
+    assert natural_bounds("ratio", "元/人") == (0.0, None)
+
+
+def test_a_yearly_average_already_secured_says_so_instead_of_a_negative_need():
+    # 2016–2018: 300, 200, 170 → total 670 ≥ 100 × 5 = 500: even 0 in 2019 and 2020 keeps the
+    # period mean at 670/5 = 134 ≥ 100. The old wording: "剩余 2 年需年均 −85 家".
+    a = assess(OTHER_INST, {2016: 300, 2017: 200, 2018: 170})
+    assert a.secured and a.required_per_year_from_latest is None
+    assert "目标已有保障" in text(a) and "670 家" in text(a)
+    assert "需年均 -" not in text(a) and "需年均 −" not in text(a)
+    assert "secure the target" in text_en(a)
+    # One short of securing it: (500 − 499)/2 = 0.5 a year still needed.
+    b = assess(OTHER_INST, {2016: 300, 2017: 100, 2018: 99})
+    assert not b.secured and b.required_per_year_from_latest == pytest.approx(0.5)

@@ -84,7 +84,13 @@ def test_api_progress(clients, db):
     body = c.get(f"/api/v1/plans/{default_plan_id(db)}/progress").json()
     assert len(body) == 21
     listed = next(t for t in body if t["indicator_code"] == "listed_companies")
-    assert listed["status"] in ("target_achieved", "substantial", "moderate", "limited", "deterioration")
+    assert listed["status"] in (
+        "target_achieved",
+        "substantial_progress",
+        "moderate_progress",
+        "limited_progress",
+        "deterioration",
+    )
     assert listed["values_used"] and listed["reasons"]
     assert all(v["source"] for v in listed["values_used"])
 

@@ -396,6 +396,7 @@ def key_ratios(
 
 def guarantee_exposure(session: Session, *, enterprise_id: int, as_of: date) -> dict[str, Any]:
     """Guarantees in force at ``as_of``: given (contingent liabilities) and received, sums and counts."""
+    from qiantang.enterprises import service as ent_service
 
     def live(stmt):
         return stmt.where(Guarantee.start_date <= as_of).where(
@@ -422,7 +423,9 @@ def guarantee_exposure(session: Session, *, enterprise_id: int, as_of: date) -> 
         "given_counterparties": len({g.borrower_id for g in given}),
         "received_amount": float(sum(g.amount for g in received)),
         "received_count": len(received),
-        "mutual": any(g.kind.value in ("mutual", "joint") for g in [*given, *received]),
+        # 联保 as recorded; 互保 only while the reverse guarantee is in force too (as the network counts it).
+        "mutual": any(g.kind.value == "joint" for g in [*given, *received])
+        or bool(ent_service.reciprocal_pairs(session, enterprise_id=enterprise_id, as_of=as_of)),
         "given_npl_amount": float(sum(r[0] for r in bad)),
         "given_npl": [(r[1], float(r[0]), r[2]) for r in bad],
     }

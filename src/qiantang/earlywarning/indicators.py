@@ -23,9 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from qiantang.earlywarning.panel import KEY, Panel, lag_lookup, lookup
+from qiantang.earlywarning.panel import KEY, Panel, lag_lookup, lookup_at_or_before
 
-VERSION = "ind-2026.1"
+# 2026.2: prior-year-end net assets from the latest return before it when the Q4 return is missing.
+VERSION = "ind-2026.2"
 CAP_PCT = 9_999.0  # a percentage over a non-positive denominator
 CAP_MULT = 999.0  # a multiple over a non-positive denominator
 
@@ -743,12 +744,17 @@ class Frame:
         return lag_lookup(self.keys, values, k)
 
     def at_prior_year_end(self, values: np.ndarray) -> np.ndarray:
-        """The value at the end of the previous year, or the latest one reported before it."""
+        """The value at the end of the previous year, or the latest one reported before it.
+
+        "Before it" includes returns of earlier quarters when the Q4 return itself is missing (the
+        method in docs/methods/early-warning.md): an institution without a 2024Q4 return is measured
+        against its 2024Q3 net assets, not its current ones.
+        """
         inst = self.keys // KEY
         s = pd.Series(values, index=self.rows.index)
         filled = s.groupby(inst).ffill().to_numpy(np.float64)
         wanted = inst * KEY + (self.pq // 4 - 1) * 4 + 3
-        return lookup(self.keys, filled, wanted)
+        return lookup_at_or_before(self.keys, filled, wanted)
 
     def annualised(self, ytd: np.ndarray) -> np.ndarray:
         return ytd * 4.0 / self.quarter

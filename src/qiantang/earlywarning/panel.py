@@ -360,6 +360,17 @@ def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
     return np.where(found, values[pos], np.nan).astype(np.float64)
 
 
+def lookup_at_or_before(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``values`` at the row whose key is ``wanted`` or, failing that, the same institution's latest
+    row before it (NaN where the institution has none). ``keys`` sorted ascending and unique."""
+    if len(keys) == 0:
+        return np.full(len(wanted), np.nan)
+    pos = np.searchsorted(keys, wanted, side="right") - 1
+    safe = np.maximum(pos, 0)
+    found = (pos >= 0) & (keys[safe] // KEY == wanted // KEY)
+    return np.where(found, values[safe], np.nan).astype(np.float64)
+
+
 def lag_lookup(keys: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     """``values`` of the same institution ``k`` quarters earlier (NaN where that quarter has no row)."""
     return lookup(keys, values, keys - k)

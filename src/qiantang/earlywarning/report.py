@@ -185,7 +185,7 @@ def _yearly(session: Session, *, scope: Scope, up_to: date) -> list[dict[str, An
 
 def report_pdf(data: ReportData, *, demo: bool) -> bytes:
     """The report as PDF, in Chinese whatever the page language."""
-    from qiantang.reports import line_chart_svg, render_pdf
+    from qiantang.reports import line_chart_img, render_pdf
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
@@ -194,7 +194,7 @@ def report_pdf(data: ReportData, *, demo: bool) -> bytes:
         chart = None
         if len(data.yearly) >= 2:
             years = [y["year"] for y in data.yearly]
-            chart = line_chart_svg(
+            chart = line_chart_img(
                 title="各年末风险评级为红色、橙色、黄色的机构数",
                 series=[
                     ("红色", [y["red"] for y in data.yearly], {"color": "#d93025", "marker": "o"}),

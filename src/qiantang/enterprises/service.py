@@ -10,7 +10,14 @@ from sqlalchemy.orm import Session, aliased
 
 from qiantang.auth.scope import Scope
 from qiantang.credit.models import CreditScore
-from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, ListingStatus, Loan
+from qiantang.enterprises.models import (
+    Enterprise,
+    EnterpriseFinancial,
+    Guarantee,
+    GuaranteeKind,
+    ListingStatus,
+    Loan,
+)
 from qiantang.errors import NotFound
 from qiantang.registry.models import Institution
 from qiantang.standards.loan_class import LoanClass
@@ -126,8 +133,50 @@ def enterprise_loans(session: Session, *, enterprise_id: int) -> list[tuple[Loan
     return [(loan, inst) for loan, inst in session.execute(stmt).all()]
 
 
-def enterprise_guarantees(session: Session, *, enterprise_id: int) -> dict[str, list]:
-    """Guarantees this firm gives and those it receives, with the counterpart's name."""
+def in_force_clause(as_of: date):
+    """Guarantees in force on ``as_of``: started, and not ended before it."""
+    return (Guarantee.start_date <= as_of) & ((Guarantee.end_date.is_(None)) | (Guarantee.end_date >= as_of))
+
+
+def reciprocal_pairs(session: Session, *, enterprise_id: int, as_of: date) -> set[tuple[int, int]]:
+    """(guarantor, borrower) pairs around this firm whose guarantee *and* its reverse are in force.
+
+    A relation recorded as 互保 stops being mutual the day the reverse guarantee expires; the guarantee
+    network counts it one way from then on, and pages label it by what is in force, like the network.
+    """
+    rows = session.execute(
+        select(Guarantee.guarantor_enterprise_id, Guarantee.borrower_id).where(
+            Guarantee.guarantor_enterprise_id.is_not(None),
+            (Guarantee.guarantor_enterprise_id == enterprise_id) | (Guarantee.borrower_id == enterprise_id),
+            in_force_clause(as_of),
+        )
+    ).all()
+    pairs = {(a, b) for a, b in rows}
+    return {(a, b) for a, b in pairs if (b, a) in pairs}
+
+
+@dataclass(frozen=True)
+class GuaranteeRow:
+    """One guarantee on a firm's profile, with its counterpart and whether it is in force."""
+
+    guarantee: Guarantee
+    name: str
+    uscc: str | None
+    in_force: bool
+    # For a relation recorded as 互保: False once the reverse guarantee is no longer in force.
+    mutual_in_force: bool
+
+    @property
+    def lapsed_mutual(self) -> bool:
+        """Recorded as mutual, but only one way is in force (label it as one-way)."""
+        return self.guarantee.kind == GuaranteeKind.MUTUAL and self.in_force and not self.mutual_in_force
+
+
+def enterprise_guarantees(session: Session, *, enterprise_id: int, as_of: date | None = None) -> dict:
+    """Guarantees this firm gives and those it receives, with the counterpart's name and whether each
+    (and, for 互保, its reverse) is in force on ``as_of`` (default: the loans' as-of date)."""
+    if as_of is None:
+        as_of = session.scalar(select(func.max(Loan.as_of))) or date.today()
     borrower = aliased(Enterprise)
     guarantor = aliased(Enterprise)
     given = session.execute(
@@ -143,7 +192,18 @@ def enterprise_guarantees(session: Session, *, enterprise_id: int) -> dict[str, 
         .where(Guarantee.borrower_id == enterprise_id)
         .order_by(Guarantee.start_date.desc())
     ).all()
-    return {"given": list(given), "received": list(received)}
+    mutual = reciprocal_pairs(session, enterprise_id=enterprise_id, as_of=as_of)
+
+    def row(g: Guarantee, name: str, uscc: str | None) -> GuaranteeRow:
+        live = g.start_date <= as_of and (g.end_date is None or g.end_date >= as_of)
+        pair = (g.guarantor_enterprise_id, g.borrower_id)
+        return GuaranteeRow(g, name, uscc, live, pair in mutual)
+
+    return {
+        "as_of": as_of,
+        "given": [row(*r) for r in given],
+        "received": [row(*r) for r in received],
+    }
 
 
 @dataclass(frozen=True)

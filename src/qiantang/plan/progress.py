@@ -27,6 +27,7 @@ __all__ = [
     "TargetSpec",
     "assess",
     "meets_target",
+    "natural_bounds",
     "status_for_ratio",
 ]
 
@@ -42,9 +43,10 @@ COMPARISONS = (">", ">=", "<", "<=")
 
 class ProgressStatus(StrEnum):
     TARGET_ACHIEVED = "target_achieved"
-    SUBSTANTIAL = "substantial"
-    MODERATE = "moderate"
-    LIMITED = "limited"
+    # The status names of open-sdg's sdg-build (``ProgressMeasure.get_progress_status``).
+    SUBSTANTIAL = "substantial_progress"
+    MODERATE = "moderate_progress"
+    LIMITED = "limited_progress"
     DETERIORATION = "deterioration"
     NOT_AVAILABLE = "not_available"
 
@@ -101,6 +103,17 @@ class TargetSpec:
     baseline_year: int | None = None
     baseline_value: float | None = None
     unit: str = ""
+    # The indicator's natural bounds (rule 8a): a projection never leaves them. ``None``: unbounded.
+    lower_bound: float | None = 0.0
+    upper_bound: float | None = None
+
+    def bounded(self, value: float) -> float:
+        """``value`` held within the indicator's natural bounds."""
+        if self.lower_bound is not None and value < self.lower_bound:
+            return self.lower_bound
+        if self.upper_bound is not None and value > self.upper_bound:
+            return self.upper_bound
+        return value
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -151,12 +164,26 @@ class Assessment:
     ratio: float | None = None
     required_growth_from_latest: float | None = None
     required_per_year_from_latest: float | None = None
+    # A yearly-average target that the flows so far already guarantee: even with nothing more in
+    # the remaining years (the indicator's lower bound) the period mean meets the target.
+    secured: bool = False
     projections: tuple[Projection, ...] = ()
     reasons: tuple[str, ...] = ()
     reasons_en: tuple[str, ...] = ()
 
     def projection(self, method: str) -> Projection | None:
         return next((p for p in self.projections if p.method == method), None)
+
+
+def natural_bounds(kind: str, unit: str) -> tuple[float | None, float | None]:
+    """Rule 8a: what an indicator can never go beyond, whatever its trend.
+
+    Every indicator the plans track is an amount, a count, a share or a ratio of two non-negative
+    quantities, so none falls below zero; a percentage of a whole (a share, or a ratio in %) stays
+    at or under 100. A straight-line trend knows neither, and once projected "新增机构 −125 家".
+    """
+    upper = 100.0 if unit == "%" and kind in ("share", "ratio") else None
+    return 0.0, upper
 
 
 # --------------------------------------------------------------------------------------------------
@@ -644,8 +671,8 @@ def _assess_growth(d: _Draft, c: _Ctx) -> Assessment:
     if slope is not None:
         linear = Projection(
             "linear",
-            yi + slope * (tT - ti) if ti <= tT else None,
-            _first_year_met(lambda k: yi + slope * k, ti, cmp, yT),
+            spec.bounded(yi + slope * (tT - ti)) if ti <= tT else None,
+            _first_year_met(lambda k: spec.bounded(yi + slope * k), ti, cmp, yT),
             slope,
         )
     else:
@@ -784,8 +811,8 @@ def _assess_increment(d: _Draft, c: _Ctx) -> Assessment:
     if slope is not None:
         linear = Projection(
             "linear",
-            yi + slope * (tT - ti) if ti <= tT else None,
-            _first_year_met(lambda k: yi + slope * k, ti, cmp, yT),
+            spec.bounded(yi + slope * (tT - ti)) if ti <= tT else None,
+            _first_year_met(lambda k: spec.bounded(yi + slope * k), ti, cmp, yT),
             slope,
         )
     else:
@@ -873,7 +900,12 @@ def _assess_flow(d: _Draft, c: _Ctx) -> Assessment:
     ratio = mean / yT
     d.values.update(observed_per_year=mean, required_per_year=yT, ratio=ratio)
     if ti < tT:
-        d.values["required_per_year_from_latest"] = (yT * (tT - t0) - total) / (tT - ti)
+        need = (yT * (tT - t0) - total) / (tT - ti)
+        floor = spec.lower_bound
+        if spec.direction == "increase" and floor is not None and need <= floor:
+            d.values["secured"] = True
+        else:
+            d.values["required_per_year_from_latest"] = need
 
     # Rule 8 — the projected quantity is the period mean: future flows follow the least-squares
     # line through the observed flows, anchored at (ti, yi).
@@ -881,7 +913,9 @@ def _assess_flow(d: _Draft, c: _Ctx) -> Assessment:
     if slope is not None:
 
         def mean_after(k: int) -> float:
-            return (total + k * yi + slope * k * (k + 1) / 2) / (n + k)
+            # Each future year's flow on the line, held within the natural bounds (rule 8a).
+            future = math.fsum(spec.bounded(yi + slope * j) for j in range(1, k + 1))
+            return (total + future) / (n + k)
 
         linear = Projection(
             "linear",
@@ -917,7 +951,14 @@ def _assess_flow(d: _Draft, c: _Ctx) -> Assessment:
     else:
         _band_sentence(d, status, ratio, bands)
         need = d.values.get("required_per_year_from_latest")
-        if need is not None:
+        if d.values.get("secured"):
+            d.say(
+                f"期内累计已达 {_q_zh(total, fu)}：剩余 {tT - ti} 年即使不再新增，期内年均值也将达到目标，"
+                "目标已有保障",
+                f"The {_q_en(total, fu)} so far already secure the target: even with nothing more in the "
+                f"remaining {tT - ti} year(s) the period mean reaches it",
+            )
+        elif need is not None:
             d.say(
                 f"剩余 {tT - ti} 年需年均 {_q_zh(need, fu)}，期内年均值方能达到目标",
                 f"The remaining {tT - ti} year(s) need {_q_en(need, fu)} a year for the period mean "

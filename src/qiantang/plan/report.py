@@ -7,9 +7,9 @@ from datetime import date
 
 from qiantang.exports import build_xlsx
 from qiantang.plan.models import Indicator, IndicatorValue, Plan
-from qiantang.plan.progress import ProgressStatus
+from qiantang.plan.progress import ProgressStatus, natural_bounds
 from qiantang.plan.service import TargetProgress
-from qiantang.reports import line_chart_svg, render_pdf
+from qiantang.reports import line_chart_img, render_pdf
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 
@@ -23,6 +23,14 @@ def fmt_value(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+COMPARISON_SYMBOLS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def comparison_symbol(comparison: str) -> str:
+    """The target's comparison as a reader writes it (≥, not the stored ">=")."""
+    return COMPARISON_SYMBOLS.get(comparison, comparison)
+
+
 def fmt_rate(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.2f}%"
 
@@ -31,6 +39,8 @@ def required_text(p: TargetProgress) -> str:
     a = p.assessment
     if a.status == ProgressStatus.TARGET_ACHIEVED:
         return _("achieved")
+    if a.secured:
+        return _("secured")
     if a.required_growth_from_latest is not None:
         return _("%(rate)s a year", rate=fmt_rate(a.required_growth_from_latest))
     if a.required_per_year_from_latest is not None:
@@ -68,7 +78,7 @@ def progress_rows(progress: Sequence[TargetProgress]) -> list[list]:
                 a.assessed_value,
                 latest.quality.zh if latest else "",
                 latest.source if latest else "",
-                f"{t.comparison} {fmt_value(t.target_value)}",
+                f"{comparison_symbol(t.comparison)} {fmt_value(t.target_value)}",
                 t.target_year,
                 a.status.zh if zh else a.status.en,
                 None if a.ratio is None else round(a.ratio, 3),
@@ -143,14 +153,18 @@ def projection_path(p: TargetProgress, years: Sequence[int], method: str) -> lis
     if proj is None or proj.rate is None or a.assessed_year is None or a.assessed_value is None:
         return [None for _ in years]
     ti, yi = a.assessed_year, a.assessed_value
+    lower, upper = natural_bounds(p.indicator.kind.value, p.indicator.unit)
     out: list[float | None] = []
     for y in years:
         if y < ti:
             out.append(None)
-        elif method == "compound":
-            out.append(round(yi * (1 + proj.rate) ** (y - ti), 4))
-        else:
-            out.append(round(yi + proj.rate * (y - ti), 4))
+            continue
+        k = y - ti
+        value = yi * (1 + proj.rate) ** k if method == "compound" else yi + proj.rate * k
+        # A projection never leaves the indicator's natural bounds (no "−125 家").
+        value = max(value, lower) if lower is not None else value
+        value = min(value, upper) if upper is not None else value
+        out.append(round(value, 4))
     return out
 
 
@@ -199,7 +213,7 @@ def indicator_chart_spec(
     return spec
 
 
-def _chart_svg(p: TargetProgress) -> str:
+def _chart_img(p: TargetProgress) -> str:
     years = _chart_years(p)
     actual = [p.series[y].value if y in p.series else None for y in years]
     series = [("实际值", actual, {"marker": "o", "color": "#0b5394", "linewidth": 1.8})]
@@ -215,41 +229,42 @@ def _chart_svg(p: TargetProgress) -> str:
             {"marker": "*", "markersize": 10, "linestyle": "none", "color": "#cc0000"},
         )
     )
-    return line_chart_svg(title=p.indicator.name_zh, series=series, years=years, unit=p.indicator.unit)
+    return line_chart_img(title=p.indicator.name_zh, series=series, years=years, unit=p.indicator.unit)
 
 
 def progress_pdf(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool) -> bytes:
     """The progress report in Chinese (whatever the page language), with a chart per target."""
+    return render_pdf(progress_html(plan, progress, demo=demo))
+
+
+def progress_html(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool) -> str:
+    """The report's HTML, always in Chinese (what the PDF is made from; tests check its layout)."""
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
     token = set_locale("zh_CN")
     try:
-        return _progress_pdf(plan, progress, demo=demo, environment=environment)
+        counts: dict[ProgressStatus, int] = {s: 0 for s in ProgressStatus}
+        for p in progress:
+            counts[p.assessment.status] += 1
+        charts = {p.indicator.code: _chart_img(p) for p in progress if p.series}
+        return (
+            environment()
+            .get_template("plan/report.html")
+            .render(
+                plan=plan,
+                progress=progress,
+                counts=counts,
+                charts=charts,
+                demo=demo,
+                today=date.today(),
+                fmt_value=fmt_value,
+                fmt_rate=fmt_rate,
+                comparison_symbol=comparison_symbol,
+                required_text=required_text,
+                year_met_text=year_met_text,
+                synthetic_note=SYNTHETIC_NOTE,
+            )
+        )
     finally:
         _current.reset(token)
-
-
-def _progress_pdf(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool, environment) -> bytes:
-    counts: dict[ProgressStatus, int] = {s: 0 for s in ProgressStatus}
-    for p in progress:
-        counts[p.assessment.status] += 1
-    charts = {p.indicator.code: _chart_svg(p) for p in progress if p.series}
-    html = (
-        environment()
-        .get_template("plan/report.html")
-        .render(
-            plan=plan,
-            progress=progress,
-            counts=counts,
-            charts=charts,
-            demo=demo,
-            today=date.today(),
-            fmt_value=fmt_value,
-            fmt_rate=fmt_rate,
-            required_text=required_text,
-            year_met_text=year_met_text,
-            synthetic_note=SYNTHETIC_NOTE,
-        )
-    )
-    return render_pdf(html)

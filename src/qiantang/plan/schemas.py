@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,7 +57,14 @@ class TargetProgressOut(BaseModel):
     target_year: int
     target_value: float
     comparison: str
-    status: str
+    status: Literal[
+        "target_achieved",
+        "substantial_progress",
+        "moderate_progress",
+        "limited_progress",
+        "deterioration",
+        "not_available",
+    ] = Field(description="open-sdg (sdg-build) progress status; see docs/methods/progress.md §3")
     status_zh: str
     base_year: int | None
     base_value: float | None
@@ -67,6 +75,9 @@ class TargetProgressOut(BaseModel):
     ratio: float | None = Field(description="R = observed / required growth")
     required_growth_from_latest: float | None
     required_per_year_from_latest: float | None
+    secured: bool = Field(
+        description="a yearly-average target the flows so far already guarantee (nothing more is needed)"
+    )
     after_target_year: bool
     projections: list[ProjectionOut]
     reasons: list[str]

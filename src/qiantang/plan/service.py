@@ -25,7 +25,7 @@ from qiantang.plan.models import (
     PlanTarget,
     Quality,
 )
-from qiantang.plan.progress import Assessment, TargetSpec, assess
+from qiantang.plan.progress import Assessment, TargetSpec, assess, natural_bounds
 from qiantang.uploads import Column, Row, duplicate_errors, parse_table, template_xlsx
 
 DEFAULT_PLAN_CODE = "hz-fin-13fyp"
@@ -645,6 +645,7 @@ class TargetProgress:
 
 def target_spec(target: PlanTarget) -> TargetSpec:
     kind = target.indicator.kind.value
+    lower, upper = natural_bounds(kind, target.indicator.unit)
     baseline_year = target.baseline_year
     if baseline_year is None and kind == "flow":
         # A per-year average over the plan period: its flows start in the plan's first year.
@@ -659,6 +660,8 @@ def target_spec(target: PlanTarget) -> TargetSpec:
         baseline_year=baseline_year,
         baseline_value=target.baseline_value,
         unit=target.indicator.unit,
+        lower_bound=lower,
+        upper_bound=upper,
     )
 
 

@@ -23,6 +23,7 @@ from qiantang.web.templating import render
 router = APIRouter(include_in_schema=False)
 HELPERS = {
     "fmt_value": report.fmt_value,
+    "comparison_symbol": report.comparison_symbol,
     "required_text": report.required_text,
     "year_met_text": report.year_met_text,
 }
@@ -225,6 +226,7 @@ def progress_out(p: service.TargetProgress) -> schemas.TargetProgressOut:
         ratio=a.ratio,
         required_growth_from_latest=a.required_growth_from_latest,
         required_per_year_from_latest=a.required_per_year_from_latest,
+        secured=a.secured,
         after_target_year=a.after_target_year,
         projections=[
             schemas.ProjectionOut(
