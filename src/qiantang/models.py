@@ -8,6 +8,7 @@ from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
+from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
@@ -43,12 +44,15 @@ __all__ = [
     "Institution",
     "InstitutionStatusChange",
     "InstitutionType",
+    "ListingAward",
     "Loan",
     "LoginAttempt",
     "NetworkNode",
     "NetworkRun",
     "Plan",
     "PlanTarget",
+    "ReserveFirm",
+    "StageEvent",
     "StatCell",
     "StatRefresh",
     "SummaryCell",

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
@@ -310,6 +310,11 @@ def load(
         set_meta(session, "demo_loaded_at", stamp.isoformat(timespec="seconds") + "Z")
         fill_plan_values(session, seed=seed)
         recompute(session)  # registry-backed plan indicators now see the demo registry
+        from qiantang.demo.listing import build_reserve
+        from qiantang.enterprises.models import Loan
+
+        say("上市后备企业 Listing reserve", 0.985)
+        build_reserve(session, seed=seed, as_of=session.scalar(select(func.max(Loan.as_of))))
         from qiantang.earlywarning.service import run as run_early_warning
 
         say("风险预警 Early warning", 0.99)

@@ -268,3 +268,25 @@ def progress_html(plan: Plan, progress: Sequence[TargetProgress], *, demo: bool)
         )
     finally:
         _current.reset(token)
+
+
+def add_forecast_lines(
+    spec: dict, start_year: int, start_value: float, paths: dict[str, dict[int, float]]
+) -> None:
+    """Extend an indicator chart with a forecast from another module (expected line and its band)."""
+    years = [int(c) for c in spec["categories"]]
+    last = max([*years, *paths["expected"]])
+    extra = [y for y in range(years[-1] + 1 if years else start_year, last + 1)]
+    spec["categories"] += [str(y) for y in extra]
+    for s in spec["series"]:
+        s["data"] = list(s["data"]) + [None] * len(extra)
+        if "labels" in s:
+            s["labels"] = list(s["labels"]) + [None] * len(extra)
+    years = [int(c) for c in spec["categories"]]
+    for key, name, style in (
+        ("expected", _("Listing pipeline forecast"), "dashed"),
+        ("low", _("Forecast, 10th percentile"), "dotted"),
+        ("high", _("Forecast, 90th percentile"), "dotted"),
+    ):
+        values = {start_year: start_value, **paths[key]}
+        spec["series"].append({"name": name, "data": [values.get(y) for y in years], "style": style})

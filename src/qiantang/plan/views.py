@@ -98,6 +98,8 @@ def indicator_page(request: Request, db: DB, auth: CurrentAuth, code: str, plan:
         if target is not None:
             progress = service.target_progress(db, target)
     series = service.best_by_year(service.annual_values(db, code))
+    spec = report.indicator_chart_spec(indicator, series, progress)
+    listing = _listing_forecast(db, spec, series) if code == LISTED_CODE else None
     return render(
         request,
         "plan/indicator.html",
@@ -107,10 +109,33 @@ def indicator_page(request: Request, db: DB, auth: CurrentAuth, code: str, plan:
         progress=progress,
         series=series,
         history=service.history(db, code),
-        chart_spec=report.indicator_chart_spec(indicator, series, progress),
+        chart_spec=spec,
+        listing=listing,
         active="plan",
         **HELPERS,
     )
+
+
+LISTED_CODE = "listed_companies"
+
+
+def _listing_forecast(db, spec: dict, series: dict) -> dict | None:
+    """The listing pipeline's forecast as a second line beside the register's listed-firm count."""
+    from qiantang.listing import report as listing_report
+    from qiantang.listing import service as listing_service
+    from qiantang.listing.views import as_of_date
+
+    as_of = as_of_date(db)
+    start_year = as_of.year if (as_of.month, as_of.day) == (12, 31) else as_of.year - 1
+    start = series.get(start_year)
+    if start is None:
+        return None
+    fc = listing_service.forecast(db, as_of=as_of)
+    if sum(fc.in_reserve) == 0:
+        return None
+    paths = listing_report.cumulative_forecast(fc, start.value)
+    report.add_forecast_lines(spec, start_year, start.value, paths)
+    return {"forecast": fc, "published": listing_service.published_counts(), "paths": paths}
 
 
 @router.get("/plan/values/template")

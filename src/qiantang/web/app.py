@@ -107,6 +107,8 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.listing.views import api_router as listing_api
+    from qiantang.listing.views import router as listing_router
     from qiantang.network.views import api_router as network_api
     from qiantang.network.views import router as network_router
     from qiantang.overview.views import api_router as overview_api
@@ -130,6 +132,7 @@ def create_app() -> FastAPI:
         cases_router,
         credit_router,
         network_router,
+        listing_router,
         enterprises_router,
         audit_router,
     )
@@ -144,6 +147,7 @@ def create_app() -> FastAPI:
         cases_api,
         credit_api,
         network_api,
+        listing_api,
         enterprises_api,
     )
     for router in html_routers:

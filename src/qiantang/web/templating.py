@@ -32,6 +32,7 @@ TEMPLATE_PACKAGES = (
     "cases",
     "credit",
     "network",
+    "listing",
 )
 
 
@@ -59,6 +60,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("enterprises", N_("Enterprises"), "/enterprises", True, "四(四)2"),
     NavItem("credit", N_("Credit scoring"), "/credit", True, "四(四)2", (VIEW,)),
     NavItem("network", N_("Guarantee networks"), "/network", True, "六(三)4", (VIEW,)),
+    NavItem("listing", N_("Listing reserve"), "/listing", True, "四(二)1", (VIEW,)),
     NavItem(
         "matching",
         N_("Financing matchmaking"),
