@@ -54,10 +54,13 @@ def pdf_urls(db) -> dict[str, str]:
         "validation": f"/credit/models/{registry.champion(db, 'all').id}?format=pdf",
         "credit_report": f"/enterprises/{ent.uscc}/credit-report?format=pdf",
         "group": f"/network/groups/{group.id}/report.pdf",
+        "listing": "/listing/report.pdf",
     }
 
 
-@pytest.mark.parametrize("which", ["plan", "early_warning", "validation", "credit_report", "group"])
+@pytest.mark.parametrize(
+    "which", ["plan", "early_warning", "validation", "credit_report", "group", "listing"]
+)
 def test_every_pdf_fits_its_page(clients, db, captured, which):
     url = pdf_urls(db)[which]
     r = clients.as_user("admin").get(url)
