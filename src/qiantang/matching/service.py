@@ -61,6 +61,101 @@ def decline_reasons() -> dict[str, tuple[str, str]]:
     return {r["code"]: (r["zh"], r["en"]) for r in doc["reasons"]}
 
 
+# --- who sees what (one place, for pages, API and exports) -------------------------------------------
+def need_clause(scope: Scope):
+    """SQL filter of the needs a user may see: city staff all, a district its own, a lender those
+    offered to it, a firm its own; nobody else any."""
+    from sqlalchemy import false, true
+
+    from qiantang.auth.models import Role
+
+    if scope.is_citywide:
+        return true()
+    if scope.role == Role.DISTRICT_OFFICER:
+        return Need.district_code == scope.district_code
+    if scope.role == Role.LENDER and scope.institution_id is not None:
+        return Need.id.in_(select(Offer.need_id).where(Offer.institution_id == scope.institution_id))
+    if scope.role == Role.FIRM and scope.enterprise_id is not None:
+        return Need.enterprise_id == scope.enterprise_id
+    return false()
+
+
+def get_need(session: Session, *, scope: Scope, need_id: int) -> Need:
+    need = session.scalar(select(Need).where(Need.id == need_id))
+    if need is None:
+        raise NotFound(f"未找到融资需求（{need_id}）", message_en=f"Need {need_id} not found")
+    if session.scalar(select(Need.id).where(Need.id == need_id, need_clause(scope))) is None:
+        raise Forbidden("无权查看该融资需求", message_en="You may not see this need")
+    return need
+
+
+def list_needs(
+    session: Session,
+    *,
+    scope: Scope,
+    status: NeedStatus | None = None,
+    offset: int = 0,
+    limit: int | None = 50,
+) -> tuple[list[Need], int]:
+    stmt = select(Need).where(need_clause(scope))
+    if status is not None:
+        stmt = stmt.where(Need.status == status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    stmt = stmt.order_by(Need.posted_on.desc(), Need.id.desc()).offset(offset)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt)), total
+
+
+def visible_offers(need: Need, scope: Scope) -> list[Offer]:
+    """A lender sees only its own offer of a need; everyone who may see the need sees them all."""
+    from qiantang.auth.models import Role
+
+    if scope.role == Role.LENDER:
+        return [o for o in need.offers if o.institution_id == scope.institution_id]
+    return list(need.offers)
+
+
+def explain_need(session: Session, *, need: Need, today: date, zh: bool) -> list[dict[str, Any]]:
+    """Every approved product for this need: eligible ones with score and reasons, the others with why not."""
+    products = products_frame(session)
+    if products.empty:
+        return []
+    frame = needs_frame(session, [need], as_of=today).iloc[0].to_dict()
+    records = lender_records(session, products)
+    lpr = engine.lpr_on(today)
+    from qiantang.registry.models import Institution
+
+    rows = session.execute(
+        select(Product.id, Product.name, Institution.name).join(
+            Institution, Institution.id == Product.institution_id
+        )
+    ).all()
+    by_id = {pid: (name, lender) for pid, name, lender in rows}
+    out = []
+    names = label_names(session, zh=zh)
+    for i, p in enumerate(products.to_dict("records")):
+        result = engine.explain(p, frame, lpr=lpr, lender_record=float(records[i]), zh=zh, names=names)
+        out.append({"product_id": p["id"], "name": by_id[p["id"]][0], "lender": by_id[p["id"]][1], **result})
+    out.sort(key=lambda r: (not r["eligible"], -(r.get("score") or 0)))
+    return out
+
+
+def label_names(session: Session, *, zh: bool) -> dict[str, dict[str, str]]:
+    """Names for the codes reasons mention: size classes, industry sections, districts, collateral."""
+    from qiantang.registry.service import area_names
+    from qiantang.standards.industry import SECTIONS
+    from qiantang.standards.sme_size import SizeClass
+
+    size_en = {"large": "large", "medium": "medium", "small": "small", "micro": "micro"}
+    return {
+        "size": {s.value: (s.zh if zh else size_en[s.value]) for s in SizeClass},
+        "industry": {s.code: (s.name_zh if zh else s.name_en) for s in SECTIONS},
+        "district": area_names(session, zh=zh),
+        "collateral": {c.value: (c.zh if zh else c.en) for c in Collateral},
+    }
+
+
 # --- context ------------------------------------------------------------------------------------
 def firm_context(session: Session, enterprise_ids: list[int], *, as_of: date) -> pd.DataFrame:
     """What matching needs to know about each firm, one row per enterprise id."""
@@ -385,6 +480,20 @@ def claim(session: Session, *, offer_id: int, institution_id: int | None, actor,
     session.refresh(o.need)
     _event(session, o.need, o, "claimed", today, actor)
     return o
+
+
+def choose(session: Session, *, need: Need, offer_id: int, actor, on: date) -> Offer:
+    """The firm picks one of the lenders that picked its need up; the others are released."""
+    chosen = next((o for o in need.offers if o.id == offer_id), None)
+    if chosen is None or chosen.state not in (OfferState.CLAIMED, OfferState.CONTACTED):
+        raise StepRefused("只能在已接单的机构中选择", message_en="Choose a lender that picked it up")
+    for o in need.offers:
+        if o is chosen:
+            o.state = OfferState.CHOSEN if o.state == OfferState.CLAIMED else o.state
+        elif o.state in (OfferState.OFFERED, OfferState.CLAIMED, OfferState.CONTACTED):
+            o.state = OfferState.RELEASED
+    _event(session, need, chosen, "chosen", on, actor)
+    return chosen
 
 
 def record_contact(session: Session, *, offer_id: int, institution_id: int | None, actor, on: date) -> Offer:
