@@ -53,6 +53,10 @@ def lenders(db, n: int) -> list[Institution]:
 
 
 def add_products(db, n: int = 5) -> list[Product]:
+    """``n`` products of different lenders, the only approved ones (the demo's are withdrawn here)."""
+    from sqlalchemy import update
+
+    db.execute(update(Product).values(status=ProductStatus.WITHDRAWN))
     made = []
     for i, inst in enumerate(lenders(db, n)):
         p = Product(
@@ -232,6 +236,7 @@ def test_at_most_three_pickups_when_lenders_press_at_once(database):
 
     use_engine(database.engine)
     with Session(database.engine) as s:
+        approved = list(s.scalars(select(Product.id).where(Product.status == ProductStatus.APPROVED)))
         products = add_products(s, 8)
         need = post(s, firm(s))
         offers = service.offer(s, need=need, today=MONDAY)
@@ -281,6 +286,7 @@ def test_at_most_three_pickups_when_lenders_press_at_once(database):
             s.query(Recommendation).filter(Recommendation.need_id == need_id).delete()
             s.query(Need).filter(Need.id == need_id).delete()
             s.query(Product).filter(Product.id.in_(product_ids)).delete()
+            s.query(Product).filter(Product.id.in_(approved)).update({"status": ProductStatus.APPROVED})
             s.commit()
 
 

@@ -325,6 +325,63 @@ class RunResult:
     ranking_version: str
 
 
+def _pair_components(
+    prep: Prepared,
+    needs: pd.DataFrame,
+    ni: np.ndarray,
+    pj: np.ndarray,
+    lender_record: np.ndarray,
+    ranking: Ranking,
+) -> np.ndarray:
+    """The score of the (need ni[k], product pj[k]) pairs only — the eligible ones — as a 1-D array.
+
+    The same arithmetic as ``components`` + ``score``, gathered on the pairs that passed every rule
+    (typically a fifth of all pairs), so no work is spent on pairs that are never ranked.
+    """
+    p = prep.products
+    log_amount = np.log(needs["amount"].to_numpy(float))[ni]
+    log_term = np.log(needs["term_months"].to_numpy(float))[ni]
+    lo_a, hi_a = np.log(p["min_amount"].to_numpy(float)), np.log(p["max_amount"].to_numpy(float))
+    lo_t, hi_t = np.log(p["min_term_months"].to_numpy(float)), np.log(p["max_term_months"].to_numpy(float))
+
+    def fit(v, lo, hi):
+        span = hi[pj] - lo[pj]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = 1.0 - np.abs(2.0 * (v - lo[pj]) / span - 1.0)
+        return np.clip(np.where(span > 0, f, 1.0), 0.0, 1.0)
+
+    def named(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        v = values[ni]
+        hit = np.zeros(len(ni), dtype=bool)
+        ok = v >= 0
+        hit[ok] = bits[pj[ok], v[ok]]
+        return np.where(hit, 1.0, 0.5)
+
+    offered = _set_mask(needs["collateral"], prep.collateral)
+    needed = prep.collateral_bits
+    overlap = (offered[ni] & needed[pj]).any(axis=1)
+    collateral = np.where(needed[pj].any(axis=1), overlap.astype(float), 1.0)
+    f = ranking.fit
+    fit_score = (
+        f["amount"] * fit(log_amount, lo_a, hi_a)
+        + f["term"] * fit(log_term, lo_t, hi_t)
+        + f["size"] * named(_codes(needs["size_class"], prep.sizes), prep.size_bits)
+        + f["industry"] * named(_codes(needs["industry_section"], prep.sections), prep.section_bits)
+        + f["collateral"] * collateral
+    ) / sum(f.values())
+    pd_ = needs["pd"].to_numpy(float)
+    credit = np.where(np.isnan(pd_), 0.5, 1.0 - np.clip(pd_, 0.0, 0.25) / 0.25)[ni]
+    green = ranking.network["green"]
+    network = np.array(
+        [ranking.network.get(v, green) if isinstance(v, str) else green for v in needs["group_level"]],
+        dtype=float,
+    )[ni]
+    w = ranking.weights
+    return (
+        w["fit"] * fit_score + w["credit"] * credit + w["network"] * network + w["lender"] * lender_record[pj]
+    ) / sum(w.values())
+
+
 def match_all(
     products: pd.DataFrame,
     needs: pd.DataFrame,
@@ -332,7 +389,7 @@ def match_all(
     lpr: float,
     lender_record: np.ndarray | None = None,
     top: int = 10,
-    block: int = 512,
+    block: int = 1024,
 ) -> RunResult:
     """Every need against every product, in blocks of needs: the best ``top`` eligible per need."""
     rules, ranking = load_rules(), load_ranking()
@@ -343,25 +400,26 @@ def match_all(
     eligible_pairs = 0
     product_ids = prep.products["id"].to_numpy()
     for start in range(0, len(needs), block):
-        chunk = needs.iloc[start : start + block]
+        chunk = needs.iloc[start : start + block].reset_index(drop=True)
         fails = eligibility(prep, chunk, lpr=lpr, rules=rules)
         blocked = np.zeros((len(chunk), len(prep.products)), dtype=bool)
         for code, mask in fails.items():
             excluded[code] += int(mask.sum())
             blocked |= mask
-        s = np.where(blocked, -np.inf, score(components(prep, chunk, record, ranking), ranking))
-        eligible_pairs += int((~blocked).sum())
-        k = min(top, s.shape[1])
-        if k == 0:
+        ni, pj = np.nonzero(~blocked)
+        eligible_pairs += len(ni)
+        if not len(ni):
             continue
-        best = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        for i, need_id in enumerate(chunk["id"].to_numpy()):
-            row = best[i][np.lexsort((best[i], -s[i, best[i]]))]  # by score, ties by product order
-            rank = 0
-            for j in row:
-                if np.isfinite(s[i, j]):
-                    rank += 1
-                    matches.append(Match(int(need_id), int(product_ids[j]), rank, round(float(s[i, j]), 6)))
+        s = np.round(_pair_components(prep, chunk, ni, pj, record, ranking), 6)
+        # Best first within each need; ties by product order. ni is already sorted (row-major).
+        order = np.lexsort((pj, -s, ni))
+        ni, pj, s = ni[order], pj[order], s[order]
+        first = np.searchsorted(ni, ni, side="left")
+        rank = np.arange(len(ni)) - first + 1
+        keep = rank <= top
+        need_ids = chunk["id"].to_numpy()
+        for i, j, r, v in zip(ni[keep], pj[keep], rank[keep], s[keep], strict=True):
+            matches.append(Match(int(need_ids[i]), int(product_ids[j]), int(r), float(v)))
     return RunResult(matches, eligible_pairs, excluded, rules.version, ranking.version)
 
 
