@@ -135,7 +135,7 @@ def naive_pair(p: dict, n: dict, lpr: float, ranking: engine.Ranking) -> float |
         + f["term"] * fit(n["term_months"], p["min_term_months"], p["max_term_months"])
         + f["size"] * (1.0 if n["size_class"] in p["sizes"] else 0.5)
         + f["industry"] * (1.0 if n["industry_section"] in p["industries"] else 0.5)
-        + f["collateral"] * (1.0 if not p["collateral"] else 1.0)
+        + f["collateral"] * 1.0  # an eligible pair offers what the product asks for (or it asks none)
     ) / sum(f.values())
     pd_ = n["pd"]
     credit = 0.5 if pd_ != pd_ else 1 - min(max(pd_, 0.0), 0.25) / 0.25
@@ -173,7 +173,8 @@ def main() -> None:
     result = engine.match_all(products, needs, lpr=lpr, top=10)
     vec = time.perf_counter() - started
     print(
-        f"  vectorised, all needs, top 10 with reasons' inputs   {vec:8.2f} s   ({result.eligible_pairs:,} eligible pairs)"
+        f"  vectorised, all needs, top 10 per need          {vec:8.2f} s   "
+        f"({result.eligible_pairs:,} eligible pairs)"
     )
     sample = needs.head(args.naive_needs).to_dict("records")
     records = products.to_dict("records")
@@ -185,10 +186,11 @@ def main() -> None:
     naive_pair_s = (time.perf_counter() - started) / (len(sample) * len(records))
     naive_all = naive_pair_s * len(needs) * len(products)
     print(
-        f"  naive per-pair Python loop, {len(sample) * len(records):,} pairs sampled {naive_pair_s * 1e6:8.1f} µs a pair "
+        f"  naive per-pair Python loop, {len(sample) * len(records):,} pairs sampled "
+        f"{naive_pair_s * 1e6:8.1f} µs a pair "
         f"→ {naive_all:,.0f} s for all pairs; ratio {naive_all / vec:,.0f}×"
     )
-    print(f"  excluded pairs by rule: " + ", ".join(f"{k} {v:,}" for k, v in result.excluded_by.items()))
+    print("  excluded pairs by rule: " + ", ".join(f"{k} {v:,}" for k, v in result.excluded_by.items()))
 
     # With the products stored: one firm's recommendations through the database, and the page.
     stored = [
@@ -234,7 +236,8 @@ def main() -> None:
         service.recommend(session, need=need, today=TODAY)
         times.append(time.perf_counter() - started)
     print(
-        f"  one firm's recommendations from the database (median of 7) {statistics.median(times) * 1000:8.0f} ms"
+        "  one firm's recommendations from the database (median of 7) "
+        f"{statistics.median(times) * 1000:8.0f} ms"
     )
     session.rollback()
     session.close()
