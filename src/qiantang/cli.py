@@ -646,3 +646,20 @@ def credit_promote(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+matching_app = typer.Typer(help="融资对接 Financing matchmaking.", no_args_is_help=True)
+app.add_typer(matching_app, name="matching")
+
+
+@matching_app.command("timeouts")
+def matching_timeouts() -> None:
+    """Time out lenders past their first-contact or decision due date and re-offer their needs (daily)."""
+    from datetime import date
+
+    from qiantang.db import session_scope
+    from qiantang.matching.service import check_timeouts
+
+    with session_scope() as session:
+        n = check_timeouts(session, today=date.today())
+    console.print(f"超时 timed out {n}")
