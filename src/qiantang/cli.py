@@ -292,7 +292,9 @@ def users_create(
     username: Annotated[str, typer.Argument()],
     role: Annotated[
         str,
-        typer.Option(help="city_admin | city_analyst | district_officer | institution_reporter | auditor"),
+        typer.Option(
+            help="city_admin, city_analyst, district_officer, institution_reporter, auditor, lender or firm"
+        ),
     ],
     password: Annotated[
         str,
@@ -300,7 +302,8 @@ def users_create(
     ],
     display_name: Annotated[str | None, typer.Option()] = None,
     district: Annotated[str | None, typer.Option(help="GB/T 2260 code, for district officers")] = None,
-    institution_id: Annotated[int | None, typer.Option(help="For institution reporters")] = None,
+    institution_id: Annotated[int | None, typer.Option(help="For institution reporters and lenders")] = None,
+    uscc: Annotated[str | None, typer.Option(help="For firm users: the firm's 统一社会信用代码")] = None,
 ) -> None:
     """Create a user (the password is asked for, or read from QIANTANG_NEW_PASSWORD)."""
     from qiantang.auth.models import Role
@@ -314,6 +317,15 @@ def users_create(
         _fail(f"未知角色 {role}")
     try:
         with session_scope() as session:
+            enterprise_id = None
+            if uscc:
+                from sqlalchemy import select
+
+                from qiantang.enterprises.models import Enterprise
+
+                enterprise_id = session.scalar(select(Enterprise.id).where(Enterprise.uscc == uscc.upper()))
+                if enterprise_id is None:
+                    _fail(f"未登记的企业 {uscc}")
             user = create_user(
                 session,
                 username=username,
@@ -322,6 +334,7 @@ def users_create(
                 display_name=display_name,
                 district_code=district,
                 institution_id=institution_id,
+                enterprise_id=enterprise_id,
             )
             console.print(f"已创建用户 {user.username}（{role_value.zh}）· user created")
     except ValidationFailed as exc:
@@ -633,3 +646,20 @@ def credit_promote(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+matching_app = typer.Typer(help="融资对接 Financing matchmaking.", no_args_is_help=True)
+app.add_typer(matching_app, name="matching")
+
+
+@matching_app.command("timeouts")
+def matching_timeouts() -> None:
+    """Time out lenders past their first-contact or decision due date and re-offer their needs (daily)."""
+    from datetime import date
+
+    from qiantang.db import session_scope
+    from qiantang.matching.service import check_timeouts
+
+    with session_scope() as session:
+        n = check_timeouts(session, today=date.today())
+    console.print(f"超时 timed out {n}")

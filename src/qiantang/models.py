@@ -9,6 +9,14 @@ from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRatin
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
+from qiantang.matching.models import (
+    Need,
+    NeedEvent,
+    Offer,
+    Product,
+    ProductVersion,
+    Recommendation,
+)
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
@@ -47,10 +55,16 @@ __all__ = [
     "ListingAward",
     "Loan",
     "LoginAttempt",
+    "Need",
+    "NeedEvent",
     "NetworkNode",
     "NetworkRun",
+    "Offer",
     "Plan",
     "PlanTarget",
+    "Product",
+    "ProductVersion",
+    "Recommendation",
     "ReserveFirm",
     "StageEvent",
     "StatCell",

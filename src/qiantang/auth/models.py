@@ -18,6 +18,8 @@ class Role(StrEnum):
     DISTRICT_OFFICER = "district_officer"  # 区县金融办工作人员 (own district only)
     INSTITUTION_REPORTER = "institution_reporter"  # 机构填报员 (own institution only)
     AUDITOR = "auditor"  # 审计员 (read-only plus the audit log)
+    LENDER = "lender"  # 贷款机构用户 (own institution's products and the needs offered to it)
+    FIRM = "firm"  # 企业用户 (own financing needs only)
 
     @property
     def zh(self) -> str:
@@ -27,6 +29,8 @@ class Role(StrEnum):
             "district_officer": "区县工作人员",
             "institution_reporter": "机构填报员",
             "auditor": "审计员",
+            "lender": "贷款机构用户",
+            "firm": "企业用户",
         }[self.value]
 
     @property
@@ -37,6 +41,8 @@ class Role(StrEnum):
             "district_officer": "District officer",
             "institution_reporter": "Institution reporter",
             "auditor": "Auditor",
+            "lender": "Lender",
+            "firm": "Firm",
         }[self.value]
 
 
@@ -51,6 +57,8 @@ class User(Base):
             "role <> 'institution_reporter' OR institution_id IS NOT NULL",
             name="reporter_has_institution",
         ),
+        CheckConstraint("role <> 'lender' OR institution_id IS NOT NULL", name="lender_has_institution"),
+        CheckConstraint("role <> 'firm' OR enterprise_id IS NOT NULL", name="firm_has_enterprise"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -60,6 +68,7 @@ class User(Base):
     role: Mapped[Role] = mapped_column(str_enum(Role, 32))
     district_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))  # a firm user's own
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)

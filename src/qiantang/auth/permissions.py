@@ -15,6 +15,9 @@ class Permission(StrEnum):
     EXPORT = "export"
     VIEW_AUDIT_LOG = "view_audit_log"
     MANAGE_USERS = "manage_users"
+    MATCHING_MANAGE = "matching_manage"  # approve products, push name lists, see every need
+    MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
+    MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -27,11 +30,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EDIT_PLAN,
             Permission.EDIT_REGISTRY,
             Permission.SUBMIT_FILINGS,
+            Permission.MATCHING_MANAGE,
+            Permission.MATCHING_POST,
         }
     ),
-    Role.DISTRICT_OFFICER: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT}),
+    Role.DISTRICT_OFFICER: frozenset(
+        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST}
+    ),
     Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
+    Role.LENDER: frozenset({Permission.MATCHING_LEND}),
+    Role.FIRM: frozenset({Permission.MATCHING_POST}),
 }
 
 

@@ -17,6 +17,7 @@ class Scope:
     user_id: int | None = None
     district_code: str | None = None
     institution_id: int | None = None
+    enterprise_id: int | None = None  # a firm user's own enterprise
 
     @classmethod
     def for_user(cls, user: User) -> Scope:
@@ -25,6 +26,7 @@ class Scope:
             user_id=user.id,
             district_code=user.district_code,
             institution_id=user.institution_id,
+            enterprise_id=user.enterprise_id,
         )
 
     @classmethod
@@ -38,7 +40,8 @@ class Scope:
 
     @property
     def sees_enterprises(self) -> bool:
-        return self.role != Role.INSTITUTION_REPORTER
+        """City and district staff and auditors; not institutions' users nor firms."""
+        return self.role not in (Role.INSTITUTION_REPORTER, Role.LENDER, Role.FIRM)
 
     def district_clause(self, column) -> ColumnElement[bool]:
         """Filter for a table's district column."""
@@ -71,4 +74,6 @@ class Scope:
 
     def require_enterprises(self) -> None:
         if not self.sees_enterprises:
-            raise Forbidden("机构填报员不能查看企业信息", message_en="Reporters cannot see enterprise data")
+            raise Forbidden(
+                "您的角色不能查看企业信息库", message_en="Your role cannot see the enterprise register"
+            )

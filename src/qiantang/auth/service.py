@@ -53,6 +53,7 @@ def validate_new_user(
     role: Role,
     district_code: str | None,
     institution_id: int | None,
+    enterprise_id: int | None = None,
 ) -> list[FieldError]:
     """Every problem with a new user's data, in Chinese."""
     errors: list[FieldError] = []
@@ -68,11 +69,18 @@ def validate_new_user(
             errors.append(FieldError(None, "district_code", "区县工作人员须指定一个现行区县代码"))
     elif district_code:
         errors.append(FieldError(None, "district_code", "只有区县工作人员可以指定区县"))
-    if role == Role.INSTITUTION_REPORTER:
+    if role in (Role.INSTITUTION_REPORTER, Role.LENDER):
         if institution_id is None or session.get(Institution, institution_id) is None:
-            errors.append(FieldError(None, "institution_id", "机构填报员须指定一个已登记的机构"))
+            errors.append(FieldError(None, "institution_id", f"{role.zh}须指定一个已登记的机构"))
     elif institution_id is not None:
-        errors.append(FieldError(None, "institution_id", "只有机构填报员可以指定机构"))
+        errors.append(FieldError(None, "institution_id", "只有机构填报员和贷款机构用户可以指定机构"))
+    if role == Role.FIRM:
+        from qiantang.enterprises.models import Enterprise
+
+        if enterprise_id is None or session.get(Enterprise, enterprise_id) is None:
+            errors.append(FieldError(None, "enterprise_id", "企业用户须指定一家已登记的企业"))
+    elif enterprise_id is not None:
+        errors.append(FieldError(None, "enterprise_id", "只有企业用户可以指定企业"))
     return errors
 
 
@@ -85,6 +93,7 @@ def create_user(
     display_name: str | None = None,
     district_code: str | None = None,
     institution_id: int | None = None,
+    enterprise_id: int | None = None,
     actor=None,
 ) -> User:
     """Create a user after validating every field; raises ValidationFailed listing all problems."""
@@ -96,6 +105,7 @@ def create_user(
         role=role,
         district_code=district_code,
         institution_id=institution_id,
+        enterprise_id=enterprise_id,
     )
     if errors:
         raise ValidationFailed("用户信息有误，未创建", errors)
@@ -106,6 +116,7 @@ def create_user(
         role=role,
         district_code=district_code,
         institution_id=institution_id,
+        enterprise_id=enterprise_id,
     )
     session.add(user)
     session.flush()

@@ -75,6 +75,8 @@ DEMO_USERS: tuple[DemoUser, ...] = (
         "reporter", Role.INSTITUTION_REPORTER, "小贷公司填报员（演示）", "本机构（西湖区一家小额贷款公司）"
     ),
     _user("auditor", Role.AUDITOR, "演示审计员", "全市只读 + 审计日志"),
+    _user("lender", Role.LENDER, "银行客户经理（演示）", "本机构的融资产品和推送给本机构的融资需求"),
+    _user("firm", Role.FIRM, "企业财务负责人（演示）", "本企业的融资需求（西湖区一家企业）"),
 )
 
 
@@ -287,6 +289,8 @@ def load(
             .limit(1)
         )
         for user in DEMO_USERS:
+            if user.role in (Role.LENDER, Role.FIRM):
+                continue  # created once the matchmaking has lenders and firms (below)
             create_user(
                 session,
                 username=user.username,
@@ -333,6 +337,22 @@ def load(
 
         say("信用评分模型 Credit scoring model", 0.995)
         build_demo_model(session)  # trains, registers and batch-scores the demo's credit champion
+        from qiantang.demo.matching import build_matching, demo_accounts
+
+        say("融资对接 Financing matchmaking", 0.997)
+        build_matching(session, scale=scale, seed=seed)
+        lender_institution, firm_enterprise = demo_accounts(session)
+        for user in DEMO_USERS:
+            if user.role in (Role.LENDER, Role.FIRM):
+                create_user(
+                    session,
+                    username=user.username,
+                    password=user.password,
+                    role=user.role,
+                    display_name=user.display_name,
+                    institution_id=lender_institution if user.role == Role.LENDER else None,
+                    enterprise_id=firm_enterprise if user.role == Role.FIRM else None,
+                )
         session.flush()
         session.close()
         if sqlite:

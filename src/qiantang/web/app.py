@@ -109,6 +109,8 @@ def create_app() -> FastAPI:
     from qiantang.filings.views import router as filings_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.views import api_router as matching_api
+    from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
     from qiantang.network.views import router as network_router
     from qiantang.overview.views import api_router as overview_api
@@ -133,6 +135,7 @@ def create_app() -> FastAPI:
         credit_router,
         network_router,
         listing_router,
+        matching_router,
         enterprises_router,
         audit_router,
     )
@@ -148,6 +151,7 @@ def create_app() -> FastAPI:
         credit_api,
         network_api,
         listing_api,
+        matching_api,
         enterprises_api,
     )
     for router in html_routers:

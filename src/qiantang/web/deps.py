@@ -48,11 +48,18 @@ class CurrentUser:
     role: Role
     district_code: str | None
     institution_id: int | None
+    enterprise_id: int | None = None
 
     @classmethod
     def of(cls, user: User) -> CurrentUser:
         return cls(
-            user.id, user.username, user.display_name, user.role, user.district_code, user.institution_id
+            user.id,
+            user.username,
+            user.display_name,
+            user.role,
+            user.district_code,
+            user.institution_id,
+            user.enterprise_id,
         )
 
 
@@ -68,6 +75,7 @@ class Auth:
             user_id=self.user.id,
             district_code=self.user.district_code,
             institution_id=self.user.institution_id,
+            enterprise_id=self.user.enterprise_id,
         )
 
 

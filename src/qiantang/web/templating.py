@@ -33,6 +33,7 @@ TEMPLATE_PACKAGES = (
     "credit",
     "network",
     "listing",
+    "matching",
 )
 
 
@@ -65,9 +66,9 @@ NAV: tuple[NavItem, ...] = (
         "matching",
         N_("Financing matchmaking"),
         "/matching",
-        False,
+        True,
         "四(四)3、六(三)2",
-        (VIEW,),
+        (VIEW, Permission.MATCHING_POST, Permission.MATCHING_LEND),
         N_("Financing products, firms' demands, matching and response tracking."),
     ),
     NavItem(

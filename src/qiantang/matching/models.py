@@ -1,0 +1,288 @@
+"""Lenders' financing products, firms' financing needs, the offers between them and every event."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qiantang.db import Base, JSONType, Money, utcnow
+from qiantang.enums import str_enum
+
+
+class ProductKind(StrEnum):
+    CREDIT = "credit"
+    MORTGAGE = "mortgage"
+    GUARANTEED = "guaranteed"
+    IP_PLEDGE = "ip_pledge"
+    SUPPLY_CHAIN = "supply_chain"
+    TECH = "tech"
+    FIRST_LOAN = "first_loan"
+    RENEWAL = "renewal"
+    EQUITY = "equity"
+
+    @property
+    def zh(self) -> str:
+        return _KIND_TEXT[self][0]
+
+    @property
+    def en(self) -> str:
+        return _KIND_TEXT[self][1]
+
+
+_KIND_TEXT = {
+    ProductKind.CREDIT: ("信用贷", "Unsecured credit loan"),
+    ProductKind.MORTGAGE: ("抵押贷", "Mortgage loan"),
+    ProductKind.GUARANTEED: ("保证/担保贷", "Guaranteed loan"),
+    ProductKind.IP_PLEDGE: ("知识产权质押", "IP-pledge loan"),
+    ProductKind.SUPPLY_CHAIN: ("供应链", "Supply-chain finance"),
+    ProductKind.TECH: ("科技贷", "Tech-firm loan"),
+    ProductKind.FIRST_LOAN: ("首贷", "First loan"),
+    ProductKind.RENEWAL: ("续贷/无还本续贷", "Renewal without repayment"),
+    ProductKind.EQUITY: ("股权融资", "Equity financing"),
+}
+
+
+class Collateral(StrEnum):
+    NONE = "none"
+    REAL_ESTATE = "real_estate"
+    EQUIPMENT = "equipment"
+    RECEIVABLES = "receivables"
+    IP = "ip"
+    GUARANTOR = "guarantor"
+    DEPOSIT = "deposit"
+
+    @property
+    def zh(self) -> str:
+        return _COLLATERAL_TEXT[self][0]
+
+    @property
+    def en(self) -> str:
+        return _COLLATERAL_TEXT[self][1]
+
+
+_COLLATERAL_TEXT = {
+    Collateral.NONE: ("无抵押担保", "None"),
+    Collateral.REAL_ESTATE: ("房产土地抵押", "Real estate"),
+    Collateral.EQUIPMENT: ("设备抵押", "Equipment"),
+    Collateral.RECEIVABLES: ("应收账款质押", "Receivables"),
+    Collateral.IP: ("知识产权质押", "Intellectual property"),
+    Collateral.GUARANTOR: ("第三方保证/担保公司担保", "A guarantor"),
+    Collateral.DEPOSIT: ("保证金/存单质押", "Deposit"),
+}
+
+
+class ProductStatus(StrEnum):
+    DRAFT = "draft"
+    PENDING = "pending"  # submitted, waiting for city staff
+    APPROVED = "approved"  # visible to firms and matched
+    WITHDRAWN = "withdrawn"
+
+
+class Product(Base):
+    """A financing product a lender in the registry publishes (visible once city staff approve it)."""
+
+    __tablename__ = "matching_products"
+    __label_zh__ = "融资产品"
+    __table_args__ = (
+        CheckConstraint("min_amount > 0 AND max_amount >= min_amount", name="amounts"),
+        CheckConstraint("min_term_months > 0 AND max_term_months >= min_term_months", name="terms"),
+        CheckConstraint("max_spread_bp >= min_spread_bp", name="spreads"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[ProductKind] = mapped_column(str_enum(ProductKind, 16))
+    min_amount: Mapped[float] = mapped_column(Money)  # 元
+    max_amount: Mapped[float] = mapped_column(Money)
+    min_term_months: Mapped[int] = mapped_column(Integer)
+    max_term_months: Mapped[int] = mapped_column(Integer)
+    # Rate as the one-year LPR plus a spread in basis points (negative allowed: below LPR).
+    min_spread_bp: Mapped[int] = mapped_column(Integer)
+    max_spread_bp: Mapped[int] = mapped_column(Integer)
+    sizes: Mapped[list] = mapped_column(JSONType, default=list)  # SizeClass values; [] = any size
+    industries: Mapped[list] = mapped_column(JSONType, default=list)  # GB/T 4754 sections; [] = any
+    districts: Mapped[list] = mapped_column(JSONType, default=list)  # GB/T 2260 codes; [] = whole city
+    min_age_years: Mapped[float] = mapped_column(Float, default=0.0)
+    collateral: Mapped[list] = mapped_column(JSONType, default=list)  # accepted Collateral; [] = none needed
+    partner_guarantor_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    policy_tags: Mapped[list] = mapped_column(JSONType, default=list)  # 科技 三农 绿色 普惠 首贷
+    documents: Mapped[list] = mapped_column(JSONType, default=list)
+    first_loan_only: Mapped[bool] = mapped_column(default=False)  # 首贷: firms without a loan yet
+    promise_contact_days: Mapped[int] = mapped_column(Integer, default=2)  # working days
+    promise_decision_days: Mapped[int] = mapped_column(Integer, default=10)
+    status: Mapped[ProductStatus] = mapped_column(str_enum(ProductStatus, 12), default=ProductStatus.DRAFT)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProductVersion(Base):
+    """Every approved or edited state of a product, kept as it was."""
+
+    __tablename__ = "matching_product_versions"
+    __table_args__ = (UniqueConstraint("product_id", "version", name="uq_matching_product_versions_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("matching_products.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    snapshot: Mapped[dict] = mapped_column(JSONType)
+    saved_by: Mapped[str | None] = mapped_column(String(64))
+    saved_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NeedStatus(StrEnum):
+    POSTED = "posted"  # 已发布
+    PICKED = "picked"  # 已接单
+    CONTACTED = "contacted"  # 已对接 (first contact)
+    REVIEWING = "reviewing"  # 审批中
+    APPROVED = "approved"  # 已授信
+    DISBURSED = "disbursed"  # 已放款
+    DECLINED = "declined"  # 已拒绝 (by every lender it reached)
+    WITHDRAWN = "withdrawn"  # 企业撤回
+    EXPIRED = "expired"  # 超时
+
+    @property
+    def zh(self) -> str:
+        return {
+            "posted": "已发布",
+            "picked": "已接单",
+            "contacted": "已对接",
+            "reviewing": "审批中",
+            "approved": "已授信",
+            "disbursed": "已放款",
+            "declined": "已拒绝",
+            "withdrawn": "企业撤回",
+            "expired": "超时",
+        }[self.value]
+
+
+class NeedChannel(StrEnum):
+    ONLINE = "online"  # posted by the firm
+    VISIT = "visit"  # entered by a district officer after a visit (线下走访)
+    PUSHED = "pushed"  # a name list city staff pushed to lenders (e.g. 首贷 candidates)
+
+
+class Need(Base):
+    """A firm's financing need (融资需求)."""
+
+    __tablename__ = "matching_needs"
+    __label_zh__ = "融资需求"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("term_months > 0", name="term_positive"),
+        CheckConstraint("claims >= 0", name="claims_nonneg"),
+        Index("ix_matching_needs_status_district", "status", "district_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    district_code: Mapped[str] = mapped_column(String(6))  # the firm's, at posting (scoping)
+    amount: Mapped[float] = mapped_column(Money)  # 元
+    term_months: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(200))
+    collateral: Mapped[list] = mapped_column(JSONType, default=list)  # Collateral values offered
+    max_rate_pct: Mapped[float | None] = mapped_column(Float)  # the highest annual rate acceptable
+    urgent: Mapped[bool] = mapped_column(default=False)
+    channel: Mapped[NeedChannel] = mapped_column(str_enum(NeedChannel, 8), default=NeedChannel.ONLINE)
+    status: Mapped[NeedStatus] = mapped_column(str_enum(NeedStatus, 12), default=NeedStatus.POSTED)
+    # Lenders that have picked the need up (at most the policy's max_claims): counted atomically.
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    posted_by: Mapped[str | None] = mapped_column(String(64))
+    posted_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    offers: Mapped[list[Offer]] = relationship(back_populates="need", order_by="Offer.id")
+
+
+class OfferState(StrEnum):
+    OFFERED = "offered"
+    CLAIMED = "claimed"
+    CHOSEN = "chosen"
+    CONTACTED = "contacted"
+    REVIEWING = "reviewing"
+    APPROVED = "approved"
+    DISBURSED = "disbursed"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+    RELEASED = "released"  # claimed, but the firm chose another lender
+
+
+class Offer(Base):
+    """A need offered to one lender's product, and how that lender answered."""
+
+    __tablename__ = "matching_offers"
+    __label_zh__ = "对接记录"
+    __table_args__ = (UniqueConstraint("need_id", "product_id", name="uq_matching_offers_pair"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("matching_needs.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("matching_products.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    state: Mapped[OfferState] = mapped_column(str_enum(OfferState, 12), default=OfferState.OFFERED)
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    offered_on: Mapped[date] = mapped_column(Date)
+    claimed_on: Mapped[date | None] = mapped_column(Date)
+    contact_due: Mapped[date | None] = mapped_column(Date)
+    contacted_on: Mapped[date | None] = mapped_column(Date)
+    decision_due: Mapped[date | None] = mapped_column(Date)
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    decline_code: Mapped[str | None] = mapped_column(String(32))
+    approved_amount: Mapped[float | None] = mapped_column(Money)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
+    policy_version: Mapped[str] = mapped_column(String(32))
+
+    need: Mapped[Need] = relationship(back_populates="offers")
+
+
+class Recommendation(Base):
+    """One product considered for one need: eligible or not (with why not), score and reasons, versions.
+
+    Kept for every matching run, so that matching quality can be measured against outcomes.
+    """
+
+    __tablename__ = "matching_recommendations"
+    __table_args__ = (Index("ix_matching_recommendations_need", "need_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("matching_needs.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("matching_products.id"))
+    eligible: Mapped[bool] = mapped_column()
+    score: Mapped[float | None] = mapped_column(Float)
+    reasons: Mapped[list] = mapped_column(JSONType, default=list)  # why (eligible) or why not
+    rules_version: Mapped[str] = mapped_column(String(32))
+    ranking_version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NeedEvent(Base):
+    """Everything that happened to a need, in order (its timeline)."""
+
+    __tablename__ = "matching_need_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    need_id: Mapped[int] = mapped_column(ForeignKey("matching_needs.id", ondelete="CASCADE"), index=True)
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("matching_offers.id", ondelete="SET NULL"))
+    event: Mapped[str] = mapped_column(String(32))
+    on: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,475 @@
+"""Financing matchmaking pages and API: needs, recommendations with reasons, the lender's inbox."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from qiantang.auth.models import Role
+from qiantang.auth.permissions import Permission, has_permission
+from qiantang.enterprises.models import Enterprise
+from qiantang.errors import Forbidden, QiantangError, ValidationFailed
+from qiantang.exports import build_xlsx, xlsx_response
+from qiantang.matching import service
+from qiantang.matching.models import Collateral, NeedChannel, NeedStatus, Offer, OfferState, Product
+from qiantang.matching.service import NeedIn
+from qiantang.registry.models import Institution
+from qiantang.registry.service import area_names
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
+from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
+from qiantang.web.templating import pagination, render
+
+router = APIRouter(include_in_schema=False)
+api_router = APIRouter(tags=["融资对接 Financing matchmaking"])
+Lender = Annotated[Auth, require(Permission.MATCHING_LEND)]
+Poster = Annotated[Auth, require(Permission.MATCHING_POST)]
+PER_PAGE = 50
+
+
+def _can_see_matching(auth: Auth) -> None:
+    role = auth.user.role
+    if role == Role.INSTITUTION_REPORTER:
+        raise Forbidden("您的角色不能查看融资对接", message_en="Your role cannot see the matchmaking")
+
+
+def _status(value: str | None) -> NeedStatus | None:
+    if not value:
+        return None
+    try:
+        return NeedStatus(value)
+    except ValueError:
+        raise QiantangError(f"无法识别的状态“{value}”", message_en=f"Unknown status {value!r}") from None
+
+
+def _names(db) -> dict:
+    return {
+        "areas": area_names(db, zh=is_zh()),
+        "lenders": dict(db.execute(select(Institution.id, Institution.name)).all()),
+        "collateral": {c.value: (c.zh if is_zh() else c.en) for c in Collateral},
+        "declines": {k: v[0] if is_zh() else v[1] for k, v in service.decline_reasons().items()},
+    }
+
+
+@router.get("/matching")
+def home(
+    request: Request,
+    db: DB,
+    auth: CurrentAuth,
+    status: str | None = None,
+    page: int = Query(1, ge=1, le=100_000),
+):
+    _can_see_matching(auth)
+    scope = auth.scope
+    rows, total = service.list_needs(
+        db, scope=scope, status=_status(status), offset=(page - 1) * PER_PAGE, limit=PER_PAGE
+    )
+    enterprises = dict(
+        db.execute(
+            select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_({n.enterprise_id for n in rows}))
+        ).all()
+    )
+    today = date.today()
+    return render(
+        request,
+        "matching/home.html",
+        active="matching",
+        needs=rows,
+        enterprises=enterprises,
+        funnel=service.funnel(db, scope=scope),
+        overdue=service.overdue_offers(db, scope=scope, today=today) if auth.user.role != Role.FIRM else [],
+        statuses=list(NeedStatus),
+        status=_status(status),
+        can_post=has_permission(auth.user.role, Permission.MATCHING_POST),
+        is_lender=auth.user.role == Role.LENDER,
+        policy=service.policy(),
+        today=today,
+        **_names(db),
+        **pagination(request, page=page, total=total, per_page=PER_PAGE),
+    )
+
+
+@router.get("/matching/export")
+def export(
+    request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], status: str | None = None
+):
+    rows, _total = service.list_needs(db, scope=auth.scope, status=_status(status), limit=None)
+    enterprises = dict(
+        db.execute(
+            select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_({n.enterprise_id for n in rows}))
+        ).all()
+    )
+    names = area_names(db, zh=is_zh())
+    record_export(db, request, auth, "matching_needs", detail={"rows": len(rows)})
+    content = build_xlsx(
+        sheet_title=_("Financing needs"),
+        headers=[
+            _("Enterprise"),
+            _("District"),
+            _("Amount (万元)"),
+            _("Term (months)"),
+            _("Purpose"),
+            _("Status"),
+            _("Posted"),
+        ],
+        rows=(
+            [
+                enterprises.get(n.enterprise_id, ""),
+                names.get(n.district_code, n.district_code),
+                round(n.amount / 1e4, 2),
+                n.term_months,
+                n.purpose,
+                n.status.zh if is_zh() else n.status.value,
+                n.posted_on,
+            ]
+            for n in rows
+        ),
+        number_formats={2: "#,##0.00"},
+    )
+    return xlsx_response(content, _("financing-needs") + ".xlsx")
+
+
+@router.get("/matching/needs/new")
+def new_need_page(request: Request, db: DB, auth: Poster):
+    own = db.get(Enterprise, auth.user.enterprise_id) if auth.user.role == Role.FIRM else None
+    return render(
+        request,
+        "matching/new_need.html",
+        active="matching",
+        own=own,
+        errors=None,
+        form={},
+        collateral=list(Collateral),
+    )
+
+
+@router.post("/matching/needs")
+def post_need(
+    request: Request,
+    db: DB,
+    auth: Poster,
+    uscc: Annotated[str, Form(max_length=18)] = "",
+    amount_wan: Annotated[str, Form(max_length=20)] = "",
+    term_months: Annotated[str, Form(max_length=5)] = "",
+    purpose: Annotated[str, Form(max_length=200)] = "",
+    collateral: Annotated[list[str] | None, Form()] = None,
+    max_rate_pct: Annotated[str, Form(max_length=10)] = "",
+    urgent: Annotated[str, Form(max_length=5)] = "",
+):
+    own = db.get(Enterprise, auth.user.enterprise_id) if auth.user.role == Role.FIRM else None
+    if own is not None:
+        uscc = own.uscc  # a firm posts only for itself
+
+    def num(text: str, kind=float):
+        try:
+            return kind(text.replace(",", "").strip()) if text.strip() else None
+        except ValueError:
+            return float("nan") if kind is float else -1
+
+    data = NeedIn(
+        uscc=uscc.strip().upper(),
+        amount_wan=num(amount_wan),
+        term_months=num(term_months, int),
+        purpose=purpose,
+        collateral=tuple(collateral or ()),
+        max_rate_pct=num(max_rate_pct),
+        urgent=bool(urgent),
+    )
+    channel = NeedChannel.ONLINE if auth.user.role == Role.FIRM else NeedChannel.VISIT
+    try:
+        need = service.post_need(
+            db, data=data, channel=channel, actor=auth.user, scope=_poster_scope(auth), today=date.today()
+        )
+        service.offer(db, need=need, today=date.today(), actor=auth.user)
+    except ValidationFailed as exc:
+        db.rollback()
+        form = {
+            "uscc": uscc,
+            "amount_wan": amount_wan,
+            "term_months": term_months,
+            "purpose": purpose,
+            "max_rate_pct": max_rate_pct,
+            "collateral": collateral or [],
+        }
+        return render(
+            request,
+            "matching/new_need.html",
+            status_code=422,
+            active="matching",
+            own=own,
+            errors=exc,
+            form=form,
+            collateral=list(Collateral),
+        )
+    return RedirectResponse(f"/matching/needs/{need.id}", status_code=303)
+
+
+def _poster_scope(auth: Auth):
+    from qiantang.auth.scope import Scope
+
+    if auth.user.role == Role.FIRM:
+        return Scope.system()  # the firm's own USCC was forced above
+    return auth.scope
+
+
+@router.get("/matching/needs/{need_id:int}")
+def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
+    _can_see_matching(auth)
+    need = service.get_need(db, scope=auth.scope, need_id=need_id)
+    ent = db.get(Enterprise, need.enterprise_id)
+    role = auth.user.role
+    explanations = (
+        [] if role == Role.LENDER else service.explain_need(db, need=need, today=date.today(), zh=is_zh())
+    )
+    from qiantang.matching.models import NeedEvent
+
+    events = db.scalars(select(NeedEvent).where(NeedEvent.need_id == need.id).order_by(NeedEvent.id)).all()
+    return render(
+        request,
+        "matching/need.html",
+        active="matching",
+        need=need,
+        ent=ent,
+        offers=service.visible_offers(need, auth.scope),
+        explanations=explanations,
+        events=events
+        if role != Role.LENDER
+        else [
+            e
+            for e in events
+            if e.offer_id is None or any(o.id == e.offer_id for o in service.visible_offers(need, auth.scope))
+        ],
+        is_lender=role == Role.LENDER,
+        is_firm=role == Role.FIRM,
+        my_institution=auth.user.institution_id,
+        **_names(db),
+    )
+
+
+def _offer_action(db, auth: Auth, offer_id: int) -> Offer:
+    offer = db.get(Offer, offer_id)
+    if offer is None or offer.institution_id != auth.user.institution_id:
+        raise Forbidden("只能处理推送给本机构的需求", message_en="You may only act on needs offered to you")
+    return offer
+
+
+@router.post("/matching/offers/{offer_id:int}/{action}")
+def offer_action(
+    request: Request,
+    db: DB,
+    auth: Lender,
+    offer_id: int,
+    action: str = Path(pattern="^(claim|contact|approve|decline|disburse)$"),
+    amount_wan: Annotated[str, Form(max_length=20)] = "",
+    decline_code: Annotated[str, Form(max_length=32)] = "",
+    contract_no: Annotated[str, Form(max_length=40)] = "",
+):
+    offer = _offer_action(db, auth, offer_id)
+    inst, today = auth.user.institution_id, date.today()
+    if action == "claim":
+        service.claim(db, offer_id=offer.id, institution_id=inst, actor=auth.user, today=today)
+    elif action == "contact":
+        service.record_contact(db, offer_id=offer.id, institution_id=inst, actor=auth.user, on=today)
+    elif action == "approve":
+        try:
+            amount = float(amount_wan)
+        except ValueError:
+            amount = None
+        service.decide(
+            db,
+            offer_id=offer.id,
+            institution_id=inst,
+            actor=auth.user,
+            on=today,
+            approved=True,
+            amount_wan=amount,
+        )
+    elif action == "decline":
+        service.decide(
+            db,
+            offer_id=offer.id,
+            institution_id=inst,
+            actor=auth.user,
+            on=today,
+            approved=False,
+            decline_code=decline_code,
+        )
+    else:
+        service.disburse(
+            db,
+            offer_id=offer.id,
+            institution_id=inst,
+            actor=auth.user,
+            on=today,
+            contract_no=contract_no.strip() or f"PT{today:%Y%m%d}{offer.id:06d}",
+        )
+    return RedirectResponse(f"/matching/needs/{offer.need_id}", status_code=303)
+
+
+@router.post("/matching/needs/{need_id:int}/choose")
+def choose(
+    request: Request, db: DB, auth: Poster, need_id: int, offer_id: Annotated[int, Form(ge=1, le=2**62)]
+):
+    need = service.get_need(db, scope=auth.scope, need_id=need_id)
+    service.choose(db, need=need, offer_id=offer_id, actor=auth.user, on=date.today())
+    return RedirectResponse(f"/matching/needs/{need.id}", status_code=303)
+
+
+@router.post("/matching/needs/{need_id:int}/withdraw")
+def withdraw(request: Request, db: DB, auth: Poster, need_id: int):
+    need = service.get_need(db, scope=auth.scope, need_id=need_id)
+    service.withdraw(db, need=need, actor=auth.user, today=date.today())
+    return RedirectResponse(f"/matching/needs/{need.id}", status_code=303)
+
+
+@router.get("/matching/products")
+def products_page(request: Request, db: DB, auth: CurrentAuth):
+    _can_see_matching(auth)
+    stmt = select(Product).order_by(Product.institution_id, Product.id)
+    if auth.user.role == Role.LENDER:
+        stmt = stmt.where(Product.institution_id == auth.user.institution_id)
+    elif auth.user.role == Role.FIRM:
+        from qiantang.matching.models import ProductStatus
+
+        stmt = stmt.where(Product.status == ProductStatus.APPROVED)
+    return render(
+        request, "matching/products.html", active="matching", products=db.scalars(stmt).all(), **_names(db)
+    )
+
+
+# ---------------------------------------------------------------------------------------------- API
+
+
+class NeedOut(BaseModel):
+    id: int
+    enterprise_id: int
+    district_code: str
+    amount_yuan: float
+    term_months: int
+    purpose: str
+    status: str
+    posted_on: date
+
+
+class OfferOut(BaseModel):
+    id: int
+    need_id: int
+    product_id: int
+    state: str
+    claimed_on: date | None
+    contact_due: date | None
+    decision_due: date | None
+    decided_on: date | None
+    decline_code: str | None
+
+
+def _need_out(n) -> NeedOut:
+    return NeedOut(
+        id=n.id,
+        enterprise_id=n.enterprise_id,
+        district_code=n.district_code,
+        amount_yuan=n.amount,
+        term_months=n.term_months,
+        purpose=n.purpose,
+        status=n.status.value,
+        posted_on=n.posted_on,
+    )
+
+
+def _offer_out(o: Offer) -> OfferOut:
+    return OfferOut(
+        id=o.id,
+        need_id=o.need_id,
+        product_id=o.product_id,
+        state=o.state.value,
+        claimed_on=o.claimed_on,
+        contact_due=o.contact_due,
+        decision_due=o.decision_due,
+        decided_on=o.decided_on,
+        decline_code=o.decline_code,
+    )
+
+
+@api_router.get("/matching/needs", summary="融资需求（按权限） Financing needs within scope")
+def needs_api(
+    db: DB,
+    auth: CurrentAuth,
+    status: str | None = None,
+    offset: int = Query(0, ge=0, le=10_000_000),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict:
+    _can_see_matching(auth)
+    rows, total = service.list_needs(db, scope=auth.scope, status=_status(status), offset=offset, limit=limit)
+    return {"total": total, "items": [_need_out(n) for n in rows]}
+
+
+@api_router.get("/matching/offers", summary="推送给本机构的需求 Offers to my institution")
+def offers_api(
+    db: DB, auth: Lender, state: str | None = Query(None, pattern="^[a-z_]{1,16}$")
+) -> list[OfferOut]:
+    stmt = (
+        select(Offer)
+        .where(Offer.institution_id == auth.user.institution_id)
+        .order_by(Offer.id.desc())
+        .limit(1000)
+    )
+    if state:
+        try:
+            stmt = stmt.where(Offer.state == OfferState(state))
+        except ValueError:
+            raise QiantangError(f"无法识别的状态“{state}”", message_en=f"Unknown state {state!r}") from None
+    return [_offer_out(o) for o in db.scalars(stmt)]
+
+
+class DecisionIn(BaseModel):
+    approved: bool
+    amount_wan: float | None = Field(None, gt=0, le=1_000_000)
+    decline_code: str | None = Field(None, max_length=32)
+
+
+@api_router.post("/matching/offers/{offer_id}/claim", summary="接单 Pick up a need")
+def claim_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
+    _offer_action(db, auth, offer_id)
+    return _offer_out(
+        service.claim(
+            db,
+            offer_id=offer_id,
+            institution_id=auth.user.institution_id,
+            actor=auth.user,
+            today=date.today(),
+        )
+    )
+
+
+@api_router.post("/matching/offers/{offer_id}/contact", summary="登记首次对接 Record first contact")
+def contact_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
+    _offer_action(db, auth, offer_id)
+    return _offer_out(
+        service.record_contact(
+            db, offer_id=offer_id, institution_id=auth.user.institution_id, actor=auth.user, on=date.today()
+        )
+    )
+
+
+@api_router.post("/matching/offers/{offer_id}/decision", summary="授信或拒绝 Approve or decline")
+def decision_api(
+    db: DB, auth: Lender, body: DecisionIn, offer_id: int = Path(..., ge=1, le=2**62)
+) -> OfferOut:
+    _offer_action(db, auth, offer_id)
+    return _offer_out(
+        service.decide(
+            db,
+            offer_id=offer_id,
+            institution_id=auth.user.institution_id,
+            actor=auth.user,
+            on=date.today(),
+            approved=body.approved,
+            amount_wan=body.amount_wan,
+            decline_code=body.decline_code,
+        )
+    )

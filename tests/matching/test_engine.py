@@ -1,0 +1,190 @@
+"""Eligibility rules on both sides of every bound, the ranking, and the vectorised run vs a plain loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qiantang.matching import engine
+
+LPR = 3.0
+
+
+def product(**kw):
+    base = dict(
+        id=1,
+        institution_id=10,
+        min_amount=500_000.0,  # 50 万元
+        max_amount=5_000_000.0,  # 500 万元
+        min_term_months=6,
+        max_term_months=36,
+        min_spread_bp=50,
+        sizes=["small", "micro"],
+        industries=["C", "I"],
+        districts=["330106"],
+        min_age_years=2.0,
+        collateral=[],
+        first_loan_only=False,
+    )
+    base.update(kw)
+    return base
+
+
+def need(**kw):
+    base = dict(
+        id=1,
+        amount=1_000_000.0,
+        term_months=12,
+        max_rate_pct=6.0,
+        collateral=["real_estate"],
+        size_class="small",
+        industry_section="C",
+        district_code="330106",
+        age_years=5.0,
+        has_loan=True,
+        pd=0.02,
+        group_level=None,
+    )
+    base.update(kw)
+    return base
+
+
+def why_not(p, n):
+    return (
+        [r["rule"] for r in engine.explain(p, n, lpr=LPR)["reasons"]]
+        if not engine.explain(p, n, lpr=LPR)["eligible"]
+        else []
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "inside", "outside"),
+    [
+        ("amount_min", need(amount=500_000.0), need(amount=499_999.0)),
+        ("amount_max", need(amount=5_000_000.0), need(amount=5_000_001.0)),
+        ("term_min", need(term_months=6), need(term_months=5)),
+        ("term_max", need(term_months=36), need(term_months=37)),
+        ("size", need(size_class="micro"), need(size_class="medium")),
+        ("industry", need(industry_section="I"), need(industry_section="F")),
+        ("district", need(district_code="330106"), need(district_code="330108")),
+        ("age", need(age_years=2.0), need(age_years=1.99)),
+        ("rate", need(max_rate_pct=3.5), need(max_rate_pct=3.49)),  # LPR 3.00 + 50 bp = 3.50 %
+        ("rate", need(max_rate_pct=None), need(max_rate_pct=3.0)),
+    ],
+)
+def test_each_rule_on_both_sides_of_its_bound(rule, inside, outside):
+    assert rule not in why_not(product(), inside)
+    assert why_not(product(), outside) == [rule]
+
+
+def test_collateral_and_first_loan_rules():
+    secured = product(collateral=["real_estate", "equipment"])
+    assert why_not(secured, need(collateral=["equipment"])) == []
+    assert why_not(secured, need(collateral=["receivables"])) == ["collateral"]
+    assert why_not(product(collateral=[]), need(collateral=[])) == []  # nothing needed
+    first = product(first_loan_only=True)
+    assert why_not(first, need(has_loan=False)) == []
+    assert why_not(first, need(has_loan=True)) == ["first_loan"]
+
+
+def test_open_lists_admit_everyone_and_reasons_are_words():
+    open_product = product(sizes=[], industries=[], districts=[])
+    assert why_not(open_product, need(size_class="large", industry_section="K", district_code="330110")) == []
+    out = engine.explain(product(), need(amount=6_000_000.0, term_months=48), lpr=LPR)
+    texts = [r["text"] for r in out["reasons"]]
+    assert "金额超过产品上限 500 万元" in texts and "期限长于产品最长期限 36 个月" in texts
+    assert out["rules_version"].startswith("eligibility-")
+
+
+def test_ranking_prefers_a_safer_firm_and_a_better_lender():
+    p = product()
+    safe = engine.explain(p, need(pd=0.01), lpr=LPR)["score"]
+    risky = engine.explain(p, need(pd=0.2), lpr=LPR)["score"]
+    assert safe > risky
+    assert (
+        engine.explain(p, need(), lpr=LPR, lender_record=0.9)["score"]
+        > engine.explain(p, need(), lpr=LPR, lender_record=0.1)["score"]
+    )
+    red = engine.explain(p, need(group_level="red"), lpr=LPR)["score"]
+    assert red < engine.explain(p, need(group_level=None), lpr=LPR)["score"]
+
+
+def test_lpr_in_force_by_date():
+    from datetime import date
+
+    assert engine.lpr_on(date(2025, 5, 20)) == 3.0 and engine.lpr_on(date(2025, 5, 19)) == 3.1
+
+
+def random_tables(rng, n_products=60, n_needs=80):
+    sizes, sections, districts = (
+        ["micro", "small", "medium", "large"],
+        list("CFIKM"),
+        ["330102", "330106", "330108"],
+    )
+    coll = ["real_estate", "equipment", "receivables", "guarantor"]
+    products = pd.DataFrame(
+        [
+            product(
+                id=i + 1,
+                institution_id=int(rng.integers(1, 8)),
+                min_amount=float(rng.choice([1e5, 5e5, 1e6])),
+                max_amount=float(rng.choice([2e6, 5e6, 1e7])),
+                min_term_months=int(rng.choice([3, 6, 12])),
+                max_term_months=int(rng.choice([12, 36, 60])),
+                min_spread_bp=int(rng.integers(-20, 200)),
+                sizes=list(rng.choice(sizes, size=int(rng.integers(0, 3)), replace=False)),
+                industries=list(rng.choice(sections, size=int(rng.integers(0, 3)), replace=False)),
+                districts=list(rng.choice(districts, size=int(rng.integers(0, 2)), replace=False)),
+                min_age_years=float(rng.choice([0, 1, 2, 3])),
+                collateral=list(rng.choice(coll, size=int(rng.integers(0, 2)), replace=False)),
+                first_loan_only=bool(rng.random() < 0.1),
+            )
+            for i in range(n_products)
+        ]
+    )
+    needs = pd.DataFrame(
+        [
+            need(
+                id=i + 1,
+                amount=float(rng.choice([2e5, 8e5, 3e6, 8e6])),
+                term_months=int(rng.choice([6, 12, 24, 48])),
+                max_rate_pct=float(rng.choice([3.2, 4.5, 6.0])) if rng.random() < 0.8 else None,
+                collateral=list(rng.choice(coll, size=int(rng.integers(0, 3)), replace=False)),
+                size_class=str(rng.choice(sizes)),
+                industry_section=str(rng.choice(sections)),
+                district_code=str(rng.choice(districts)),
+                age_years=float(rng.uniform(0, 10)),
+                has_loan=bool(rng.random() < 0.6),
+                pd=float(rng.uniform(0, 0.3)),
+                group_level=rng.choice([None, "yellow", "red"]),
+            )
+            for i in range(n_needs)
+        ]
+    )
+    return products, needs
+
+
+def test_vectorised_run_equals_a_plain_loop_over_pairs():
+    rng = np.random.default_rng(7)
+    products, needs = random_tables(rng)
+    result = engine.match_all(products, needs, lpr=LPR, top=5, block=17)
+    expected = {}
+    for n in needs.to_dict("records"):
+        scored = []
+        for p in products.to_dict("records"):
+            out = engine.explain(p, n, lpr=LPR)
+            if out["eligible"]:
+                scored.append((-round(out["raw_score"], 6), p["id"]))
+        expected[n["id"]] = [pid for _s, pid in sorted(scored)[:5]]
+    got: dict[int, list[int]] = {}
+    for m in result.matches:
+        got.setdefault(m.need_id, []).append(m.product_id)
+    assert any(expected.values()), "the random tables should give some eligible pairs"
+    for need_id, ids in expected.items():
+        assert got.get(need_id, []) == ids, need_id
+    assert result.eligible_pairs == sum(
+        engine.explain(p, n, lpr=LPR)["eligible"]
+        for n in needs.to_dict("records")
+        for p in products.to_dict("records")
+    )

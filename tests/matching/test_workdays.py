@@ -1,0 +1,28 @@
+"""The response clock counts Chinese working days with 调休 (official 2026 schedule)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from qiantang.matching.workdays import add_workdays, is_workday, known, workdays_between
+
+
+def test_spring_festival_2026_with_its_swapped_saturday():
+    # 2026 春节: 2-15 (Sun) … 2-23 (Mon) off; Saturday 2-14 and Saturday 2-28 are working days (调休).
+    assert is_workday(date(2026, 2, 14)) and not is_workday(date(2026, 2, 16))
+    # Picked up Friday 2-13: 1st working day after it is Saturday 2-14, the 2nd Tuesday 2-24.
+    assert add_workdays(date(2026, 2, 13), 1) == date(2026, 2, 14)
+    assert add_workdays(date(2026, 2, 13), 2) == date(2026, 2, 24)
+
+
+def test_national_day_2026():
+    # 国庆 2026: 10-1 … 10-7 off; Saturday 10-10 is a working day.
+    assert add_workdays(date(2026, 9, 30), 1) == date(2026, 10, 8)
+    assert add_workdays(date(2026, 10, 9), 1) == date(2026, 10, 10)
+    assert workdays_between(date(2026, 9, 29), date(2026, 10, 12)) == 5  # 9-30, 10-8, 10-9, 10-10, 10-12
+
+
+def test_an_unpublished_year_falls_back_to_weekdays():
+    far = date(2099, 1, 2)  # a Friday
+    assert not known(far)
+    assert add_workdays(far, 1) == date(2099, 1, 5)
