@@ -185,7 +185,7 @@ async def upload_run(
         data = prepare(frame, target=target.strip(), bad=bad.strip(), name=filename)
         if save and data.n > MAX_REGISTER_ROWS:
             raise ValidationFailed(
-                f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行，请使用命令行 qiantang credit train", []
+                f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行；更大的数据请交由系统管理员在服务器上训练", []
             )
     except ValidationFailed as exc:
         db.rollback()

@@ -20,6 +20,7 @@ from qiantang.auth.scope import Scope
 from qiantang.earlywarning import service
 from qiantang.earlywarning.models import Alert, EwRating, EwSignal, Level, SignalFamily
 from qiantang.earlywarning.panel import label_of, pq_of
+from qiantang.earlywarning.rules import load_rules
 from qiantang.errors import NotFound, ValidationFailed
 from qiantang.registry.models import Area, Institution, InstitutionType
 
@@ -117,8 +118,14 @@ def monthly(session: Session, *, scope: Scope, month: str) -> ReportData:
         ),
         key=lambda x: level_order[x["level_code"]],
     )
+    rule_names = {r.code: r for r in load_rules().rules}
     breaches = [
-        {"rule": code, "level": Level(lv).zh, "count": int(n)}
+        {
+            "rule": rule_names[code].name_zh if code in rule_names else code,
+            "citation": rule_names[code].citation if code in rule_names else "",
+            "level": Level(lv).zh,
+            "count": int(n),
+        }
         for code, lv, n in session.execute(
             select(EwSignal.code, EwSignal.level, func.count())
             .join(Institution, Institution.id == EwSignal.institution_id)

@@ -101,7 +101,8 @@ class LimitRule:
 
     @property
     def citation_text(self) -> str:
-        return f"{self.citation}（限值 {self.mark}，条款 {self.article_mark}）"
+        """The article as users read it; the verification marks stay in the rule file for maintainers."""
+        return self.citation
 
 
 @dataclass(frozen=True)

@@ -552,7 +552,8 @@ def require_run(session: Session) -> NetworkRun:
     run = latest_run(session)
     if run is None:
         raise NotFound(
-            "尚未进行担保网络分析：请运行 qiantang network analyse", message_en="No network run yet"
+            "尚未进行担保网络分析：请联系系统管理员在导入担保关系后运行分析",
+            message_en="The guarantee network has not been analysed yet",
         )
     return run
 
