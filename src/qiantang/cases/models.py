@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from qiantang.audit import service as audit
 from qiantang.db import Base, utcnow
 from qiantang.earlywarning.models import Alert, Level
 from qiantang.enums import str_enum
@@ -124,3 +125,9 @@ class CaseAttachment(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# The audit log names these codes in event details.
+audit.register_detail_values(Level, "level", "from_level", "to_level")
+audit.register_detail_values(CaseState, "from", "to")
+audit.register_detail_values(Owner, "owner")

@@ -19,7 +19,7 @@ from qiantang.credit import features as feats
 from qiantang.credit import policy as pol
 from qiantang.credit import registry
 from qiantang.credit import service as credit_service
-from qiantang.credit.models import CreditModel, ModelKind
+from qiantang.credit.models import CreditModel, ModelKind, segment_label
 from qiantang.credit.reasons import describe_stored
 from qiantang.credit.scorecard import ScorecardModel
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
@@ -297,7 +297,12 @@ def validation_pdf(session: Session, row: CreditModel, *, demo: bool) -> bytes:
     finally:
         _current.reset(token)
     return _render_pdf(
-        "credit/validation_pdf.html", **ctx, charts=validation_svgs(ctx), demo=demo, today=date.today()
+        "credit/validation_pdf.html",
+        **ctx,
+        segment_label=segment_label,
+        charts=validation_svgs(ctx),
+        demo=demo,
+        today=date.today(),
     )
 
 

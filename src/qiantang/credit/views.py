@@ -15,7 +15,7 @@ from qiantang.auth.permissions import Permission
 from qiantang.credit import policy as pol
 from qiantang.credit import registry, report, schemas
 from qiantang.credit import service as credit_service
-from qiantang.credit.models import CreditModel, CreditScore
+from qiantang.credit.models import CreditModel, CreditScore, segment_label
 from qiantang.credit.reasons import describe_stored
 from qiantang.enterprises import service as ent_service
 from qiantang.errors import Forbidden, ValidationFailed
@@ -93,6 +93,7 @@ def credit_home(request: Request, db: DB, auth: Viewer):
     return render(
         request,
         "credit/home.html",
+        segment_label=segment_label,
         models=models,
         champions=champions,
         monitoring=latest_mon,
@@ -136,6 +137,7 @@ def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: st
         request,
         "credit/model.html",
         **ctx,
+        segment_label=segment_label,
         can_promote=auth.user.role == Role.CITY_ADMIN,
         status_colour=report.STATUS_COLOUR,
         status_zh=report.STATUS_ZH,
