@@ -29,3 +29,35 @@ def test_audit_detail_reads_as_words_with_names_not_codes():
         and pairs["State after"] == "To verify"
         and pairs["Model type"] == "Scorecard"
     )
+
+
+def _binned(name, kind, label, splits=(), groups=(), points=()):
+    from qiantang.credit.scorecard import BinnedFeature
+
+    return BinnedFeature(
+        name, kind, label, list(splits), [list(g) for g in groups], [], [], [], 0.0, "", "", 0.0, list(points)
+    )
+
+
+def test_credit_reasons_are_plain_words_with_percentages_and_names():
+    from qiantang.credit.reasons import scorecard_text
+
+    debt = _binned("debt_ratio", "numeric", "资产负债率", splits=[0.5, 0.9012], points=[60, 40, 10, 30])
+    assert scorecard_text(debt, 2, 50.0, zh=True) == "资产负债率偏高（90.1% 及以上，较最优一档少 50 分）"
+    assert (
+        scorecard_text(debt, 1, 20.0, zh=False)
+        == "Debt ratio is high: 50% to 90.1% (20 points below the best band)"
+    )
+    current = _binned("current_ratio", "numeric", "流动比率", splits=[1.0664, 1.284], points=[10, 20, 60, 30])
+    text = scorecard_text(current, 1, 40.0, zh=True)
+    assert text == "流动比率偏低（1.07 至 1.28，较最优一档少 40 分）"
+    industry = _binned(
+        "industry_section", "categorical", "行业门类", groups=[["C", "F"], ["I"]], points=[5, 40, 20]
+    )
+    assert (
+        scorecard_text(industry, 0, 35.0, zh=True)
+        == "行业门类为「制造业、批发和零售业」（较最优一组少 35 分）"
+    )
+    assert "Manufacturing" in scorecard_text(industry, 0, 35.0, zh=False)
+    tiny = _binned("x", "numeric", "x", splits=[0.001264], points=[1, 2, 0])
+    assert tiny.labels() == ["低于 0.00126", "0.00126 及以上", "缺失/未知"]

@@ -25,6 +25,7 @@ from qiantang.credit.scorecard import ScorecardModel
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.registry.models import Area, Institution
 from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
 
 KIND_LABEL_ZH = {
     "scorecard": "评分卡（分箱 + 逻辑回归 + 分值刻度）",
@@ -118,7 +119,7 @@ def validation_context(session: Session, row: CreditModel) -> dict[str, Any]:
     model = registry.load(row)
     features = []
     if isinstance(model, ScorecardModel):
-        table = model.bin_table()
+        table = model.bin_table(zh=is_zh())
         for b in model.bins:
             features.append(
                 {
