@@ -22,7 +22,7 @@ Auditor = Annotated[Auth, require(Permission.VIEW_AUDIT_LOG)]
 
 
 def _action_label(action: str) -> str:
-    return service.ACTIONS_ZH.get(action, action) if is_zh() else action
+    return service.ACTIONS_ZH.get(action, action) if is_zh() else action.replace("_", " ").capitalize()
 
 
 def _filters(

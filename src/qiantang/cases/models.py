@@ -23,6 +23,7 @@ from qiantang.db import Base, utcnow
 from qiantang.earlywarning.models import Alert, Level
 from qiantang.enums import str_enum
 from qiantang.registry.models import Institution
+from qiantang.web.i18n import is_zh
 
 
 class CaseState(StrEnum):
@@ -91,6 +92,15 @@ class Case(Base):
     alert: Mapped[Alert] = relationship(lazy="joined")
     institution: Mapped[Institution] = relationship(lazy="joined")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
+
+    @property
+    def title_text(self) -> str:
+        """The title in the current language: the stored Chinese one, or the institution and the alert's
+        English summary."""
+        if is_zh() or self.alert is None:
+            return self.title
+        name = self.institution.name if self.institution else f"#{self.institution_id}"
+        return f"{name}: {self.alert.summary}"
 
 
 class CaseEvent(Base):

@@ -341,12 +341,12 @@ def alerts_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             a.institution.district.name_zh if zh else a.institution.district.name_en,
             label(SignalFamily(a.family)),
             label(Level(a.level)),
-            label(AlertStatus(a.status)) if zh else AlertStatus(a.status).value,
+            label(AlertStatus(a.status)),
             label_of(pq_of(a.first_period)),
             label_of(pq_of(a.last_period)),
             label_of(pq_of(a.cleared_period)) if a.cleared_period else "",
             len(a.periods or []),
-            a.summary_zh,
+            a.summary,
             cases.get(a.id) or "",
         ]
         for a in rows
