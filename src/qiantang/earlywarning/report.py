@@ -192,7 +192,14 @@ def _yearly(session: Session, *, scope: Scope, up_to: date) -> list[dict[str, An
 
 def report_pdf(data: ReportData, *, demo: bool) -> bytes:
     """The report as PDF, in Chinese whatever the page language."""
-    from qiantang.reports import line_chart_svg, render_pdf
+    from qiantang.reports import render_pdf
+
+    return render_pdf(report_html(data, demo=demo))
+
+
+def report_html(data: ReportData, *, demo: bool) -> str:
+    """The report's HTML, from which the PDF is printed (Chinese whatever the page language)."""
+    from qiantang.reports import line_chart_svg
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
@@ -211,7 +218,7 @@ def report_pdf(data: ReportData, *, demo: bool) -> bytes:
                 years=years,
                 unit="家",
             )
-        html = (
+        return (
             environment()
             .get_template("earlywarning/report_pdf.html")
             .render(
@@ -223,7 +230,6 @@ def report_pdf(data: ReportData, *, demo: bool) -> bytes:
                 levels=list(Level),
             )
         )
-        return render_pdf(html)
     finally:
         _current.reset(token)
 
