@@ -136,3 +136,17 @@ def test_json_is_stored_without_unicode_escapes(db):
     query = text("SELECT CAST(detail AS TEXT) FROM audit_events WHERE id = :id")
     raw = db.execute(query, {"id": event.id}).scalar()
     assert "整改到位" in raw and "\\u" not in raw
+
+
+def test_enterprise_export_names_districts_and_industry_sections(clients, db):
+    import io
+
+    from openpyxl import load_workbook
+
+    r = clients.as_user("analyst").get("/enterprises/export?size=micro")
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    header = next(row for row in rows if row and row[0] in ("USCC", "统一社会信用代码"))
+    data = rows[rows.index(header) + 1 :]
+    district, section = header.index("区县"), header.index("行业门类")
+    assert data and all(not re.fullmatch(r"\d{6}", str(row[district])) for row in data)
+    assert all(re.fullmatch(r"[A-T] \S+", str(row[section])) for row in data if row[section])

@@ -24,6 +24,7 @@ from qiantang.credit.reasons import describe_stored
 from qiantang.credit.scorecard import ScorecardModel
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.registry.models import Area, Institution
+from qiantang.standards.industry import section_name
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 
@@ -454,6 +455,7 @@ def credit_report_context(session: Session, ent: Enterprise) -> dict[str, Any]:
         "as_of": as_of,
         "ratios": ratios,
         "peer_scope": peer_scope,
+        "peer_scope_name": section_name(peer_scope, zh=is_zh()) or peer_scope,
         "loans": loans,
         "live_balance": float(sum(loan.balance for loan, _ in live_loans)),
         "npl_balance": float(sum(loan.balance for loan, _ in live_loans if loan.classification.is_npl)),
