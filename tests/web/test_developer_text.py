@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from qiantang.audit import service as audit
 from qiantang.web import i18n
 
@@ -61,3 +63,16 @@ def test_credit_reasons_are_plain_words_with_percentages_and_names():
     assert "Manufacturing" in scorecard_text(industry, 0, 35.0, zh=False)
     tiny = _binned("x", "numeric", "x", splits=[0.001264], points=[1, 2, 0])
     assert tiny.labels() == ["低于 0.00126", "0.00126 及以上", "缺失/未知"]
+
+
+def test_rating_reasons_and_alert_summaries_in_english():
+    from qiantang.earlywarning.models import summary_en
+    from qiantang.earlywarning.rating import reason_en
+
+    assert reason_en("资本：净资产/注册资本 102.25%（子项得分75，拉低总分2.5分）") == (
+        "Capital: Net assets / registered capital 102.25% (item score 75, lowers the total by 2.5 points)"
+    )
+    evidence = [{"message_zh": "甲", "message_en": "Net assets 45.71% of registered capital"}]
+    summary = summary_en("监管指标越限：甲等3项（本次预警期间最高为红色，见于2025Q2）", "limit", evidence)
+    assert summary.endswith("and 2 more (worst during this alert: Red, in 2025Q2)")
+    assert not re.search(r"[\u4e00-\u9fff]", summary)
