@@ -19,10 +19,10 @@
       },
       series: [{
         type: "graph", layout: "force", roam: true, draggable: true,
-        // The graph fills its box from just under the legend line; small graphs spread out and are
-        // zoomed in, and a label that would overlap another is hidden (it shows on hover).
-        top: 28, bottom: 8, left: 8, right: 8, zoom: few ? 1.6 : 1,
-        force: few ? { repulsion: 320, edgeLength: [70, 150], gravity: 0.05 }
+        // The graph fills its box from just under the legend line; small graphs spread out,
+        // and a label that would overlap another is hidden (it shows on hover).
+        top: 28, bottom: 8, left: 8, right: 8,
+        force: few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
                    : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 },
         edgeSymbol: ["none", "arrow"], edgeSymbolSize: 6,
         label: { show: spec.nodes.length <= 60, position: "right", fontSize: 10 },
