@@ -4,7 +4,8 @@ Each main page is rendered in Chinese and in English and its visible text is sea
 finance-office user cannot explain to a superior: CLI commands, repository paths, internal rule codes,
 JSON escapes, interval notation, scientific notation, verification marks and bare district codes. In
 English, the pages built from stored Chinese texts (alert summaries, case titles, group reasons, risk
-levels) must have no Chinese left once the names of institutions, firms, people and laws are taken out.
+levels, risk signals, reasons) must have no Chinese left once the names of institutions, firms, people,
+models and laws are taken out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy import select, text
 
 from qiantang.auth.models import User
 from qiantang.cases.models import Case
+from qiantang.credit.models import CreditModel
 from qiantang.earlywarning.models import EwSignal, SignalFamily
 from qiantang.earlywarning.rules import load_rules
 from qiantang.enterprises.models import Enterprise
@@ -68,11 +70,21 @@ def developer_text(text_: str) -> dict[str, list[str]]:
 
 
 def detail_pages(db) -> list[str]:
-    """A case, a guarantee group and an institution with a breached limit, from the demo city."""
+    """A case, the riskiest guarantee group, an institution with a breached limit and a firm of that group
+    (profile, credit report, place in the network), from the demo city."""
     case_id = db.scalar(select(Case.id).order_by(Case.id).limit(1))
     group_id = db.scalar(select(GuaranteeGroup.id).order_by(GuaranteeGroup.risk_rank.desc()).limit(1))
     inst_id = db.scalar(select(EwSignal.institution_id).where(EwSignal.family == SignalFamily.LIMIT).limit(1))
-    return [f"/cases/{case_id}", f"/network/groups/{group_id}", f"/early-warning/institutions/{inst_id}"]
+    group = db.get(GuaranteeGroup, group_id)
+    uscc = db.scalar(select(Enterprise.uscc).where(Enterprise.id == group.core_ids[0]))
+    return [
+        f"/cases/{case_id}",
+        f"/network/groups/{group_id}",
+        f"/early-warning/institutions/{inst_id}",
+        f"/enterprises/{uscc}",
+        f"/enterprises/{uscc}/credit-report",
+        f"/network/enterprises/{uscc}",
+    ]
 
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
@@ -100,6 +112,7 @@ def test_login_and_district_pages_show_no_developer_text(clients, client, db):
 def test_english_pages_have_no_chinese_but_names(clients, db):
     names = set(db.scalars(select(Institution.name))) | set(db.scalars(select(Enterprise.name)))
     names |= {n for n in db.scalars(select(User.display_name)) if n}
+    names |= set(db.scalars(select(CreditModel.name)))
     names |= {r.citation for r in load_rules().rules}  # the laws' own titles and articles
     names = sorted(names, key=len, reverse=True)
     c = clients.as_user("admin")

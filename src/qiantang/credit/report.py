@@ -389,7 +389,7 @@ def key_ratios(
         rows.append(
             {
                 "name": name,
-                "label": feats.feature(name).label,
+                "label": feats.feature(name).label if is_zh() else feats.FEATURE_EN.get(name, name),
                 "value": ratio_text(value, fmt),
                 "p25": ratio_text(q[0], fmt) if q else "—",
                 "p50": ratio_text(q[1], fmt) if q else "—",
