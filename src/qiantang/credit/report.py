@@ -34,6 +34,14 @@ KIND_LABEL_ZH = {
 }
 STATUS_COLOUR = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_ZH = {"ok": "稳定", "warn": "预警", "alert": "警报"}
+STATUS_EN = {"ok": "Stable", "warn": "Warning", "alert": "Alert"}
+
+
+def status_names() -> dict[str, str]:
+    """Stability status → its name in the current language."""
+    return STATUS_ZH if is_zh() else STATUS_EN
+
+
 LIGHT_ZH = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "grey": "—"}
 
 

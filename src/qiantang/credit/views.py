@@ -103,7 +103,7 @@ def credit_home(request: Request, db: DB, auth: Viewer):
         scaling=pol.scaling(),
         psi=pol.psi_thresholds(),
         status_colour=report.STATUS_COLOUR,
-        status_zh=report.STATUS_ZH,
+        status_names=report.status_names(),
         active="credit",
     )
 
@@ -140,7 +140,7 @@ def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: st
         segment_label=segment_label,
         can_promote=auth.user.role == Role.CITY_ADMIN,
         status_colour=report.STATUS_COLOUR,
-        status_zh=report.STATUS_ZH,
+        status_names=report.status_names(),
         active="credit",
     )
 
