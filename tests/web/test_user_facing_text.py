@@ -163,3 +163,14 @@ def test_enterprise_export_names_districts_and_industry_sections(clients, db):
     district, section = header.index("区县"), header.index("行业门类")
     assert data and all(not re.fullmatch(r"\d{6}", str(row[district])) for row in data)
     assert all(re.fullmatch(r"[A-T] \S+", str(row[section])) for row in data if row[section])
+
+
+def test_audit_log_names_the_institution_an_event_is_about(clients, db):
+    from qiantang.audit import service as audit
+
+    inst = db.scalars(select(Institution).order_by(Institution.id).limit(1)).one()
+    audit.record(db, action="update", username="admin", object_type="institution", object_id=inst.id)
+    db.commit()
+    page = visible_text(clients.as_user("admin").get("/audit?action=update").text)
+    assert f"机构 {inst.name}" in page
+    assert not re.search(rf"机构 {inst.id}\b", page)

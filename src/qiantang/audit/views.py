@@ -6,10 +6,12 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
 
 from qiantang.audit import service
 from qiantang.auth.permissions import Permission
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.registry.models import Institution
 from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
@@ -23,6 +25,15 @@ Auditor = Annotated[Auth, require(Permission.VIEW_AUDIT_LOG)]
 
 def _action_label(action: str) -> str:
     return service.ACTIONS_ZH.get(action, action) if is_zh() else action.replace("_", " ").capitalize()
+
+
+def _institution_names(db, rows) -> dict[str, str]:
+    """Institutions named in the events, by id, so the log shows names rather than numbers."""
+    ids = {int(r.object_id) for r in rows if r.object_type == "institution" and (r.object_id or "").isdigit()}
+    if not ids:
+        return {}
+    found = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids))).all()
+    return {str(i): name for i, name in found}
 
 
 def _filters(
@@ -48,6 +59,7 @@ def audit_page(request: Request, db: DB, auth: Auditor, filters: Filters, page: 
         actions=service.ACTIONS_ZH,
         action_label=_action_label,
         object_label=service.object_label,
+        object_names=_institution_names(db, rows),
         details={r.id: service.describe_detail(r.detail, areas=areas) for r in rows},
         params=request.query_params,
         active="audit",
