@@ -7,6 +7,7 @@ CLI command), never inside service functions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -72,9 +73,15 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL and foreign keys, and its folder is created."""
     url = url or get_settings().database_url
+    # JSON columns keep Chinese as it is ("整改"), not as \u escapes, so the stored text stays readable.
+    kwargs.setdefault("json_serializer", _json_dumps)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":

@@ -52,3 +52,18 @@ def fmt_date(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.isoformat()
+
+
+def fmt_sig(value: float | None, significant: int = 3) -> str:
+    """A number with about ``significant`` significant digits, never in scientific notation:
+    ``fmt_sig(0.001264) == "0.00126"``, ``fmt_sig(1.0664) == "1.07"``, ``fmt_sig(123456.0) == "123,456"``."""
+    if value is None or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        return "—"
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = min(max(0, significant - 1 - magnitude), 8)
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text

@@ -15,3 +15,11 @@ def test_dates_and_numbers():
     assert fmt_date(datetime(2020, 3, 1, 9, 5)) == "2020-03-01 09:05"
     assert fmt_int(12345.6) == "12,346"
     assert fmt_pct(1.8412) == "1.84%"
+
+
+def test_fmt_sig_never_uses_scientific_notation():
+    from qiantang.formatting import fmt_sig
+
+    assert fmt_sig(0.00343) == "0.00343" and fmt_sig(1.0664) == "1.07" and fmt_sig(123456.0) == "123,456"
+    assert fmt_sig(-0.0476) == "-0.0476" and fmt_sig(2.0) == "2" and fmt_sig(None) == "—"
+    assert all("e" not in fmt_sig(x) for x in (1e-7, 3.2e-5, 9.9e12, -4e-6))

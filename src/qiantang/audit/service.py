@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from qiantang.audit.models import AuditEvent
+from qiantang.web.i18n import N_, gettext, label
 
 ACTIONS_ZH = {
     "login": "登录",
@@ -88,3 +91,140 @@ def list_events(
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = session.scalars(base.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
+
+
+# ------------------------------------------------------------------------------------ reading details
+# Words for the keys that events carry in ``detail`` (English msgids; a key not listed is shown as is).
+DETAIL_LABELS = {
+    "alert_id": N_("Alert no."),
+    "attachment_id": N_("Attachment no."),
+    "bad": N_("Bad value"),
+    "code": N_("Code"),
+    "comment": N_("Comment"),
+    "district_code": N_("District"),
+    "due_on": N_("Due"),
+    "file": N_("File"),
+    "filename": N_("File"),
+    "filters": N_("Filters"),
+    "format": N_("Format"),
+    "from": N_("State before"),
+    "from_level": N_("Level before"),
+    "kind": N_("Model type"),
+    "level": N_("Alert level"),
+    "mode": N_("Mode"),
+    "name": N_("Name"),
+    "owner": N_("Handled by"),
+    "period": N_("Period"),
+    "policy": N_("Policy version"),
+    "role": N_("Role"),
+    "rows": N_("Rows"),
+    "scale": N_("Scale"),
+    "scenarios": N_("Scenarios"),
+    "seed": N_("Seed"),
+    "segment": N_("Segment"),
+    "sha256": N_("Checksum"),
+    "size": N_("Size (bytes)"),
+    "status": N_("Status"),
+    "target": N_("Target"),
+    "targets": N_("Targets"),
+    "to": N_("State after"),
+    "to_level": N_("Level after"),
+    "today": N_("Date"),
+    "type": N_("Type"),
+    "username": N_("User"),
+    "uscc": N_("Unified social credit code"),
+    "version": N_("Version"),
+    "via": N_("Via"),
+}
+
+# Detail keys whose values are codes with names (an enumeration with Chinese and English names, or a
+# function giving the name and raising ValueError for a value it does not know). Each domain registers
+# its own (``register_detail_values``), so the audit log needs no import of the domains.
+_VALUE_NAMERS: dict[str, list[Callable[[Any], str]]] = {}
+
+
+def register_detail_values(namer: type[Enum] | Callable[[Any], str], *keys: str) -> None:
+    """Show the values stored under ``keys`` by their names instead of the raw codes."""
+    if isinstance(namer, type) and issubclass(namer, Enum):
+        enum = namer
+
+        def namer(value: Any) -> str:
+            return label(enum(value))
+
+    for key in keys:
+        _VALUE_NAMERS.setdefault(key, []).append(namer)
+
+
+def _value_text(key: str, value: Any, areas: dict[str, str]) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if isinstance(value, dict):
+        return "；".join(f"{_key_text(k)}：{_value_text(k, v, areas)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        if len(value) == 2 and key not in ("rows", "targets"):  # an (old, new) pair of a change
+            return f"{_value_text(key, value[0], areas)} → {_value_text(key, value[1], areas)}"
+        return "、".join(_value_text(key, v, areas) for v in value)
+    if key == "district_code" and str(value) in areas:
+        return areas[str(value)]
+    for namer in _VALUE_NAMERS.get(key, ()):
+        try:
+            return namer(value)
+        except (ValueError, KeyError):
+            continue
+    if isinstance(value, int | float):
+        return f"{value:,}"
+    return str(value)
+
+
+def _key_text(key: str) -> str:
+    return gettext(DETAIL_LABELS[key]) if key in DETAIL_LABELS else key
+
+
+def describe_detail(detail: dict | None, *, areas: dict[str, str]) -> list[tuple[str, str]]:
+    """An event's detail as (label, value) pairs in the current language, names instead of codes."""
+    return [(_key_text(k), _value_text(k, v, areas)) for k, v in (detail or {}).items()]
+
+
+def detail_text(detail: dict | None, *, areas: dict[str, str]) -> str:
+    """The detail on one line ("区县：西湖区；等级：橙色"), for exports."""
+    return "；".join(f"{k}：{v}" for k, v in describe_detail(detail, areas=areas))
+
+
+# What the events are about (``object_type``), in words; a type not listed is shown as is.
+OBJECT_LABELS = {
+    "api_token": N_("API token"),
+    "audit_log": N_("Audit log"),
+    "case": N_("Case"),
+    "cases": N_("Cases"),
+    "credit_dataset": N_("Credit data set"),
+    "credit_model": N_("Credit model"),
+    "credit_report": N_("Credit report"),
+    "credit_validation": N_("Validation report"),
+    "demo": N_("Demo data"),
+    "enterprises": N_("Enterprises"),
+    "ew_alerts": N_("Alerts"),
+    "ew_report": N_("Monthly risk report"),
+    "filing": N_("Filing"),
+    "filings": N_("Filings"),
+    "guarantees": N_("Guarantee relations"),
+    "indicator_values": N_("Indicator values"),
+    "institution": N_("Institution"),
+    "institutions": N_("Institutions"),
+    "network_group_report": N_("Guarantee group report"),
+    "network_groups": N_("Guarantee groups"),
+    "network_scenario": N_("Contagion scenario"),
+    "plan": N_("Plan"),
+    "plan_progress": N_("Plan progress"),
+    "plan_report": N_("Plan report"),
+    "statistics": N_("Statistics"),
+    "user": N_("User"),
+}
+
+
+def object_label(object_type: str | None) -> str:
+    """What an event is about, in the current language."""
+    if not object_type:
+        return ""
+    return gettext(OBJECT_LABELS[object_type]) if object_type in OBJECT_LABELS else object_type

@@ -6,10 +6,13 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy import select
 
 from qiantang.audit import service
 from qiantang.auth.permissions import Permission
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.registry.models import Institution
+from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
@@ -21,7 +24,16 @@ Auditor = Annotated[Auth, require(Permission.VIEW_AUDIT_LOG)]
 
 
 def _action_label(action: str) -> str:
-    return service.ACTIONS_ZH.get(action, action) if is_zh() else action
+    return service.ACTIONS_ZH.get(action, action) if is_zh() else action.replace("_", " ").capitalize()
+
+
+def _institution_names(db, rows) -> dict[str, str]:
+    """Institutions named in the events, by id, so the log shows names rather than numbers."""
+    ids = {int(r.object_id) for r in rows if r.object_type == "institution" and (r.object_id or "").isdigit()}
+    if not ids:
+        return {}
+    found = db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids))).all()
+    return {str(i): name for i, name in found}
 
 
 def _filters(
@@ -39,12 +51,16 @@ Filters = Annotated[service.AuditFilters, Depends(_filters)]
 @router.get("/audit")
 def audit_page(request: Request, db: DB, auth: Auditor, filters: Filters, page: int = Query(1, ge=1)):
     rows, total = service.list_events(db, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    areas = area_names(db, zh=is_zh())
     return render(
         request,
         "audit/list.html",
         rows=rows,
         actions=service.ACTIONS_ZH,
         action_label=_action_label,
+        object_label=service.object_label,
+        object_names=_institution_names(db, rows),
+        details={r.id: service.describe_detail(r.detail, areas=areas) for r in rows},
         params=request.query_params,
         active="audit",
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
@@ -54,16 +70,17 @@ def audit_page(request: Request, db: DB, auth: Auditor, filters: Filters, page: 
 @router.get("/audit/export")
 def audit_export(request: Request, db: DB, auth: Auditor, filters: Filters):
     rows, _total = service.list_events(db, filters=filters, limit=MAX_EXPORT_ROWS)
+    areas = area_names(db, zh=is_zh())
     headers = [_("Time (UTC)"), _("User"), _("Action"), _("Object"), _("Object id"), _("IP"), _("Detail")]
     body = (
         [
             r.at,
             r.username,
             _action_label(r.action),
-            r.object_type,
+            service.object_label(r.object_type),
             r.object_id,
             r.ip,
-            str(r.detail) if r.detail else "",
+            service.detail_text(r.detail, areas=areas),
         ]
         for r in rows
     )

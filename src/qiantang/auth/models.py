@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from qiantang.audit import service as audit
 from qiantang.db import Base, utcnow
 from qiantang.enums import str_enum
 
@@ -124,3 +125,7 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+# The audit log names these codes in event details.
+audit.register_detail_values(Role, "role")

@@ -14,7 +14,8 @@ from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission
 from qiantang.auth.schemas import UserCreate, UserOut
 from qiantang.errors import TooManyRequests, Unauthorized, ValidationFailed
-from qiantang.registry.models import Area
+from qiantang.registry.models import Area, Institution
+from qiantang.registry.service import area_names
 from qiantang.web.cookies import set_cookie
 from qiantang.web.deps import DB, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Auth, CurrentAuth, client_ip, require
 from qiantang.web.i18n import gettext as _
@@ -104,16 +105,30 @@ def logout(request: Request, db: DB, auth: CurrentAuth):
     return response
 
 
+def _users_context(db) -> dict:
+    """The user list with district and institution names (not codes), and the form's choices."""
+    users = db.scalars(select(User).order_by(User.role, User.username)).all()
+    inst_ids = {u.institution_id for u in users if u.institution_id}
+    institutions = (
+        dict(db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(inst_ids))).all())
+        if inst_ids
+        else {}
+    )
+    return {
+        "users": users,
+        "roles": list(Role),
+        "areas": db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all(),
+        "area_names": area_names(db, zh=is_zh()),
+        "institution_names": institutions,
+    }
+
+
 @router.get("/users")
 def users_page(request: Request, db: DB, auth: Annotated[Auth, require(Permission.MANAGE_USERS)]):
-    users = db.scalars(select(User).order_by(User.role, User.username)).all()
-    areas = db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all()
     return render(
         request,
         "auth/users.html",
-        users=users,
-        roles=list(Role),
-        areas=areas,
+        **_users_context(db),
         active="users",
         errors=[],
         form={},
@@ -146,8 +161,6 @@ def create_user_form(
         )
     except ValidationFailed as exc:
         db.rollback()
-        users = db.scalars(select(User).order_by(User.role, User.username)).all()
-        areas = db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all()
         form = {
             "username": username,
             "display_name": display_name,
@@ -159,9 +172,7 @@ def create_user_form(
             request,
             "auth/users.html",
             status_code=422,
-            users=users,
-            roles=list(Role),
-            areas=areas,
+            **_users_context(db),
             active="users",
             errors=exc.errors,
             form=form,

@@ -18,10 +18,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from qiantang.audit import service as audit
 from qiantang.db import Base, utcnow
 from qiantang.earlywarning.models import Alert, Level
 from qiantang.enums import str_enum
 from qiantang.registry.models import Institution
+from qiantang.web.i18n import is_zh
 
 
 class CaseState(StrEnum):
@@ -91,6 +93,15 @@ class Case(Base):
     institution: Mapped[Institution] = relationship(lazy="joined")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
 
+    @property
+    def title_text(self) -> str:
+        """The title in the current language: the stored Chinese one, or the institution and the alert's
+        English summary."""
+        if is_zh() or self.alert is None:
+            return self.title
+        name = self.institution.name if self.institution else f"#{self.institution_id}"
+        return f"{name}: {self.alert.summary}"
+
 
 class CaseEvent(Base):
     """Every step of a case: creation, transitions, comments, attachments, escalation, sharing."""
@@ -124,3 +135,9 @@ class CaseAttachment(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# The audit log names these codes in event details.
+audit.register_detail_values(Level, "level", "from_level", "to_level")
+audit.register_detail_values(CaseState, "from", "to")
+audit.register_detail_values(Owner, "owner")

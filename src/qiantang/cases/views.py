@@ -36,7 +36,7 @@ from qiantang.web.templating import pagination, query_without, render
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["案件 Cases"])
 PER_PAGE = 50
-BOARD_PER_COLUMN = 60
+BOARD_PER_COLUMN = 20  # cards per column; the rest are one link away, in the table
 BOARD_LEVELS = (Level.RED, Level.ORANGE, Level.YELLOW)
 
 # Cases are city data: the route admits roles that may view it (reporters get 403 here); which case
@@ -211,7 +211,7 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
     body = (
         [
             r.id,
-            r.title,
+            r.title_text,
             r.institution.name,
             names.get(r.district_code, r.district_code),
             label(r.level),

@@ -57,6 +57,43 @@ FEATURES: tuple[Feature, ...] = (
     Feature("mutual_guarantee", "categorical", "参与互保/联保"),
 )
 FEATURE_NAMES = tuple(f.name for f in FEATURES)
+# English names of the features (the Chinese ones are their labels above).
+FEATURE_EN = {
+    "industry_section": "Industry section",
+    "size_class": "Size class",
+    "listing": "Listing",
+    "high_tech": "High-tech enterprise",
+    "age_years": "Years in business",
+    "employees": "Employees",
+    "revenue_wan": "Revenue (CNY 10k)",
+    "revenue_growth": "Revenue growth",
+    "debt_ratio": "Debt ratio",
+    "current_ratio": "Current ratio",
+    "roa": "Return on assets",
+    "net_margin": "Net margin",
+    "interest_coverage": "Interest coverage",
+    "ocf_to_liabilities": "Operating cash flow / liabilities",
+    "tax_to_revenue": "Tax / revenue",
+    "asset_turnover": "Asset turnover",
+    "loss_years": "Loss-making years (last three)",
+    "loan_count": "Loans (all contracts)",
+    "lender_count": "Lenders",
+    "guarantee_given_ratio": "Guarantees given / total assets",
+    "guarantor_count": "Guarantors",
+    "mutual_guarantee": "In mutual or joint guarantees",
+}
+# Features that are fractions, shown as percentages (0.25 → 25%).
+PERCENT_FEATURES = frozenset(
+    {
+        "revenue_growth",
+        "debt_ratio",
+        "roa",
+        "net_margin",
+        "ocf_to_liabilities",
+        "tax_to_revenue",
+        "guarantee_given_ratio",
+    }
+)
 # Key ratios the credit report compares with industry peers (name → format).
 KEY_RATIOS = (
     ("debt_ratio", "pct"),

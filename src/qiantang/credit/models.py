@@ -8,13 +8,24 @@ from enum import StrEnum
 from sqlalchemy import Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from qiantang.audit import service as audit
 from qiantang.db import Base, JSONType, utcnow
 from qiantang.enums import str_enum
+from qiantang.standards.sme_size import SizeClass
+from qiantang.web.i18n import gettext, label
 
 
 class ModelKind(StrEnum):
     SCORECARD = "scorecard"  # binning + logistic regression + points (the explainable champion)
     LIGHTGBM = "lightgbm"  # gradient boosting with monotone constraints (the challenger)
+
+    @property
+    def zh(self) -> str:
+        return {"scorecard": "评分卡", "lightgbm": "LightGBM 梯度提升"}[self.value]
+
+    @property
+    def en(self) -> str:
+        return {"scorecard": "Scorecard", "lightgbm": "LightGBM gradient boosting"}[self.value]
 
 
 class ModelStatus(StrEnum):
@@ -25,6 +36,15 @@ class ModelStatus(StrEnum):
     @property
     def zh(self) -> str:
         return {"candidate": "候选", "champion": "冠军（在用）", "retired": "已停用"}[self.value]
+
+
+def segment_label(segment: str) -> str:
+    """A segment in words: "all" is every enterprise, a size class its name; other segments as named."""
+    if segment == "all":
+        return gettext("All enterprises")
+    if segment in {s.value for s in SizeClass}:
+        return label(SizeClass(segment))
+    return segment
 
 
 class CreditModel(Base):
@@ -91,3 +111,9 @@ class CreditMonitoring(Base):
     psi_features: Mapped[dict] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(8))  # ok | warn | alert
     details: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+
+# The audit log names these codes in event details.
+audit.register_detail_values(ModelKind, "kind")
+audit.register_detail_values(ModelStatus, "status")
+audit.register_detail_values(segment_label, "segment")

@@ -18,23 +18,79 @@ from typing import Any
 
 import numpy as np
 
+from qiantang.credit.features import FEATURE_EN, PERCENT_FEATURES
 from qiantang.credit.scorecard import BinnedFeature, ScorecardModel
+from qiantang.formatting import fmt_sig
+from qiantang.standards.industry import section_name
+from qiantang.standards.sme_size import SizeClass
+from qiantang.web.i18n import is_zh
 
 
-def _direction(b: BinnedFeature, k: int) -> str:
-    """How bin ``k`` of a numeric feature lies from its best bin: 偏高 or 偏低."""
+def _direction(b: BinnedFeature, k: int) -> int:
+    """How bin ``k`` of a numeric feature lies from its best bin: +1 above it, -1 below it."""
     best = int(np.argmax(b.points[:-1])) if len(b.points) > 1 else 0
-    return "偏高" if k > best else "偏低"
+    return 1 if k > best else -1
 
 
-def scorecard_text(b: BinnedFeature, k: int, lost: float) -> str:
-    labels = b.labels()
+def _feature_name(b: BinnedFeature, zh: bool) -> str:
     name = b.label or b.name
+    return name if zh else FEATURE_EN.get(b.name, name)
+
+
+def _edge(b: BinnedFeature, x: float) -> str:
+    """A bin edge as people read it: a percentage for ratios kept as fractions, plain digits otherwise."""
+    if b.name in PERCENT_FEATURES:
+        return f"{fmt_sig(x * 100)}%"
+    return fmt_sig(x)
+
+
+def _band(b: BinnedFeature, k: int, zh: bool) -> str:
+    """Bin ``k`` of a numeric feature in words ("1.07 至 1.28", "低于 5%"), never in interval notation."""
+    return b.labels(zh=zh, fmt=lambda x: _edge(b, x))[k]
+
+
+# Category values of the enterprise features in English (the data holds them in Chinese).
+_CATEGORY_EN = {"是": "yes", "否": "no", "上市": "listed", "挂牌": "quoted (NEEQ)", "未上市": "not listed"}
+
+
+def _category(b: BinnedFeature, value: str, zh: bool) -> str:
+    """A category's name: an industry section's name rather than its letter, a size class's name."""
+    if b.name == "industry_section" and section_name(value, zh=zh):
+        return section_name(value, zh=zh)
+    if b.name == "size_class" and value in {s.value for s in SizeClass}:
+        return SizeClass(value).zh if zh else value
+    return value if zh else _CATEGORY_EN.get(value, value)
+
+
+def _group(b: BinnedFeature, k: int, zh: bool) -> str:
+    group = [_category(b, v, zh) for v in b.groups[k]]
+    sep = "、" if zh else ", "
+    if any(sep.strip() in g for g in group):  # names that hold the separator themselves ("农、林、牧、渔业")
+        sep = "；" if zh else "; "
+    if len(group) > 6:
+        more = f" 等 {len(group)} 类" if zh else f" and {len(group) - 6} more"
+        return sep.join(group[:6]) + more
+    return sep.join(group)
+
+
+def scorecard_text(b: BinnedFeature, k: int, lost: float, *, zh: bool | None = None) -> str:
+    """Why a record lost points on a feature, in plain words (Chinese, or English when ``zh`` is False)."""
+    zh = is_zh() if zh is None else zh
+    name = _feature_name(b, zh)
     if k == b.n_bins - 1:
-        return f"{name}缺失或无法计算，按“缺失/未知”分箱计分（较最优分箱少 {lost:.0f} 分）"
+        if zh:
+            return f"{name}缺失或无法计算，按“缺失/未知”计分（较最优一档少 {lost:.0f} 分）"
+        return f"{name} is missing or not computable; scored as unknown ({lost:.0f} points below the best)"
     if b.kind == "numeric":
-        return f"{name}{_direction(b, k)}，处于 {labels[k]}（较最优分箱少 {lost:.0f} 分）"
-    return f"{name}为「{labels[k]}」（较最优分组少 {lost:.0f} 分）"
+        up = _direction(b, k) > 0
+        if zh:
+            return f"{name}{'偏高' if up else '偏低'}（{_band(b, k, zh)}，较最优一档少 {lost:.0f} 分）"
+        return (
+            f"{name} is {'high' if up else 'low'}: {_band(b, k, zh)} ({lost:.0f} points below the best band)"
+        )
+    if zh:
+        return f"{name}为「{_group(b, k, zh)}」（较最优一组少 {lost:.0f} 分）"
+    return f"{name} is “{_group(b, k, zh)}” ({lost:.0f} points below the best group)"
 
 
 def scorecard_reason(b: BinnedFeature, k: int) -> dict[str, Any]:
@@ -49,9 +105,15 @@ def scorecard_reason(b: BinnedFeature, k: int) -> dict[str, Any]:
     }
 
 
-def lightgbm_text(label: str, value: Any, lost: float) -> str:
-    shown = "缺失" if value is None else (f"{value:,.4g}" if isinstance(value, float) else str(value))
-    return f"{label}（{shown}）推高违约风险（相当于少 {lost:.0f} 分）"
+def lightgbm_text(label: str, value: Any, lost: float, *, zh: bool | None = None) -> str:
+    zh = is_zh() if zh is None else zh
+    if value is None:
+        shown = "缺失" if zh else "missing"
+    else:
+        shown = fmt_sig(value, 4) if isinstance(value, float) else str(value)
+    if zh:
+        return f"{label}（{shown}）推高违约风险（相当于少 {lost:.0f} 分）"
+    return f"{label} ({shown}) raises the default risk (worth {lost:.0f} points)"
 
 
 def describe(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,8 +240,8 @@ def describe_stored(reasons: list[dict[str, Any]], model) -> list[dict[str, Any]
                 out.append({**scorecard_reason(b, k), "points_lost": r.get("points_lost")})
                 continue
         lost = float(r.get("points_lost") or 0.0)
-        label = labels.get(name, name)
-        out.append({**r, "label": label, "text": f"{label}推高违约风险（相当于少 {lost:.0f} 分）"})
+        label = labels.get(name, name) if is_zh() else FEATURE_EN.get(name, labels.get(name, name))
+        out.append({**r, "label": label, "text": lightgbm_text(label, r.get("value"), lost)})
     return out
 
 

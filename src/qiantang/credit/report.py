@@ -19,12 +19,14 @@ from qiantang.credit import features as feats
 from qiantang.credit import policy as pol
 from qiantang.credit import registry
 from qiantang.credit import service as credit_service
-from qiantang.credit.models import CreditModel, ModelKind
+from qiantang.credit.models import CreditModel, ModelKind, segment_label
 from qiantang.credit.reasons import describe_stored
 from qiantang.credit.scorecard import ScorecardModel
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.registry.models import Area, Institution
+from qiantang.standards.industry import section_name
 from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
 
 KIND_LABEL_ZH = {
     "scorecard": "评分卡（分箱 + 逻辑回归 + 分值刻度）",
@@ -32,6 +34,14 @@ KIND_LABEL_ZH = {
 }
 STATUS_COLOUR = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_ZH = {"ok": "稳定", "warn": "预警", "alert": "警报"}
+STATUS_EN = {"ok": "Stable", "warn": "Warning", "alert": "Alert"}
+
+
+def status_names() -> dict[str, str]:
+    """Stability status → its name in the current language."""
+    return STATUS_ZH if is_zh() else STATUS_EN
+
+
 LIGHT_ZH = {"green": "绿灯", "yellow": "黄灯", "red": "红灯", "grey": "—"}
 
 
@@ -118,7 +128,7 @@ def validation_context(session: Session, row: CreditModel) -> dict[str, Any]:
     model = registry.load(row)
     features = []
     if isinstance(model, ScorecardModel):
-        table = model.bin_table()
+        table = model.bin_table(zh=is_zh())
         for b in model.bins:
             features.append(
                 {
@@ -297,7 +307,12 @@ def validation_pdf(session: Session, row: CreditModel, *, demo: bool) -> bytes:
     finally:
         _current.reset(token)
     return _render_pdf(
-        "credit/validation_pdf.html", **ctx, charts=validation_svgs(ctx), demo=demo, today=date.today()
+        "credit/validation_pdf.html",
+        **ctx,
+        segment_label=segment_label,
+        charts=validation_svgs(ctx),
+        demo=demo,
+        today=date.today(),
     )
 
 
@@ -382,7 +397,7 @@ def key_ratios(
         rows.append(
             {
                 "name": name,
-                "label": feats.feature(name).label,
+                "label": feats.feature(name).label if is_zh() else feats.FEATURE_EN.get(name, name),
                 "value": ratio_text(value, fmt),
                 "p25": ratio_text(q[0], fmt) if q else "—",
                 "p50": ratio_text(q[1], fmt) if q else "—",
@@ -451,6 +466,7 @@ def credit_report_context(session: Session, ent: Enterprise) -> dict[str, Any]:
         "as_of": as_of,
         "ratios": ratios,
         "peer_scope": peer_scope,
+        "peer_scope_name": section_name(peer_scope, zh=is_zh()) or peer_scope,
         "loans": loans,
         "live_balance": float(sum(loan.balance for loan, _ in live_loans)),
         "npl_balance": float(sum(loan.balance for loan, _ in live_loans if loan.classification.is_npl)),

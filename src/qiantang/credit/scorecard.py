@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from qiantang.credit.tabular import Dataset, Feature
+from qiantang.formatting import fmt_sig
 
 MISSING = "__missing__"
 WOE_SMOOTHING = 0.5  # pseudo-records at the population bad rate added to every bin
@@ -114,16 +116,21 @@ class BinnedFeature:
         """Bins including the missing bin (the last one)."""
         return (len(self.splits) + 1 if self.kind == "numeric" else len(self.groups)) + 1
 
-    def labels(self) -> list[str]:
-        """Human-readable bin labels, missing last."""
+    def labels(self, *, zh: bool = True, fmt: Callable[[float], str] | None = None) -> list[str]:
+        """Bin labels in words ("低于 0.78", "0.78 至 3.9", "3.9 及以上"; no interval brackets), missing last.
+
+        ``fmt`` writes a bin edge (default: about three significant digits, never scientific notation).
+        """
         if self.kind == "numeric":
             edges = [-math.inf, *self.splits, math.inf]
-            out = [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])})" for i in range(len(edges) - 1)]
+            out = [band_text(edges[i], edges[i + 1], fmt=fmt or _fmt, zh=zh) for i in range(len(edges) - 1)]
         else:
-            out = [
-                "、".join(g) if len(g) <= 6 else "、".join(g[:6]) + f" 等 {len(g)} 类" for g in self.groups
-            ]
-        return [*out, "缺失/未知"]
+            sep = "、" if zh else ", "
+            out = []
+            for g in self.groups:
+                more = "" if len(g) <= 6 else (f" 等 {len(g)} 类" if zh else f" and {len(g) - 6} more")
+                out.append(sep.join(g[:6]) + more)
+        return [*out, "缺失/未知" if zh else "missing/unknown"]
 
     def bin_index(self, values: np.ndarray | pd.Series) -> np.ndarray:
         """Bin of every value (the missing bin for NaN, None and unseen categories)."""
@@ -149,11 +156,18 @@ def _cat_text(value: Any) -> str:
 
 
 def _fmt(x: float) -> str:
-    if math.isinf(x):
-        return "-∞" if x < 0 else "+∞"
-    if abs(x) >= 1e4 or x == int(x):
-        return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:g}"
-    return f"{x:.4g}"
+    return fmt_sig(x, 3)
+
+
+def band_text(lo: float, hi: float, *, fmt: Callable[[float], str] = _fmt, zh: bool = True) -> str:
+    """The range [lo, hi) in words: "低于 hi", "lo 及以上" or "lo 至 hi" (English: below / or more / to)."""
+    if math.isinf(lo) and math.isinf(hi):
+        return "任意值" if zh else "any value"
+    if math.isinf(lo):
+        return f"低于 {fmt(hi)}" if zh else f"below {fmt(hi)}"
+    if math.isinf(hi):
+        return f"{fmt(lo)} 及以上" if zh else f"{fmt(lo)} or more"
+    return f"{fmt(lo)} 至 {fmt(hi)}" if zh else f"{fmt(lo)} to {fmt(hi)}"
 
 
 def woe_iv(count: np.ndarray, bad: np.ndarray, *, alpha: float = WOE_SMOOTHING) -> tuple[np.ndarray, float]:
@@ -442,11 +456,11 @@ class ScorecardModel:
         model.bins = [BinnedFeature(**b) for b in spec["bins"]]
         return model
 
-    def bin_table(self) -> list[dict[str, Any]]:
+    def bin_table(self, *, zh: bool = True) -> list[dict[str, Any]]:
         """Every feature's bin table (count, bads, bad rate, WOE, IV share, points) for the report."""
         rows = []
         for b in self.bins:
-            labels = b.labels()
+            labels = b.labels(zh=zh)
             n = max(sum(b.count), 1)
             nb = max(sum(b.bad), 1)
             ng = max(n - sum(b.bad), 1)

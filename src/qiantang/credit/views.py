@@ -15,7 +15,7 @@ from qiantang.auth.permissions import Permission
 from qiantang.credit import policy as pol
 from qiantang.credit import registry, report, schemas
 from qiantang.credit import service as credit_service
-from qiantang.credit.models import CreditModel, CreditScore
+from qiantang.credit.models import CreditModel, CreditScore, segment_label
 from qiantang.credit.reasons import describe_stored
 from qiantang.enterprises import service as ent_service
 from qiantang.errors import Forbidden, ValidationFailed
@@ -93,6 +93,7 @@ def credit_home(request: Request, db: DB, auth: Viewer):
     return render(
         request,
         "credit/home.html",
+        segment_label=segment_label,
         models=models,
         champions=champions,
         monitoring=latest_mon,
@@ -102,7 +103,7 @@ def credit_home(request: Request, db: DB, auth: Viewer):
         scaling=pol.scaling(),
         psi=pol.psi_thresholds(),
         status_colour=report.STATUS_COLOUR,
-        status_zh=report.STATUS_ZH,
+        status_names=report.status_names(),
         active="credit",
     )
 
@@ -136,9 +137,10 @@ def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: st
         request,
         "credit/model.html",
         **ctx,
+        segment_label=segment_label,
         can_promote=auth.user.role == Role.CITY_ADMIN,
         status_colour=report.STATUS_COLOUR,
-        status_zh=report.STATUS_ZH,
+        status_names=report.status_names(),
         active="credit",
     )
 
@@ -185,7 +187,7 @@ async def upload_run(
         data = prepare(frame, target=target.strip(), bad=bad.strip(), name=filename)
         if save and data.n > MAX_REGISTER_ROWS:
             raise ValidationFailed(
-                f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行，请使用命令行 qiantang credit train", []
+                f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行；更大的数据请交由系统管理员在服务器上训练", []
             )
     except ValidationFailed as exc:
         db.rollback()

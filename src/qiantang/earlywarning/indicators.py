@@ -29,6 +29,9 @@ from qiantang.earlywarning.panel import KEY, Panel, lag_lookup, lookup_at_or_bef
 VERSION = "ind-2026.2"
 CAP_PCT = 9_999.0  # a percentage over a non-positive denominator
 CAP_MULT = 999.0  # a multiple over a non-positive denominator
+# Beyond ±1000% a percentage indicator is almost surely a reporting error (a tiny or wrong denominator):
+# it is shown with a note asking to check the filing, never as if it were a real rate.
+PLAUSIBLE_PCT = 1_000.0
 
 ALL = None  # every template
 

@@ -6,8 +6,10 @@ version of the indicator definitions, rules and weights it came from; pages only
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from qiantang.db import Base, JSONType, utcnow
 from qiantang.enums import str_enum
 from qiantang.registry.models import Institution
+from qiantang.web.i18n import is_zh
 
 
 class Level(StrEnum):
@@ -165,6 +168,30 @@ class AlertStatus(StrEnum):
         return {"open": "未消除", "cleared": "已消除"}[self.value]
 
 
+_MORE_ZH = re.compile(r"等(\d+)项")
+_WORST_ZH = re.compile(r"（本次预警期间最高为(\S+?)，见于(\S+?)）")
+
+
+def summary_en(summary_zh: str, family: str, evidence: list[dict[str, Any]] | None) -> str:
+    """An alert's summary in English, rebuilt from its evidence (the stored summary is Chinese):
+    "Limit breached: <first signal> and 2 more (worst during this alert: Red, in 2025Q2)"."""
+    fam = SignalFamily(family)
+    items = evidence or []
+    if not items:
+        return f"{fam.en} alert"
+    first = items[0].get("message_en") or items[0].get("message_zh") or ""
+    text = f"{fam.en}: {first}"
+    more = _MORE_ZH.search(summary_zh or "")
+    n = int(more.group(1)) if more else len(items)
+    if n > 1:
+        text += f" and {n - 1} more"
+    worst = _WORST_ZH.search(summary_zh or "")
+    if worst:
+        level = {lv.zh: lv.en for lv in Level}.get(worst.group(1), worst.group(1))
+        text += f" (worst during this alert: {level}, in {worst.group(2)})"
+    return text
+
+
 class Alert(Base):
     """One alert per institution and signal family while it lasts: later quarters update it."""
 
@@ -187,3 +214,10 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
     institution: Mapped[Institution] = relationship(lazy="joined")
+
+    @property
+    def summary(self) -> str:
+        """The summary in the current language (stored in Chinese; English is rebuilt from the evidence)."""
+        if is_zh():
+            return self.summary_zh
+        return summary_en(self.summary_zh, self.family, self.evidence)

@@ -9,7 +9,9 @@ peer and trend signals fired.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import pairwise
 from typing import Any
 
@@ -263,6 +265,55 @@ def _reasons(card, inputs, rated, subs, lost, dim_codes) -> list[list[str]]:
             )
         out.append(row)
     return out
+
+
+# ------------------------------------------------------------------------------------ reasons in English
+# The shape _reasons writes: "{维度}：{子项} {数值}（子项得分{s}，拉低总分{p}分）".
+_REASON_ZH = re.compile(
+    r"^(?P<dim>[^：]+)：(?P<name>.+) (?P<value>\S+)（子项得分(?P<sub>[\d.]+)，拉低总分(?P<lost>[\d.]+)分）$"
+)
+_VALUE_EN = (
+    ("无法计算（分母≤0）", "n/a (denominator ≤ 0)"),
+    ("无法计算（净资产≤0）", "n/a (net assets ≤ 0)"),
+    ("（超出合理范围，请核对报表）", " (implausible: check the filing)"),
+    ("万元", " (CNY 10k)"),
+    ("倍", "×"),
+    ("天", " days"),
+    ("项", ""),
+    ("次", ""),
+)
+
+
+@cache
+def _names_en() -> dict[str, str]:
+    """Chinese name → English name of every dimension and scorecard input."""
+    card = load_scorecard()
+    names = {d["name_zh"]: d.get("name_en", d["name_zh"]) for d in card.dimensions.values()}
+    names.update({it.label[0]: it.label[1] for it in card.items})
+    return names
+
+
+def reason_en(text: str) -> str:
+    """A stored rating reason in English ("Capital: Net assets / registered capital 45.71% (item score 20,
+    lowers the total by 6.0 points)"); the Chinese text unchanged when it has another shape."""
+    m = _REASON_ZH.match(text)
+    if not m:
+        return text
+    names = _names_en()
+    value = m["value"]
+    for zh, en in _VALUE_EN:
+        value = value.replace(zh, en)
+    return (
+        f"{names.get(m['dim'], m['dim'])}: {names.get(m['name'], m['name'])} {value} "
+        f"(item score {m['sub']}, lowers the total by {m['lost']} points)"
+    )
+
+
+def reasons_shown(reasons: list[str] | None) -> list[str]:
+    """Stored rating reasons in the current language."""
+    from qiantang.web.i18n import is_zh
+
+    return list(reasons or []) if is_zh() else [reason_en(r) for r in reasons or []]
 
 
 __all__ = [

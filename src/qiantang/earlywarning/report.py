@@ -20,6 +20,7 @@ from qiantang.auth.scope import Scope
 from qiantang.earlywarning import service
 from qiantang.earlywarning.models import Alert, EwRating, EwSignal, Level, SignalFamily
 from qiantang.earlywarning.panel import label_of, pq_of
+from qiantang.earlywarning.rules import load_rules
 from qiantang.errors import NotFound, ValidationFailed
 from qiantang.registry.models import Area, Institution, InstitutionType
 
@@ -117,8 +118,14 @@ def monthly(session: Session, *, scope: Scope, month: str) -> ReportData:
         ),
         key=lambda x: level_order[x["level_code"]],
     )
+    rule_names = {r.code: r for r in load_rules().rules}
     breaches = [
-        {"rule": code, "level": Level(lv).zh, "count": int(n)}
+        {
+            "rule": rule_names[code].name_zh if code in rule_names else code,
+            "citation": rule_names[code].citation if code in rule_names else "",
+            "level": Level(lv).zh,
+            "count": int(n),
+        }
         for code, lv, n in session.execute(
             select(EwSignal.code, EwSignal.level, func.count())
             .join(Institution, Institution.id == EwSignal.institution_id)
@@ -185,7 +192,14 @@ def _yearly(session: Session, *, scope: Scope, up_to: date) -> list[dict[str, An
 
 def report_pdf(data: ReportData, *, demo: bool) -> bytes:
     """The report as PDF, in Chinese whatever the page language."""
-    from qiantang.reports import line_chart_img, render_pdf
+    from qiantang.reports import render_pdf
+
+    return render_pdf(report_html(data, demo=demo))
+
+
+def report_html(data: ReportData, *, demo: bool) -> str:
+    """The report's HTML, from which the PDF is printed (Chinese whatever the page language)."""
+    from qiantang.reports import line_chart_img
     from qiantang.web.i18n import _current, set_locale
     from qiantang.web.templating import environment
 
@@ -204,7 +218,7 @@ def report_pdf(data: ReportData, *, demo: bool) -> bytes:
                 years=years,
                 unit="家",
             )
-        html = (
+        return (
             environment()
             .get_template("earlywarning/report_pdf.html")
             .render(
@@ -216,7 +230,6 @@ def report_pdf(data: ReportData, *, demo: bool) -> bytes:
                 levels=list(Level),
             )
         )
-        return render_pdf(html)
     finally:
         _current.reset(token)
 

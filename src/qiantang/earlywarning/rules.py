@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT, Indicator
+from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT, PLAUSIBLE_PCT, Indicator
 from qiantang.earlywarning.models import Level, SignalFamily
 from qiantang.earlywarning.panel import Panel, label_of, lag_lookup, pq_of
 
@@ -101,7 +101,8 @@ class LimitRule:
 
     @property
     def citation_text(self) -> str:
-        return f"{self.citation}（限值 {self.mark}，条款 {self.article_mark}）"
+        """The article as users read it; the verification marks stay in the rule file for maintainers."""
+        return self.citation
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,8 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:,.2f}万元"
     if unit == "倍":
         return f"{value:.2f}倍"
+    if unit == "%" and abs(value) > PLAUSIBLE_PCT:
+        return f"{value:,.0f}%（超出合理范围，请核对报表）"
     return f"{value:.2f}{unit}"
 
 
@@ -329,6 +332,8 @@ def fmt_value_en(value: float | None, unit: str) -> str:
         return "—"
     if (unit == "%" and value >= CAP_PCT) or (unit == "倍" and value >= CAP_MULT):
         return "n/a (denominator ≤ 0)"
+    if unit == "%" and abs(value) > PLAUSIBLE_PCT:
+        return f"{value:,.0f}% (implausible: check the filing)"
     en = {"%": "%", "倍": "×", "天": " days", "次": "", "项": "", "万元": " (CNY 10k)"}.get(unit, unit)
     if unit in ("天", "次", "项"):
         return f"{value:.0f}{en}"

@@ -15,7 +15,8 @@ from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
 from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal, Level, SignalFamily
 from qiantang.earlywarning.panel import label_of, pq_of
-from qiantang.earlywarning.rules import fmt_value
+from qiantang.earlywarning.rating import reasons_shown
+from qiantang.earlywarning.rules import fmt_value, fmt_value_en
 from qiantang.errors import ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, pdf_response, xlsx_response
 from qiantang.filings.periods import PeriodError, parse_period
@@ -194,7 +195,8 @@ def institution_page(request: Request, db: DB, auth: Viewer, institution_id: int
         indicator_specs=_indicator_specs(profile),
         families=list(SignalFamily),
         label_of_day=lambda d: label_of(pq_of(d)),
-        fmt_value=fmt_value,
+        fmt_value=fmt_value if is_zh() else fmt_value_en,
+        reasons_shown=reasons_shown,
         active="earlywarning",
     )
 
@@ -341,12 +343,12 @@ def alerts_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             a.institution.district.name_zh if zh else a.institution.district.name_en,
             label(SignalFamily(a.family)),
             label(Level(a.level)),
-            label(AlertStatus(a.status)) if zh else AlertStatus(a.status).value,
+            label(AlertStatus(a.status)),
             label_of(pq_of(a.first_period)),
             label_of(pq_of(a.last_period)),
             label_of(pq_of(a.cleared_period)) if a.cleared_period else "",
             len(a.periods or []),
-            a.summary_zh,
+            a.summary,
             cases.get(a.id) or "",
         ]
         for a in rows

@@ -19,10 +19,13 @@ from qiantang.enterprises.models import (
     Loan,
 )
 from qiantang.errors import NotFound
+from qiantang.formatting import fmt_amount
 from qiantang.registry.models import Institution
 from qiantang.standards.loan_class import LoanClass
 from qiantang.standards.sme_size import SizeClass
 from qiantang.standards.uscc import check_uscc
+from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
 
 
 @dataclass(frozen=True)
@@ -245,16 +248,22 @@ def risk_signals(
         loans = [loan for loan, _inst in enterprise_loans(session, enterprise_id=ent.id)]
     loans = [loan for loan in loans if loan.balance > 0]
     as_of = max((loan.as_of for loan in loans), default=None)
-    src_loans = f"贷款五级分类（{as_of.isoformat()}）" if as_of else "贷款五级分类"
+    src_loans = _("Five-tier loan classes")
+    if as_of:
+        src_loans = _("Five-tier loan classes (%(date)s)", date=as_of.isoformat())
     npl = [loan for loan in loans if loan.classification.is_npl]
     if npl:
         out.append(
             RiskSignal(
                 "red",
-                "有不良贷款",
-                f"{len(npl)} 笔贷款分类为次级、可疑或损失，"
-                f"余额 {sum(x.balance for x in npl) / 1e4:,.2f} 万元；"
-                f"最长逾期 {max(x.days_past_due for x in npl)} 天",
+                _("Non-performing loans"),
+                _(
+                    "%(n)s loans classed substandard, doubtful or loss, balance %(amount)s; "
+                    "longest overdue %(days)s days",
+                    n=len(npl),
+                    amount=fmt_amount(sum(x.balance for x in npl), "万元"),
+                    days=max(x.days_past_due for x in npl),
+                ),
                 src_loans,
             )
         )
@@ -264,9 +273,14 @@ def risk_signals(
         out.append(
             RiskSignal(
                 "orange" if overdue else "yellow",
-                "贷款逾期或列为关注类",
-                f"逾期未达不良 {len(overdue)} 笔；关注类 {len(mention)} 笔，余额 "
-                f"{sum(x.balance for x in {*overdue, *mention}) / 1e4:,.2f} 万元",
+                _("Loans overdue or classed special mention"),
+                _(
+                    "%(overdue)s overdue but not yet non-performing; %(mention)s special mention; "
+                    "balance %(amount)s",
+                    overdue=len(overdue),
+                    mention=len(mention),
+                    amount=fmt_amount(sum(x.balance for x in {*overdue, *mention}), "万元"),
+                ),
                 src_loans,
             )
         )
@@ -283,9 +297,13 @@ def risk_signals(
         out.append(
             RiskSignal(
                 "orange",
-                "为不良贷款提供担保",
-                f"{called[0]} 笔担保对应的贷款已为不良，担保金额 {float(called[1] or 0) / 1e4:,.2f} 万元，"
-                "可能被要求代偿",
+                _("Guarantees behind non-performing loans"),
+                _(
+                    "%(n)s guaranteed loans are non-performing, guaranteed amount %(amount)s: "
+                    "the firm may be called to pay",
+                    n=called[0],
+                    amount=fmt_amount(float(called[1] or 0), "万元"),
+                ),
                 src_loans,
             )
         )
@@ -296,12 +314,15 @@ def risk_signals(
 
         group = session.get(GuaranteeGroup, node.group_id)
         if group is not None and group.risk_level in ("red", "orange", "yellow"):
+            level = network.level_names()[group.risk_level]
             out.append(
                 RiskSignal(
                     group.risk_level,
-                    f"所在担保圈风险等级{network.LEVEL_ZH[group.risk_level]}",
-                    f"担保圈 {group.firms:,} 家企业；" + "；".join(str(r) for r in group.reasons[:3]),
-                    f"担保网络分析（{run.as_of.isoformat()}）",
+                    _("Its guarantee group is rated %(level)s", level=level),
+                    _("Guarantee group of %(n)s firms", n=f"{group.firms:,}")
+                    + ("；" if is_zh() else "; ")
+                    + ("；" if is_zh() else "; ").join(network.group_reasons(group)[:3]),
+                    _("Guarantee network analysis (%(date)s)", date=run.as_of.isoformat()),
                     f"/network/groups/{group.id}",
                 )
             )
@@ -314,8 +335,8 @@ def risk_signals(
             out.append(
                 RiskSignal(
                     "red" if score.grade == names[-1] else "orange",
-                    f"信用等级 {score.grade}",
-                    f"一年违约概率 {score.pd:.1%}",
+                    _("Credit grade %(grade)s", grade=score.grade),
+                    _("One-year probability of default %(pd)s", pd=f"{score.pd:.1%}"),
                     src_score,
                     f"/enterprises/{ent.uscc}/credit-report",
                 )
@@ -328,8 +349,14 @@ def risk_signals(
                 out.append(
                     RiskSignal(
                         "orange",
-                        "信用等级下调",
-                        f"由 {before.grade}（{before.as_of.isoformat()}）降至 {score.grade}，下调 {drop} 级",
+                        _("Credit grade lowered"),
+                        _(
+                            "From %(before)s (%(date)s) to %(grade)s: %(n)s notches down",
+                            before=before.grade,
+                            date=before.as_of.isoformat(),
+                            grade=score.grade,
+                            n=drop,
+                        ),
                         src_score,
                         f"/enterprises/{ent.uscc}/credit-report",
                     )

@@ -16,12 +16,13 @@ from qiantang.enterprises.service import EnterpriseFilters
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.formatting import convert
 from qiantang.registry.models import Area
+from qiantang.registry.service import area_names
 from qiantang.schemas import Page
-from qiantang.standards.industry import SECTIONS
+from qiantang.standards.industry import SECTIONS, industry_label
 from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
-from qiantang.web.i18n import label
+from qiantang.web.i18n import is_zh, label
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -101,13 +102,14 @@ def enterprises_export(
         _("Scored on"),
     ]
     scores = service.current_scores(db, enterprise_ids=[r.id for r in rows])
+    areas = area_names(db, zh=is_zh())
     body = (
         [
             r.uscc,
             r.name,
-            r.industry_section,
+            industry_label(r.industry_section, None, zh=is_zh()) if r.industry_section else "",
             r.industry_code,
-            r.district_code,
+            areas.get(r.district_code, r.district_code),
             label(r.size_class) if r.size_class else "",
             r.founded_on,
             r.employees,

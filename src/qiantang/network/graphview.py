@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session
 
 from qiantang.auth.scope import Scope
 from qiantang.enterprises.models import Enterprise, Loan
+from qiantang.formatting import unit_label
 from qiantang.network import service
 from qiantang.network.models import GuaranteeGroup, NetworkNode, NetworkRun
+from qiantang.registry.service import area_names
 from qiantang.standards.loan_class import LoanClass
+from qiantang.web.i18n import gettext, is_zh
 
 FULL_LIMIT = 1500  # nodes drawn when a user expands a large group
 WORST_COLOURS = {"normal": "#3d85c6", "special_mention": "#e69138", "npl": "#cc0000", "none": "#9aa5b1"}
@@ -58,6 +61,7 @@ def _spec(
     worst = _worst_class(session, ids)
     visible = {f.id for f in firms if scope.is_citywide or f.district_code == scope.district_code}
     top = max((n.pagerank for n in nodes.values()), default=1.0) or 1.0
+    areas = area_names(session, zh=is_zh())
     spec_nodes = []
     for f in firms:
         n = nodes.get(f.id)
@@ -66,9 +70,9 @@ def _spec(
         spec_nodes.append(
             {
                 "id": str(f.id),
-                "name": f.name if shown else "其他区县企业",
+                "name": f.name if shown else gettext("firm of another district"),
                 "uscc": f.uscc if shown else "",
-                "district": f.district_code,
+                "district": areas.get(f.district_code, f.district_code),
                 "state": state,
                 "loop": (n.loop_size if n else 1) > 1,
                 "size": 8 + 22 * ((n.pagerank / top) ** 0.5 if n else 0.0),
@@ -80,6 +84,12 @@ def _spec(
     links = service.group_edges(session, run=run, enterprise_ids=ids)
     biggest = max((a for _g, _b, a in links), default=1.0) or 1.0
     return {
+        # The tooltip's words, in the page's language.
+        "labels": {
+            "unit": unit_label("万元"),
+            "loop": gettext("In mutual or circular guarantees"),
+            "impact": gettext("Its default alone would make %(n)s firms default", n="{n}"),
+        },
         "nodes": spec_nodes,
         "links": [
             {"source": str(g), "target": str(b), "amount": a, "width": 0.6 + 5.4 * (a / biggest) ** 0.5}

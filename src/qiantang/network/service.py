@@ -23,10 +23,35 @@ from qiantang.network import analysis
 from qiantang.network.contagion import NEVER, cascade, debtrank, obligation_matrix
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
 from qiantang.standards.loan_class import LoanClass
+from qiantang.web.i18n import is_zh
 
 VERSION = "2025.1"
 LEVEL_RANK = {"red": 3, "orange": 2, "yellow": 1, "green": 0}
 LEVEL_ZH = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色"}
+LEVEL_EN = {"red": "Red", "orange": "Orange", "yellow": "Yellow", "green": "Green"}
+# The group metrics the risk rules read (risk.toml), all stored on the group.
+RISK_METRICS = (
+    "firms",
+    "guarantees",
+    "mutual_pairs",
+    "rings",
+    "loop_firms",
+    "largest_loop",
+    "joint_groups",
+    "longest_chain",
+    "density",
+    "special_mention_share",
+    "npl_share",
+    "total_loans",
+    "total_guaranteed",
+)
+
+
+def level_names() -> dict[str, str]:
+    """Risk level → its name in the current language (红色 / Red)."""
+    return LEVEL_ZH if is_zh() else LEVEL_EN
+
+
 SPECIAL_OR_WORSE = [c.value for c in LoanClass if c.rank >= 1]
 NPL = [c.value for c in LoanClass if c.is_npl]
 
@@ -174,7 +199,7 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
 # Analysis
 
 
-def _risk(metrics: dict) -> tuple[str, list[str]]:
+def _risk(metrics: dict, *, zh: bool = True) -> tuple[str, list[str]]:
     matched: list[tuple[int, str]] = []
     for rule in risk_rules()["rules"]:
         ok = True
@@ -182,9 +207,12 @@ def _risk(metrics: dict) -> tuple[str, list[str]]:
             x = metrics[metric]
             ok &= {">=": x >= value, ">": x > value, "<=": x <= value, "<": x < value, "==": x == value}[op]
         if ok:
-            matched.append((LEVEL_RANK[rule["level"]], rule["reason_zh"].format(**metrics)))
+            text = rule["reason_zh"] if zh else rule.get("reason_en", rule["reason_zh"])
+            matched.append((LEVEL_RANK[rule["level"]], text.format(**metrics)))
     if not matched:
-        return "green", ["未发现互保、循环担保、长链条或不良集中"]
+        if zh:
+            return "green", ["未发现互保、循环担保、长链条或不良集中"]
+        return "green", ["No mutual or circular guarantees, long chains or concentrated bad loans found"]
     worst = max(r for r, _ in matched)
     level = next(k for k, v in LEVEL_RANK.items() if v == worst)
     return level, [reason for _r, reason in sorted(matched, key=lambda t: -t[0])]
@@ -552,9 +580,19 @@ def require_run(session: Session) -> NetworkRun:
     run = latest_run(session)
     if run is None:
         raise NotFound(
-            "尚未进行担保网络分析：请运行 qiantang network analyse", message_en="No network run yet"
+            "尚未进行担保网络分析：请联系系统管理员在导入担保关系后运行分析",
+            message_en="The guarantee network has not been analysed yet",
         )
     return run
+
+
+def group_reasons(group: GuaranteeGroup) -> list[str]:
+    """The group's reasons in the current language: the stored Chinese ones, or English rebuilt from the
+    group's stored metrics with the rules' English wording."""
+    if is_zh():
+        return list(group.reasons or [])
+    metrics = {c: getattr(group, c) for c in RISK_METRICS}
+    return _risk(metrics, zh=False)[1]
 
 
 def _group_visible(scope: Scope, group: GuaranteeGroup) -> bool:

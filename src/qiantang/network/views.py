@@ -62,7 +62,8 @@ def groups_page(
         level=level or "",
         min_firms=min_firms,
         levels=LEVELS,
-        level_zh=service.LEVEL_ZH,
+        level_names=service.level_names(),
+        group_reasons=service.group_reasons,
         area_names=area_names(db, zh=is_zh()),
         active="network",
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
@@ -95,7 +96,7 @@ def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = 
     body = (
         [
             g.id,
-            service.LEVEL_ZH[g.risk_level],
+            service.level_names()[g.risk_level],
             g.firms,
             g.guarantees,
             round(g.total_loans / 1e8, 4),
@@ -107,7 +108,7 @@ def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = 
             round(g.special_mention_share * 100, 2),
             round(g.npl_share * 100, 2),
             "、".join(names.get(d, d) for d in g.districts),
-            "；".join(g.reasons),
+            "；".join(service.group_reasons(g)),
         ]
         for g in rows
     )
@@ -134,7 +135,8 @@ def group_page(request: Request, db: DB, auth: CurrentAuth, group_id: int, full:
         member_count=len(members),
         graph=graph,
         full=full,
-        level_zh=service.LEVEL_ZH,
+        level_names=service.level_names(),
+        group_reasons=service.group_reasons,
         visible=graphview.visible_ids(auth.scope, members),
         area_names=area_names(db, zh=is_zh()),
         active="network",
@@ -174,7 +176,8 @@ def ego_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
         node=node,
         group=group,
         graph=graph,
-        level_zh=service.LEVEL_ZH,
+        level_names=service.level_names(),
+        group_reasons=service.group_reasons,
         active="network",
     )
 

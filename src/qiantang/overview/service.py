@@ -25,6 +25,7 @@ from qiantang.registry.models import (
 )
 from qiantang.standards.loan_class import LoanClass, npl_ratio
 from qiantang.standards.sme_size import SizeClass
+from qiantang.web.i18n import N_
 
 OPEN_STATUSES = [s for s in InstitutionStatus if s.is_open]
 
@@ -51,7 +52,7 @@ class Overview:
     npl_ratio: float | None  # percent
     loans_as_of: date | None
     computed_at: datetime | None = None  # when the enterprise and loan summary was computed
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # msgids, translated where shown
 
 
 def institution_counts(session: Session, *, scope: Scope) -> list[TypeCount]:
@@ -149,11 +150,16 @@ def build_overview(session: Session, *, scope: Scope) -> Overview:
         loans_as_of=None,
     )
     if not scope.sees_enterprises:
-        overview.notes.append("机构填报员只能查看本机构的信息")
+        overview.notes.append(N_("Institution reporters see their own institution only."))
         return overview
     snapshot = latest_snapshot(session)
     if snapshot is None:
-        overview.notes.append("企业与贷款汇总尚未计算：请运行 qiantang stats refresh")
+        overview.notes.append(
+            N_(
+                "The enterprise and loan summary has not been computed yet; "
+                "ask the system administrator to refresh the statistics."
+            )
+        )
         return overview
     sizes = _cells(session, snapshot, "enterprises", scope)
     order = [s.value for s in SizeClass] + ["unknown"]

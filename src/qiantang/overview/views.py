@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from qiantang.overview import schemas, service
 from qiantang.registry.models import InstitutionCategory
+from qiantang.registry.service import area_names
 from qiantang.standards.loan_class import LoanClass
 from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, CurrentAuth
@@ -56,6 +57,9 @@ def overview_page(request: Request, db: DB, auth: CurrentAuth):
         request,
         "overview/index.html",
         ov=ov,
+        district_name=(
+            area_names(db, zh=is_zh()).get(auth.user.district_code, "") if auth.user.district_code else ""
+        ),
         charts=_charts(ov),
         categories=list(InstitutionCategory),
         active="overview",

@@ -211,6 +211,12 @@ def section_of(code: str) -> IndustrySection:
     return section
 
 
+def section_name(section: str, *, zh: bool = True) -> str | None:
+    """The 门类's name for its letter ("C" → "制造业" / "Manufacturing"), None for an unknown letter."""
+    found = _SECTION_BY_CODE.get(section)
+    return None if found is None else (found.name_zh if zh else found.name_en)
+
+
 def industry_label(section: str | None, code: str | None, *, zh: bool = True) -> str:
     """An enterprise's industry for people: "F52 零售业" (the 大类's name, or the 门类's if no code)."""
     section = section or ""

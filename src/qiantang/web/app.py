@@ -7,7 +7,7 @@ from importlib import resources
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
@@ -75,13 +75,17 @@ def create_app() -> FastAPI:
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs() -> Response:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "",
             title="钱塘 Qiantang API",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/static/favicon.svg",
         )
+        # Chinese in the API description must not render as boxes: add the sheet with the bundled CJK font.
+        sheet = f'<link rel="stylesheet" href="/static/css/swagger-cjk.css?v={__version__}">'
+        html = bytes(page.body).decode("utf-8").replace("</head>", sheet + "\n</head>", 1)
+        return HTMLResponse(html)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:

@@ -135,6 +135,7 @@ def environment() -> Environment:
         int=formatting.fmt_int,
         pct=formatting.fmt_pct,
         date=formatting.fmt_date,
+        sig=formatting.fmt_sig,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),

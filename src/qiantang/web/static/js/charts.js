@@ -16,13 +16,17 @@
       return base;
     }
     var horizontal = !!spec.horizontal;
-    var cat = { type: "category", data: spec.categories, axisLabel: { interval: horizontal ? 0 : "auto", hideOverlap: true, fontSize: 11 } };
+    // Every category keeps its label: long ones wrap within their slot instead of being dropped.
+    var slot = Math.max(40, ((spec._width || 600) - 70) / Math.max(1, (spec.categories || []).length) - 6);
+    var cat = { type: "category", data: spec.categories,
+                axisLabel: horizontal ? { interval: 0, fontSize: 11, width: 140, overflow: "truncate" }
+                                      : { interval: 0, fontSize: 11, width: slot, overflow: "break" } };
     var val = { type: "value", name: spec.unit || "", scale: spec.kind === "line" };
     // Title, then legend, then the value axis's unit name: each gets its own band so none overlaps.
     var top = spec.title ? 36 : 4;
     if (spec.series.length > 1) { base.legend = { top: top, left: 0 }; top += 28; }
     base.grid = { left: horizontal ? 150 : 50, right: 20, top: top + (spec.unit && !horizontal ? 36 : 16),
-                  bottom: horizontal ? 20 : 40 };
+                  bottom: horizontal ? 20 : 52 };
     base.xAxis = horizontal ? val : cat;
     base.yAxis = horizontal ? Object.assign(cat, { inverse: true }) : val;
     base.series = spec.series.map(function (s) {
@@ -102,8 +106,13 @@
     },
     indicator: function (spec, base) {
       base.tooltip = { trigger: "axis" };
-      base.legend = { type: "scroll", bottom: 0, left: 0, right: 0, textStyle: { fontSize: 11 } };
-      base.grid = { left: 56, right: 16, top: spec.title ? 52 : 28, bottom: 58 };
+      // A plain legend wraps onto as many lines as it needs (a scrolling one shows "1/2" and cuts names);
+      // the plot leaves room for two items a line, long names shortened with their full text on hover.
+      var entries = (spec.p25 ? 2 : 0) + 1 + (spec.limits || []).length;
+      var half = Math.max(80, (spec._width || 400) / 2 - 40);
+      base.legend = { type: "plain", bottom: 0, left: 0, right: 0, itemWidth: 14, itemGap: 8, tooltip: { show: true },
+                      textStyle: { fontSize: 10, width: half, overflow: "truncate" } };
+      base.grid = { left: 56, right: 16, top: spec.title ? 52 : 28, bottom: 36 + 16 * Math.ceil(entries / 2) };
       base.xAxis = { type: "category", data: spec.categories, axisLabel: { fontSize: 10 } };
       base.yAxis = { type: "value", scale: true };
       var series = [];
@@ -145,7 +154,9 @@
     document.querySelectorAll("[data-chart]").forEach(function (el) {
       if (el.dataset.rendered) { return; }
       var chart = echarts.init(el, null, { renderer: "canvas" });
-      chart.setOption(option(JSON.parse(el.dataset.chart)));
+      var spec = JSON.parse(el.dataset.chart);
+      spec._width = el.clientWidth;
+      chart.setOption(option(spec));
       el.dataset.rendered = "1";
       window.addEventListener("resize", function () { chart.resize(); });
     });

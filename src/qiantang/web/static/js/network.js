@@ -5,21 +5,29 @@
     var spec = JSON.parse(el.dataset.graph);
     var chart = echarts.init(el, null, { renderer: "canvas" });
     var font = getComputedStyle(document.body).fontFamily;
+    var few = spec.nodes.length <= 30;
     chart.setOption({
       textStyle: { fontFamily: font },
       tooltip: {
         formatter: function (p) {
-          if (p.dataType === "edge") { return (p.data.amount / 1e4).toFixed(2) + " 万元"; }
+          var words = spec.labels || {};
+          if (p.dataType === "edge") { return (p.data.amount / 1e4).toFixed(2) + " " + (words.unit || ""); }
           var d = p.data;
-          return d.name + (d.uscc ? "<br>" + d.uscc : "") + "<br>" + d.district + (d.loop ? "<br>处于互保/循环担保中" : "") +
-            (d.impact !== null && d.impact !== undefined ? "<br>单独违约将致 " + d.impact + " 家企业违约" : "");
+          return d.name + (d.uscc ? "<br>" + d.uscc : "") + "<br>" + d.district + (d.loop ? "<br>" + words.loop : "") +
+            (d.impact !== null && d.impact !== undefined ? "<br>" + String(words.impact).replace("{n}", d.impact) : "");
         }
       },
       series: [{
         type: "graph", layout: "force", roam: true, draggable: true,
-        force: { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 },
+        // The graph fills its box from just under the legend line; small graphs spread out,
+        // and a label that would overlap another is hidden (it shows on hover).
+        top: 28, bottom: 8, left: 8, right: 8,
+        force: few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
+                   : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 },
         edgeSymbol: ["none", "arrow"], edgeSymbolSize: 6,
         label: { show: spec.nodes.length <= 60, position: "right", fontSize: 10 },
+        labelLayout: { hideOverlap: true },
+        emphasis: { focus: "adjacency", label: { show: true } },
         data: spec.nodes.map(function (n) {
           return { id: n.id, name: n.name, uscc: n.uscc, district: n.district, loop: n.loop, impact: n.impact,
                    symbolSize: n.size,
