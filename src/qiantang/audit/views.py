@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from qiantang.audit import service
+from qiantang.audit import chain, service
 from qiantang.auth.permissions import Permission
+from qiantang.db import utcnow
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
@@ -36,13 +37,20 @@ def _filters(
 Filters = Annotated[service.AuditFilters, Depends(_filters)]
 
 
+def _chain_message(state: chain.ChainState) -> str:
+    return state.describe_zh() if is_zh() else state.describe_en()
+
+
 @router.get("/audit")
 def audit_page(request: Request, db: DB, auth: Auditor, filters: Filters, page: int = Query(1, ge=1)):
     rows, total = service.list_events(db, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
+    state = chain.verify(db)
     return render(
         request,
         "audit/list.html",
         rows=rows,
+        chain_state=state,
+        chain_message=_chain_message(state),
         actions=service.ACTIONS_ZH,
         action_label=_action_label,
         params=request.query_params,
@@ -54,9 +62,21 @@ def audit_page(request: Request, db: DB, auth: Auditor, filters: Filters, page: 
 @router.get("/audit/export")
 def audit_export(request: Request, db: DB, auth: Auditor, filters: Filters):
     rows, _total = service.list_events(db, filters=filters, limit=MAX_EXPORT_ROWS)
-    headers = [_("Time (UTC)"), _("User"), _("Action"), _("Object"), _("Object id"), _("IP"), _("Detail")]
+    state = chain.verify(db)
+    headers = [
+        _("No."),
+        _("Time (UTC)"),
+        _("User"),
+        _("Action"),
+        _("Object"),
+        _("Object id"),
+        _("IP"),
+        _("Detail"),
+        _("Hash"),
+    ]
     body = (
         [
+            r.seq,
             r.at,
             r.username,
             _action_label(r.action),
@@ -64,9 +84,11 @@ def audit_export(request: Request, db: DB, auth: Auditor, filters: Filters):
             r.object_id,
             r.ip,
             str(r.detail) if r.detail else "",
+            r.row_hash,
         ]
         for r in rows
     )
-    content = build_xlsx(sheet_title=_("Audit log"), headers=headers, rows=body)
+    notes = [_chain_message(state), _("Checked at (UTC): %(at)s", at=f"{utcnow():%Y-%m-%d %H:%M}")]
+    content = build_xlsx(sheet_title=_("Audit log"), headers=headers, rows=body, notes=notes)
     record_export(db, request, auth, "audit_log", detail={"rows": len(rows)})
     return xlsx_response(content, _("Audit log") + ".xlsx")
