@@ -334,18 +334,115 @@ def users_create(
 def users_token(
     username: Annotated[str, typer.Argument()],
     name: Annotated[str, typer.Option(help="What the token is for")] = "api",
-    days: Annotated[int, typer.Option(help="Validity in days (0: no expiry)")] = 365,
+    days: Annotated[
+        int | None, typer.Option(help="Validity in days (0: no expiry). Default: QIANTANG_TOKEN_DAYS, 90")
+    ] = None,
 ) -> None:
     """Issue an API bearer token for a user; it is printed once and only its hash is stored."""
-    from qiantang.auth.service import create_api_token, get_user_by_username
+    from qiantang.auth.service import create_api_token
     from qiantang.db import session_scope
 
     with session_scope() as session:
-        user = get_user_by_username(session, username)
-        if user is None:
-            _fail(f"用户 {username} 不存在")
-        token = create_api_token(session, user=user, name=name, days=days or None)
+        user = _user_or_fail(session, username)
+        token = create_api_token(session, user=user, name=name, days=days)
     console.print(token)
+
+
+def _user_or_fail(session, username: str):
+    from qiantang.auth.service import get_user_by_username
+
+    user = get_user_by_username(session, username)
+    if user is None:
+        _fail(f"用户 {username} 不存在")
+    return user
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user: their browser sessions end and their API tokens are revoked at once."""
+    from qiantang.auth.service import disable_user
+    from qiantang.db import session_scope
+    from qiantang.errors import Conflict
+
+    try:
+        with session_scope() as session:
+            disable_user(session, user=_user_or_fail(session, username))
+    except Conflict as exc:
+        _fail(exc.message)
+    console.print(f"已停用 {username}，其会话与 API 令牌已失效 · disabled")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument()]) -> None:
+    """Enable a disabled user again (they log in afresh; old tokens stay revoked)."""
+    from qiantang.auth.service import enable_user
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        enable_user(session, user=_user_or_fail(session, username))
+    console.print(f"已启用 {username} · enabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: Annotated[str, typer.Argument()]) -> None:
+    """Set a one-time temporary password (printed once) that must be changed at the next login."""
+    from qiantang.auth.service import reset_password
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        password = reset_password(session, user=_user_or_fail(session, username))
+    console.print(f"{username} 的临时密码（仅显示一次，下次登录须修改）· temporary password:")
+    console.print(password, markup=False, highlight=False)
+
+
+@users_app.command("tokens")
+def users_tokens(username: Annotated[str | None, typer.Argument(help="Only this user's")] = None) -> None:
+    """List API tokens: owner, name, created, expires, last used and state."""
+    from qiantang.auth.service import list_tokens, token_state
+    from qiantang.db import session_scope
+
+    states = {"active": "有效 active", "revoked": "已吊销 revoked", "expired": "已过期 expired"}
+    with session_scope() as session:
+        user_id = _user_or_fail(session, username).id if username else None
+        table = Table(
+            "ID",
+            "用户 User",
+            "名称 Name",
+            "创建 Created",
+            "到期 Expires",
+            "最近使用 Last used",
+            "状态 State",
+            box=box.SIMPLE,
+        )
+        for t in list_tokens(session, user_id=user_id):
+            table.add_row(
+                str(t.id),
+                t.user.username,
+                t.name,
+                f"{t.created_at:%Y-%m-%d}",
+                f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "—",
+                f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "—",
+                states[token_state(t)],
+            )
+    wide_console(110).print(table)
+
+
+@users_app.command("revoke-token")
+def users_revoke_token(
+    token_id: Annotated[int, typer.Argument(help="The ID from `qiantang users tokens`")],
+) -> None:
+    """Revoke one API token."""
+    from qiantang.auth.service import revoke_token
+    from qiantang.db import session_scope
+    from qiantang.errors import NotFound
+
+    try:
+        with session_scope() as session:
+            token = revoke_token(session, token_id=token_id)
+            name = token.name
+    except NotFound as exc:
+        _fail(exc.message)
+    console.print(f"已吊销令牌 {token_id}（{name}）· revoked")
 
 
 @app.command()
