@@ -479,13 +479,23 @@ credit_app = typer.Typer(
 app.add_typer(credit_app, name="credit")
 
 
-def _credit_dataset(file: str, target: str, bad: str):
+def _credit_dataset(file: str, target: str, bad: str, allow_personal: bool = False):
     from pathlib import Path
 
     from qiantang.credit.tabular import prepare, read_path
 
     frame = read_path(file)
-    return prepare(frame, target=target, bad=bad, name=Path(file).name)
+    return prepare(frame, target=target, bad=bad, name=Path(file).name, allow_personal=allow_personal)
+
+
+AllowPersonal = Annotated[
+    bool,
+    typer.Option(
+        "--allow-personal",
+        help="Use columns that identify a person (ID numbers, mobile numbers, names) anyway; "
+        "their cut points are never shown",
+    ),
+]
 
 
 def _credit_errors(exc) -> None:
@@ -510,6 +520,7 @@ def credit_cv(
     folds: Annotated[int | None, typer.Option(help="Outer folds (policy default 5)")] = None,
     seed: Annotated[int | None, typer.Option(help="Split seed (policy default 2016)")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write every fold's results here")] = None,
+    allow_personal: AllowPersonal = False,
 ) -> None:
     """Cross-validated AUC and KS of our scorecard, challenger and champion beside three baselines."""
     import json
@@ -518,7 +529,7 @@ def credit_cv(
     from qiantang.errors import ValidationFailed
 
     try:
-        data = _credit_dataset(file, target, bad)
+        data = _credit_dataset(file, target, bad, allow_personal)
     except ValidationFailed as exc:
         _credit_errors(exc)
     console.print(
@@ -558,6 +569,7 @@ def credit_train(
     ] = False,
     kind: Annotated[str, typer.Option(help="auto (champion rule) | scorecard | lightgbm")] = "auto",
     name: Annotated[str | None, typer.Option(help="Model name (versions are numbered per name)")] = None,
+    allow_personal: AllowPersonal = False,
     segment: Annotated[
         str, typer.Option(help="Segment: all, micro, small, medium, large or your own")
     ] = "all",
@@ -591,7 +603,7 @@ def credit_train(
             else:
                 if not file or target is None or bad is None:
                     _fail("请给出数据文件、--target 和 --bad（或使用 --demo）")
-                data = _credit_dataset(file, target, bad)
+                data = _credit_dataset(file, target, bad, allow_personal)
                 target_text = f"「{target}」列取值为「{bad}」视为坏样本（{Path(file).name}）"
                 input_kind, feature_set = registry.INPUT_TABLE, None
                 model_name = name or Path(file).stem

@@ -16,6 +16,7 @@ The current role is set once per request by :mod:`qiantang.web.deps` (``use_role
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,7 +129,7 @@ def mask_text(text: str, keep_start: int, keep_end: int) -> str:
     if n == 0:
         return text
     if keep_start + keep_end >= n:  # too short to keep both ends: keep at most the first character
-        keep_start, keep_end = min(keep_start, max(n - 1, 0)), 0
+        keep_start, keep_end = (min(keep_start, 1) if n > 1 else 0), 0
     return text[:keep_start] + "*" * (n - keep_start - keep_end) + (text[n - keep_end :] if keep_end else "")
 
 
@@ -167,3 +168,72 @@ def policy_table() -> list[dict[str, str]]:
         | {role: p.access(f.code, role) for role in p.roles}
         for f in p.fields.values()
     ]
+
+
+# --- finding personal columns in a table ------------------------------------------------------------
+# The hundred most common surnames (公安部户籍统计, 2020) cover about 85 % of people; a column of short
+# Chinese words that mostly start with one of them is taken for personal names.
+COMMON_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+_HEADERS = (
+    ("id_number", re.compile(r"身份证|证件号|公民身份|id_?card|id_?no|id_?number|sfz", re.IGNORECASE)),
+    ("mobile", re.compile(r"手机|电话|联系方式|mobile|phone|^tel", re.IGNORECASE)),
+    ("bank_account", re.compile(r"银行账号|银行卡|卡号|账号|bank_?account|card_?no", re.IGNORECASE)),
+    ("address", re.compile(r"住址|家庭地址|居住地|^地址$|address", re.IGNORECASE)),
+    (
+        "person_name",
+        re.compile(
+            r"^(姓名|名字|客户姓名|借款人|借款人姓名|联系人|法定代表人|法人代表|法人|股东姓名|举报人|投诉人|申请人|"
+            r"name|full_?name|person|applicant|borrower)$",
+            re.IGNORECASE,
+        ),
+    ),
+)
+_NAME_SHAPE = re.compile(r"^[\u4e00-\u9fff·]{2,4}$")
+CONTENT_SHARE = 0.8  # share of non-empty cells that must look like the identifier
+_SAMPLE = 2000
+
+
+def _looks_like(values: list[str], test) -> bool:
+    return bool(values) and sum(1 for v in values if test(v)) >= CONTENT_SHARE * len(values)
+
+
+def _is_person_name(value: str) -> bool:
+    return bool(_NAME_SHAPE.match(value)) and value[0] in COMMON_SURNAMES
+
+
+def detect_personal_column(name: str, values) -> str | None:
+    """The personal field a column holds (``id_number``, ``mobile``, ``person_name`` …) or None.
+
+    By content first — 公民身份号码 with a right GB 11643 check character, mobile numbers, Chinese
+    personal names by shape (2–4 characters, a common surname) — then by the column's header.
+    """
+    from qiantang.standards.personal_id import is_id_number, is_mobile
+
+    cells = []
+    for v in list(values)[:_SAMPLE]:
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        text = str(v).strip()
+        if text:
+            cells.append(text)
+    if _looks_like(cells, is_id_number):
+        return "id_number"
+    if _looks_like(cells, is_mobile):
+        return "mobile"
+    if _looks_like(cells, _is_person_name):
+        return "person_name"
+    header = str(name).strip()
+    for field, pattern in _HEADERS:
+        if pattern.search(header):
+            return field
+    return None
+
+
+def field_label(field: str, *, zh: bool = True) -> str:
+    spec = policy().fields[field]
+    return spec.label_zh if zh else spec.label_en

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import re
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,8 +13,8 @@ from typer.testing import CliRunner
 from qiantang.audit.models import AuditEvent
 from qiantang.auth import service
 from qiantang.auth.models import ApiToken, Role
-from qiantang.db import utcnow
 from qiantang.auth.service import SessionExpired
+from qiantang.db import utcnow
 from qiantang.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 
 

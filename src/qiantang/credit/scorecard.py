@@ -108,6 +108,7 @@ class BinnedFeature:
     points: list[float] = field(default_factory=list)
     selected: bool = True
     note: str = ""
+    personal: bool = False  # a personal identifier used anyway: its cut points are never shown
 
     @property
     def n_bins(self) -> int:
@@ -115,8 +116,10 @@ class BinnedFeature:
         return (len(self.splits) + 1 if self.kind == "numeric" else len(self.groups)) + 1
 
     def labels(self) -> list[str]:
-        """Human-readable bin labels, missing last."""
-        if self.kind == "numeric":
+        """Human-readable bin labels, missing last (numbered only, for a personal identifier)."""
+        if self.personal:
+            out = [f"第 {i + 1} 段（个人信息，不显示切分点）" for i in range(self.n_bins - 1)]
+        elif self.kind == "numeric":
             edges = [-math.inf, *self.splits, math.inf]
             out = [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])})" for i in range(len(edges) - 1)]
         else:
@@ -139,7 +142,10 @@ class BinnedFeature:
         return table[codes]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.personal:  # stored specs of ordinary models stay as they were
+            del out["personal"]
+        return out
 
 
 def _cat_text(value: Any) -> str:
@@ -234,7 +240,18 @@ def bin_feature(feature: Feature, values: pd.Series, y: np.ndarray, p: Scorecard
     elif feature.kind != "numeric":
         groups = [sorted({c for c in x[present]})] if present.any() else []
     binned = BinnedFeature(
-        feature.name, feature.kind, feature.label, splits, groups, [], [], [], 0.0, trend, status
+        feature.name,
+        feature.kind,
+        feature.label,
+        splits,
+        groups,
+        [],
+        [],
+        [],
+        0.0,
+        trend,
+        status,
+        personal=bool(feature.personal),
     )
     idx = binned.bin_index(x) if feature.kind == "numeric" else binned.bin_index(pd.Series(x))
     n_bins = (len(splits) + 1 if feature.kind == "numeric" else len(groups)) + 1

@@ -1,7 +1,7 @@
 """Personal identifiers: 公民身份号码 (GB 11643-1999) and mainland mobile numbers.
 
 GB 11643-1999: 18 characters — 6-digit area code, 8-digit birth date, 3-digit sequence, and a check
-character over the first 17 digits with weights W_i = 2^(17-i) mod 11 (i = 1 … 17 from the left):
+character over the first 17 digits with weights W_i = 2^(18-i) mod 11 (i = 1 … 17 from the left):
 check = (12 − Σ a_i·W_i mod 11) mod 11, written as 0–9 or X for 10.
 Mobile numbers: 11 digits, 1 then 3–9 (the numbering plan of the MIIT, 电信网编号计划).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-ID_WEIGHTS: tuple[int, ...] = tuple(pow(2, 17 - i, 11) for i in range(1, 18))
+ID_WEIGHTS: tuple[int, ...] = tuple(pow(2, 18 - i, 11) for i in range(1, 18))  # 7 9 10 5 8 4 2 1 6 3 …
 ID_CHECK_CHARS = "10X98765432"  # Σ a_i·W_i mod 11 → check character
 _ID_SHAPE = re.compile(r"^\d{17}[\dXx]$")
 _MOBILE = re.compile(r"^(?:\+?86[- ]?)?1[3-9]\d{9}$")
