@@ -458,9 +458,7 @@ def audit_verify() -> None:
     with session_scope() as session:
         state = chain.verify(session)
     console.print(state.describe_zh() + " · " + state.describe_en())
-    console.print(
-        f"末条 head: 第 {state.head_seq} 条  {chain.algorithm().upper()} {state.head_hash}"
-    )
+    console.print(f"末条 head: 第 {state.head_seq} 条  {chain.algorithm().upper()} {state.head_hash}")
     if not state.ok:
         console.print(f"出问题的记录 the row: id {state.bad_id}")
         raise typer.Exit(code=1)

@@ -92,6 +92,14 @@ def test_reset_password_gives_a_one_time_password_that_must_be_changed(db):
     assert "password_reset" in _actions(db, user) and "password_change" in _actions(db, user)
 
 
+def test_an_admin_changes_their_own_password_under_my_account(db):
+    admin = _user(db, "lc_admin", Role.CITY_ADMIN)
+    with pytest.raises(Conflict):
+        service.reset_password(db, user=admin, actor=admin)
+    with pytest.raises(Conflict):
+        service.disable_user(db, user=admin, actor=admin)
+
+
 def test_revoke_token_and_owner_check(db):
     owner, other = _user(db, "lc_owner"), _user(db, "lc_other")
     token = service.create_api_token(db, user=owner, name="sync")

@@ -355,6 +355,10 @@ def reset_password(session: Session, *, user: User, actor=None, ip: str | None =
 
     The user's browser sessions end; API tokens are left alone (disable the account to stop them).
     """
+    if actor is not None and actor.id == user.id:
+        raise Conflict(
+            "请在“我的账号”中修改自己的密码", message_en="Change your own password under My account"
+        )
     password = temporary_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True

@@ -208,7 +208,10 @@ def enable_user_form(request: Request, db: DB, auth: Admin, user_id: int):
 @router.post("/users/{user_id}/reset-password")
 def reset_password_form(request: Request, db: DB, auth: Admin, user_id: int):
     user = service.get_user(db, user_id)
-    password = service.reset_password(db, user=user, actor=auth.user, ip=client_ip(request))
+    try:
+        password = service.reset_password(db, user=user, actor=auth.user, ip=client_ip(request))
+    except Conflict as exc:
+        return _refused(request, db, exc)
     return _users_page(request, db, temporary=(user.username, password))
 
 
