@@ -71,6 +71,22 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     console.print(f"数据库已升级到 {revision}（参考数据更新 {changed} 项）· database at {revision}")
 
 
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the server runs as")],
+) -> None:
+    """(PostgreSQL) Let a non-owner role run the platform: read and write every table, but only
+    SELECT and INSERT on the audit log (it cannot UPDATE or DELETE audit rows)."""
+    from qiantang.config import get_settings
+    from qiantang.db import get_engine, grant_app_role
+
+    if get_settings().is_sqlite:
+        _fail("只适用于 PostgreSQL（SQLite 没有数据库角色；审计表由触发器保护）")
+    with get_engine().begin() as conn:
+        grant_app_role(conn, role)
+    console.print(f"已授权角色 {role}：各表读写，审计表只能查询和追加 · granted")
+
+
 @db_app.command("revision")
 def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
     """(Developers) autogenerate a migration from the models."""

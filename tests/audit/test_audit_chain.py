@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import uuid
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -171,3 +173,33 @@ def test_migration_hashes_existing_events(tmp_path):
         s.commit()
         assert chain.verify(s).checked == 4
     engine.dispose()
+
+
+def test_the_application_role_cannot_change_audit_rows_on_postgresql(database):
+    """`qiantang db grant-app-role`: the server's role may append to the log but not edit it."""
+    if database.backend != "postgresql":
+        pytest.skip("database roles are PostgreSQL's")
+    from qiantang.db import grant_app_role
+
+    role = f"qt_app_{uuid.uuid4().hex[:8]}"
+    with database.engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'app-password-1'"))
+        grant_app_role(conn, role)
+    url = make_url(database.url).set(username=role, password="app-password-1")
+    app = create_engine(url)
+    try:
+        with Session(app) as s:
+            audit.record(s, action="login", username="app-role")
+            s.commit()
+            with pytest.raises(DBAPIError, match="permission denied"):
+                s.execute(text("UPDATE audit_events SET username = 'x' WHERE username = 'app-role'"))
+            s.rollback()
+            with pytest.raises(DBAPIError, match="permission denied"):
+                s.execute(text("DELETE FROM audit_events WHERE username = 'app-role'"))
+            s.rollback()
+            assert s.scalar(select(func.count()).where(AuditEvent.username == "app-role")) == 1
+    finally:
+        app.dispose()
+        with database.engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
