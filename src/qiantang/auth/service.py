@@ -307,6 +307,19 @@ def _active_admins(session: Session) -> int:
     )
 
 
+def _record_user(session: Session, action: str, *, user: User, actor, ip: str | None, **detail) -> None:
+    """One audit event about an account: who did it, to whom, from where."""
+    audit.record(
+        session,
+        action=action,
+        user=actor,
+        object_type="user",
+        object_id=user.id,
+        detail={"username": user.username, **detail},
+        ip=ip,
+    )
+
+
 def disable_user(session: Session, *, user: User, actor=None, ip: str | None = None) -> None:
     """Disable an account: its browser sessions end and its API tokens are revoked at once."""
     if actor is not None and actor.id == user.id:
@@ -319,29 +332,15 @@ def disable_user(session: Session, *, user: User, actor=None, ip: str | None = N
     user.is_active = False
     sessions = _end_sessions(session, user=user)
     tokens = _revoke_tokens(session, user=user)
-    audit.record(
-        session,
-        action="user_disable",
-        user=actor,
-        object_type="user",
-        object_id=user.id,
-        detail={"username": user.username, "sessions_ended": sessions, "tokens_revoked": tokens},
-        ip=ip,
+    _record_user(
+        session, "user_disable", user=user, actor=actor, ip=ip, sessions_ended=sessions, tokens_revoked=tokens
     )
 
 
 def enable_user(session: Session, *, user: User, actor=None, ip: str | None = None) -> None:
     """Re-enable an account. Ended sessions and revoked tokens stay ended: the user logs in afresh."""
     user.is_active = True
-    audit.record(
-        session,
-        action="user_enable",
-        user=actor,
-        object_type="user",
-        object_id=user.id,
-        detail={"username": user.username},
-        ip=ip,
-    )
+    _record_user(session, "user_enable", user=user, actor=actor, ip=ip)
 
 
 def temporary_password() -> str:
@@ -363,15 +362,7 @@ def reset_password(session: Session, *, user: User, actor=None, ip: str | None =
     user.password_hash = hash_password(password)
     user.must_change_password = True
     ended = _end_sessions(session, user=user)
-    audit.record(
-        session,
-        action="password_reset",
-        user=actor,
-        object_type="user",
-        object_id=user.id,
-        detail={"username": user.username, "sessions_ended": ended},
-        ip=ip,
-    )
+    _record_user(session, "password_reset", user=user, actor=actor, ip=ip, sessions_ended=ended)
     return password
 
 
@@ -393,20 +384,12 @@ def change_password(
     elif new_password == old_password:
         errors.append(FieldError(None, "new_password", "新密码不能与原密码相同"))
     if errors:
-        audit.record(session, action="password_change", user=user, ip=ip, detail={"ok": False})
+        _record_user(session, "password_change", user=user, actor=user, ip=ip, ok=False)
         raise ValidationFailed("密码未修改", errors)
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
     ended = _end_sessions(session, user=user, keep_session_id=keep_session_id)
-    audit.record(
-        session,
-        action="password_change",
-        user=user,
-        object_type="user",
-        object_id=user.id,
-        detail={"ok": True, "sessions_ended": ended},
-        ip=ip,
-    )
+    _record_user(session, "password_change", user=user, actor=user, ip=ip, ok=True, sessions_ended=ended)
 
 
 def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:
