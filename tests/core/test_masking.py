@@ -82,3 +82,21 @@ def test_the_users_api_masks_names_by_the_requests_role(clients):
     admin = clients.as_user("admin")
     names = {u["username"]: u["display_name"] for u in admin.get("/api/v1/users").json()}
     assert "*" not in "".join(names.values())  # administrators manage accounts: full names
+
+
+def test_a_filings_submitter_is_masked_for_analysts_and_shown_to_the_district(clients, db):
+    from sqlalchemy import select
+
+    from qiantang.auth.models import User
+    from qiantang.filings.models import Filing
+
+    reporter = db.scalar(select(User).where(User.username == "reporter"))
+    filing = db.scalar(select(Filing).where(Filing.institution_id == reporter.institution_id).limit(1))
+    filing.submitted_by = reporter.id
+    db.commit()
+    full = reporter.display_name
+    district = clients.as_user("xihu").get(f"/filings/{filing.id}")  # the reporter's own district
+    assert district.status_code == 200 and full in district.text
+    analyst = clients.as_user("analyst").get(f"/filings/{filing.id}")
+    assert analyst.status_code == 200 and full not in analyst.text
+    assert full[0] + "*" * (len(full) - 1) in analyst.text
