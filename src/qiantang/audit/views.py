@@ -91,7 +91,8 @@ def audit_export(request: Request, db: DB, auth: Auditor, filters: Filters):
         ]
         for r in rows
     )
-    notes = [_chain_message(state), _("Checked at (UTC): %(at)s", at=f"{utcnow():%Y-%m-%d %H:%M}")]
+    checked_at = utcnow().strftime("%Y-%m-%d %H:%M")
+    notes = [_chain_message(state), _("Checked at (UTC): %(at)s", at=checked_at)]
     content = build_xlsx(sheet_title=_("Audit log"), headers=headers, rows=body, notes=notes)
     record_export(db, request, auth, "audit_log", detail={"rows": len(rows)})
     return xlsx_response(content, _("Audit log") + ".xlsx")
