@@ -71,6 +71,22 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     console.print(f"数据库已升级到 {revision}（参考数据更新 {changed} 项）· database at {revision}")
 
 
+@db_app.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="The PostgreSQL role the server runs as")],
+) -> None:
+    """(PostgreSQL) Let a non-owner role run the platform: read and write every table, but only
+    SELECT and INSERT on the audit log (it cannot UPDATE or DELETE audit rows)."""
+    from qiantang.config import get_settings
+    from qiantang.db import get_engine, grant_app_role
+
+    if get_settings().is_sqlite:
+        _fail("只适用于 PostgreSQL（SQLite 没有数据库角色；审计表由触发器保护）")
+    with get_engine().begin() as conn:
+        grant_app_role(conn, role)
+    console.print(f"已授权角色 {role}：各表读写，审计表只能查询和追加 · granted")
+
+
 @db_app.command("revision")
 def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
     """(Developers) autogenerate a migration from the models."""
@@ -347,18 +363,214 @@ def users_create(
 def users_token(
     username: Annotated[str, typer.Argument()],
     name: Annotated[str, typer.Option(help="What the token is for")] = "api",
-    days: Annotated[int, typer.Option(help="Validity in days (0: no expiry)")] = 365,
+    days: Annotated[
+        int | None, typer.Option(help="Validity in days (0: no expiry). Default: QIANTANG_TOKEN_DAYS, 90")
+    ] = None,
 ) -> None:
     """Issue an API bearer token for a user; it is printed once and only its hash is stored."""
-    from qiantang.auth.service import create_api_token, get_user_by_username
+    from qiantang.auth.service import create_api_token
     from qiantang.db import session_scope
 
     with session_scope() as session:
-        user = get_user_by_username(session, username)
-        if user is None:
-            _fail(f"用户 {username} 不存在")
-        token = create_api_token(session, user=user, name=name, days=days or None)
+        user = _user_or_fail(session, username)
+        token = create_api_token(session, user=user, name=name, days=days)
     console.print(token)
+
+
+def _user_or_fail(session, username: str):
+    from qiantang.auth.service import get_user_by_username
+
+    user = get_user_by_username(session, username)
+    if user is None:
+        _fail(f"用户 {username} 不存在")
+    return user
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Disable a user: their browser sessions end and their API tokens are revoked at once."""
+    from qiantang.auth.service import disable_user
+    from qiantang.db import session_scope
+    from qiantang.errors import Conflict
+
+    try:
+        with session_scope() as session:
+            disable_user(session, user=_user_or_fail(session, username))
+    except Conflict as exc:
+        _fail(exc.message)
+    console.print(f"已停用 {username}，其会话与 API 令牌已失效 · disabled")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument()]) -> None:
+    """Enable a disabled user again (they log in afresh; old tokens stay revoked)."""
+    from qiantang.auth.service import enable_user
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        enable_user(session, user=_user_or_fail(session, username))
+    console.print(f"已启用 {username} · enabled")
+
+
+@users_app.command("reset-password")
+def users_reset_password(username: Annotated[str, typer.Argument()]) -> None:
+    """Set a one-time temporary password (printed once) that must be changed at the next login."""
+    from qiantang.auth.service import reset_password
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        password = reset_password(session, user=_user_or_fail(session, username))
+    console.print(f"{username} 的临时密码（仅显示一次，下次登录须修改）· temporary password:")
+    console.print(password, markup=False, highlight=False)
+
+
+@users_app.command("tokens")
+def users_tokens(username: Annotated[str | None, typer.Argument(help="Only this user's")] = None) -> None:
+    """List API tokens: owner, name, created, expires, last used and state."""
+    from qiantang.auth.service import list_tokens, token_state
+    from qiantang.db import session_scope
+
+    states = {"active": "有效 active", "revoked": "已吊销 revoked", "expired": "已过期 expired"}
+    with session_scope() as session:
+        user_id = _user_or_fail(session, username).id if username else None
+        table = Table(
+            "ID",
+            "用户 User",
+            "名称 Name",
+            "创建 Created",
+            "到期 Expires",
+            "最近使用 Last used",
+            "状态 State",
+            box=box.SIMPLE,
+        )
+        for t in list_tokens(session, user_id=user_id):
+            table.add_row(
+                str(t.id),
+                t.user.username,
+                t.name,
+                f"{t.created_at:%Y-%m-%d}",
+                f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "—",
+                f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "—",
+                states[token_state(t)],
+            )
+    wide_console(110).print(table)
+
+
+@users_app.command("revoke-token")
+def users_revoke_token(
+    token_id: Annotated[int, typer.Argument(help="The ID from `qiantang users tokens`")],
+) -> None:
+    """Revoke one API token."""
+    from qiantang.auth.service import revoke_token
+    from qiantang.db import session_scope
+    from qiantang.errors import NotFound
+
+    try:
+        with session_scope() as session:
+            token = revoke_token(session, token_id=token_id)
+            name = token.name
+    except NotFound as exc:
+        _fail(exc.message)
+    console.print(f"已吊销令牌 {token_id}（{name}）· revoked")
+
+
+audit_app = typer.Typer(help="审计 The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify the audit chain; names the first altered or missing event (exit code 1 if broken)."""
+    from qiantang.audit import chain
+    from qiantang.db import session_scope
+
+    with session_scope() as session:
+        state = chain.verify(session)
+    console.print(state.describe_zh() + " · " + state.describe_en())
+    console.print(f"末条 head: 第 {state.head_seq} 条  {chain.algorithm().upper()} {state.head_hash}")
+    if not state.ok:
+        console.print(f"出问题的记录 the row: id {state.bad_id}")
+        raise typer.Exit(code=1)
+
+
+def _backup_errors(exc) -> None:
+    for e in exc.errors[:50]:
+        console.print(f"  {e.message}")
+    _fail(exc.message)
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[
+        str | None, typer.Argument(help="Backup file (default var/backups/qiantang-<UTC time>.db or .dump)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing backup file")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only verify an existing backup file against its manifest")
+    ] = False,
+) -> None:
+    """Back up the database (SQLite online backup / pg_dump) and verify the copy.
+
+    Verifies the integrity, the audit chain and every table's row count; writes <file>.manifest.json.
+    """
+    from pathlib import Path
+
+    from qiantang import backup
+    from qiantang.config import get_settings
+    from qiantang.errors import Conflict, ValidationFailed
+
+    url = get_settings().database_url
+    try:
+        if check:
+            if not path:
+                _fail("请指定要校验的备份文件")
+            manifest = backup.check_backup(Path(path))
+            console.print(f"备份文件校验通过 · backup verified: {path}")
+        else:
+            target = Path(path) if path else backup.default_path(url)
+            manifest = backup.backup(url=url, path=target, force=force)
+            backup.record(
+                url, action="backup", detail={"file": str(target), "rows": sum(manifest.counts.values())}
+            )
+            console.print(f"已备份并校验 · backed up and verified: {target}")
+    except ValidationFailed as exc:
+        _backup_errors(exc)
+    except Conflict as exc:
+        _fail(exc.message)
+    console.print(
+        f"  {len(manifest.counts)} 张表 tables, {sum(manifest.counts.values()):,} 行 rows; "
+        f"审计链末条 audit chain head 第 {manifest.chain_seq} 条"
+    )
+
+
+@app.command("restore")
+def restore_command(
+    path: Annotated[str, typer.Argument(help="A backup file made by `qiantang backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite a database that already holds data")
+    ] = False,
+) -> None:
+    """Restore a backup into QIANTANG_DATABASE_URL, verifying the backup before and the database after."""
+    from pathlib import Path
+
+    from qiantang import backup
+    from qiantang.config import get_settings
+    from qiantang.db import reset_engine
+    from qiantang.errors import Conflict, ValidationFailed
+
+    url = get_settings().database_url
+    reset_engine()
+    try:
+        manifest = backup.restore(path=Path(path), url=url, force=force)
+    except ValidationFailed as exc:
+        _backup_errors(exc)
+    except Conflict as exc:
+        _fail(exc.message)
+    backup.record(url, action="restore", detail={"file": str(path), "backup_made": manifest.created_at})
+    console.print(
+        f"已恢复并校验 · restored and verified: {len(manifest.counts)} 张表 tables, "
+        f"{sum(manifest.counts.values()):,} 行 rows, 审计链完整 audit chain intact"
+    )
 
 
 @app.command()
@@ -395,13 +607,23 @@ credit_app = typer.Typer(
 app.add_typer(credit_app, name="credit")
 
 
-def _credit_dataset(file: str, target: str, bad: str):
+def _credit_dataset(file: str, target: str, bad: str, allow_personal: bool = False):
     from pathlib import Path
 
     from qiantang.credit.tabular import prepare, read_path
 
     frame = read_path(file)
-    return prepare(frame, target=target, bad=bad, name=Path(file).name)
+    return prepare(frame, target=target, bad=bad, name=Path(file).name, allow_personal=allow_personal)
+
+
+AllowPersonal = Annotated[
+    bool,
+    typer.Option(
+        "--allow-personal",
+        help="Use columns that identify a person (ID numbers, mobile numbers, names) anyway; "
+        "their cut points are never shown",
+    ),
+]
 
 
 def _credit_errors(exc) -> None:
@@ -426,6 +648,7 @@ def credit_cv(
     folds: Annotated[int | None, typer.Option(help="Outer folds (policy default 5)")] = None,
     seed: Annotated[int | None, typer.Option(help="Split seed (policy default 2016)")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write every fold's results here")] = None,
+    allow_personal: AllowPersonal = False,
 ) -> None:
     """Cross-validated AUC and KS of our scorecard, challenger and champion beside three baselines."""
     import json
@@ -434,7 +657,7 @@ def credit_cv(
     from qiantang.errors import ValidationFailed
 
     try:
-        data = _credit_dataset(file, target, bad)
+        data = _credit_dataset(file, target, bad, allow_personal)
     except ValidationFailed as exc:
         _credit_errors(exc)
     console.print(
@@ -474,6 +697,7 @@ def credit_train(
     ] = False,
     kind: Annotated[str, typer.Option(help="auto (champion rule) | scorecard | lightgbm")] = "auto",
     name: Annotated[str | None, typer.Option(help="Model name (versions are numbered per name)")] = None,
+    allow_personal: AllowPersonal = False,
     segment: Annotated[
         str, typer.Option(help="Segment: all, micro, small, medium, large or your own")
     ] = "all",
@@ -507,7 +731,7 @@ def credit_train(
             else:
                 if not file or target is None or bad is None:
                     _fail("请给出数据文件、--target 和 --bad（或使用 --demo）")
-                data = _credit_dataset(file, target, bad)
+                data = _credit_dataset(file, target, bad, allow_personal)
                 target_text = f"「{target}」列取值为「{bad}」视为坏样本（{Path(file).name}）"
                 input_kind, feature_set = registry.INPUT_TABLE, None
                 model_name = name or Path(file).stem

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_minutes: int = 15
     login_max_failures_per_ip: int = 30
+    # Lifetime of a new API token in days (QIANTANG_TOKEN_DAYS).
+    token_days: int = Field(default=90, ge=1, le=3650)
     default_locale: str = "zh_CN"
     # Which city the platform serves (GB/T 2260 prefecture code).
     city_code: str = "330100"

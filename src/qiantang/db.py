@@ -119,6 +119,22 @@ def use_engine(engine: Engine) -> None:
     _sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def grant_app_role(conn: Connection, role: str) -> None:
+    """(PostgreSQL) Grant a non-owner role what the server needs; on audit_events only SELECT, INSERT.
+
+    Run as the tables' owner after ``db upgrade``. The triggers of migration 0016 refuse UPDATE and
+    DELETE on audit rows even to the owner; this makes it a missing privilege for the server's role.
+    """
+    quoted = conn.dialect.identifier_preparer.quote(role)
+    for statement in (
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+        f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_events FROM {quoted}",
+    ):
+        conn.exec_driver_sql(statement)
+
+
 def reset_engine() -> None:
     """Forget the cached engine (tests and the CLI switch databases); dispose it if we made it."""
     global _engine, _sessionmaker, _engine_is_ours
@@ -298,6 +314,7 @@ __all__ = [
     "get_engine",
     "get_meta",
     "get_or_404",
+    "grant_app_role",
     "make_engine",
     "new_session",
     "read_frame",

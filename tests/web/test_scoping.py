@@ -158,8 +158,8 @@ def test_audit_log_filters_and_export(clients, db):
     r = c.get("/audit/export?action=export")
     assert r.status_code == 200
     ws = load_workbook(io.BytesIO(r.content)).active
-    rows = list(ws.iter_rows(min_row=2, values_only=True))
-    assert rows and all(row[2] == "导出" for row in rows)
+    rows = list(ws.iter_rows(min_row=4, values_only=True))
+    assert rows and all(row[3] == "导出" for row in rows)
     assert (
         db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.object_type == "audit_log"))
         == 1

@@ -1,4 +1,9 @@
-"""The audit log: who did what, when, from where."""
+"""The audit log: who did what, when, from where — a hash chain, so edits and deletions show.
+
+Each row holds ``seq`` (1, 2, 3 … with no gaps), the previous row's hash and its own hash over its
+content and that previous hash (SM3, GB/T 32905-2016; see :mod:`qiantang.audit.chain`). Triggers
+(migration 0016) refuse UPDATE and DELETE on both backends, even for the table's owner.
+"""
 
 from __future__ import annotations
 
@@ -23,3 +28,6 @@ class AuditEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSONType, default=dict)
     ip: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -11,8 +12,10 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from qiantang.audit import chain
 from qiantang.audit.models import AuditEvent
 from qiantang.web.i18n import N_, gettext, label
+from qiantang.db import utcnow
 
 ACTIONS_ZH = {
     "login": "登录",
@@ -26,6 +29,14 @@ ACTIONS_ZH = {
     "upload": "上传",
     "demo_load": "加载演示数据",
     "token_create": "创建API令牌",
+    "token_revoke": "吊销API令牌",
+    "user_disable": "停用账号",
+    "user_enable": "启用账号",
+    "password_reset": "重置密码",
+    "password_change": "修改密码",
+    "backup": "备份数据库",
+    "restore": "恢复数据库",
+    "audit_verify": "核验审计链",
     "permission_denied": "越权访问被拒",
     "case_create": "案件立案",
     "case_transition": "案件流转",
@@ -49,16 +60,19 @@ def record(
     detail: dict | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Add one audit event to the current transaction."""
+    """Add one audit event to the current transaction, linked into the hash chain."""
     event = AuditEvent(
+        at=utcnow(),
         action=action,
         user_id=getattr(user, "id", None),
         username=username or getattr(user, "username", None),
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
-        detail=detail or {},
+        # Stored as it reads back (tuples become lists, keys strings), so the hash still matches.
+        detail=json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str)),
         ip=ip,
     )
+    chain.link(session, event)
     session.add(event)
     return event
 

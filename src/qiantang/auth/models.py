@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qiantang.audit import service as audit
@@ -71,6 +71,8 @@ class User(Base):
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"))  # a firm user's own
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set by an administrator's password reset: the temporary password must be replaced at next login.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
 

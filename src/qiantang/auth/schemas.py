@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from qiantang.auth.models import Role
+from qiantang.masking import Masked
 
 
 class UserOut(BaseModel):
@@ -14,7 +15,7 @@ class UserOut(BaseModel):
 
     id: int
     username: str
-    display_name: str
+    display_name: Masked("person_name")
     role: Role
     district_code: str | None
     institution_id: int | None
@@ -29,3 +30,32 @@ class UserCreate(BaseModel):
     role: Role
     district_code: str | None = None
     institution_id: int | None = None
+
+
+class PasswordReset(BaseModel):
+    username: str
+    temporary_password: str = Field(description="Shown once; must be changed at the next login")
+
+
+class TokenOut(BaseModel):
+    id: int
+    username: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    state: str = Field(description="active | revoked | expired")
+
+    @classmethod
+    def of(cls, token, state: str) -> TokenOut:
+        return cls(
+            id=token.id,
+            username=token.user.username,
+            name=token.name,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            last_used_at=token.last_used_at,
+            revoked_at=token.revoked_at,
+            state=state,
+        )

@@ -16,8 +16,8 @@ from qiantang.audit import service as audit
 from qiantang.auth.models import ApiToken, LoginAttempt, Role, User, UserSession
 from qiantang.config import get_settings
 from qiantang.db import utcnow
+from qiantang.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from qiantang.errors import RowError as FieldError
-from qiantang.errors import TooManyRequests, Unauthorized, ValidationFailed
 from qiantang.registry.models import Area, Institution
 
 _hasher = PasswordHasher()
@@ -28,6 +28,16 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 class SessionExpired(Unauthorized):
     pass
+
+
+class PasswordChangeRequired(Forbidden):
+    """The user logged in with a temporary password and must choose their own first."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "请先修改管理员为您重置的临时密码",
+            message_en="Please change the temporary password an administrator set for you first",
+        )
 
 
 def hash_password(password: str) -> str:
@@ -238,9 +248,13 @@ def end_session(session: Session, token: str) -> None:
         audit.record(session, action="logout", user=record.user, ip=record.ip)
 
 
-def create_api_token(session: Session, *, user: User, name: str, days: int | None = 365) -> str:
-    """Issue a bearer token; only its digest is stored, so it is shown once."""
+def create_api_token(session: Session, *, user: User, name: str, days: int | None = None) -> str:
+    """Issue a bearer token; only its digest is stored, so it is shown once.
+
+    ``days`` defaults to ``QIANTANG_TOKEN_DAYS`` (90); 0 means no expiry.
+    """
     token = "qt_" + secrets.token_urlsafe(32)
+    days = get_settings().token_days if days is None else days
     expires = utcnow() + timedelta(days=days) if days else None
     session.add(ApiToken(user_id=user.id, name=name, token_hash=token_digest(token), expires_at=expires))
     audit.record(session, action="token_create", user=user, object_type="api_token", detail={"name": name})
@@ -264,3 +278,164 @@ def resolve_api_token(session: Session, token: str) -> User:
 
 def get_user_by_username(session: Session, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
+
+
+# --- account lifecycle ---------------------------------------------------------------------------
+def get_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"用户 {user_id} 不存在", message_en=f"No user {user_id}")
+    return user
+
+
+def _end_sessions(session: Session, *, user: User, keep_session_id: int | None = None) -> int:
+    now = utcnow()
+    live = session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    ).all()
+    ended = 0
+    for record in live:
+        if record.id != keep_session_id:
+            record.ended_at = now
+            ended += 1
+    return ended
+
+
+def _revoke_tokens(session: Session, *, user: User) -> int:
+    now = utcnow()
+    live = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in live:
+        token.revoked_at = now
+    return len(live)
+
+
+def _active_admins(session: Session) -> int:
+    return (
+        session.scalar(select(func.count()).where(User.role == Role.CITY_ADMIN, User.is_active.is_(True)))
+        or 0
+    )
+
+
+def _record_user(session: Session, action: str, *, user: User, actor, ip: str | None, **detail) -> None:
+    """One audit event about an account: who did it, to whom, from where."""
+    audit.record(
+        session,
+        action=action,
+        user=actor,
+        object_type="user",
+        object_id=user.id,
+        detail={"username": user.username, **detail},
+        ip=ip,
+    )
+
+
+def disable_user(session: Session, *, user: User, actor=None, ip: str | None = None) -> None:
+    """Disable an account: its browser sessions end and its API tokens are revoked at once."""
+    if actor is not None and actor.id == user.id:
+        raise Conflict("不能停用自己的账号", message_en="You cannot disable your own account")
+    if user.role == Role.CITY_ADMIN and user.is_active and _active_admins(session) <= 1:
+        raise Conflict(
+            "这是最后一个启用的市级管理员账号，不能停用",
+            message_en="This is the last active city administrator; it cannot be disabled",
+        )
+    user.is_active = False
+    sessions = _end_sessions(session, user=user)
+    tokens = _revoke_tokens(session, user=user)
+    _record_user(
+        session, "user_disable", user=user, actor=actor, ip=ip, sessions_ended=sessions, tokens_revoked=tokens
+    )
+
+
+def enable_user(session: Session, *, user: User, actor=None, ip: str | None = None) -> None:
+    """Re-enable an account. Ended sessions and revoked tokens stay ended: the user logs in afresh."""
+    user.is_active = True
+    _record_user(session, "user_enable", user=user, actor=actor, ip=ip)
+
+
+def temporary_password() -> str:
+    """12 characters without look-alikes (0/O, 1/l/I), to read out over the phone."""
+    alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def reset_password(session: Session, *, user: User, actor=None, ip: str | None = None) -> str:
+    """Set a one-time temporary password (returned once) that must be changed at the next login.
+
+    The user's browser sessions end; API tokens are left alone (disable the account to stop them).
+    """
+    if actor is not None and actor.id == user.id:
+        raise Conflict(
+            "请在“我的账号”中修改自己的密码", message_en="Change your own password under My account"
+        )
+    password = temporary_password()
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    ended = _end_sessions(session, user=user)
+    _record_user(session, "password_reset", user=user, actor=actor, ip=ip, sessions_ended=ended)
+    return password
+
+
+def change_password(
+    session: Session,
+    *,
+    user: User,
+    old_password: str,
+    new_password: str,
+    keep_session_id: int | None = None,
+    ip: str | None = None,
+) -> None:
+    """Change one's own password, proving the old one; the user's other sessions end."""
+    errors: list[FieldError] = []
+    if not verify_password(user.password_hash, old_password):
+        errors.append(FieldError(None, "old_password", "原密码不正确"))
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        errors.append(FieldError(None, "new_password", f"新密码至少 {MIN_PASSWORD_LENGTH} 位"))
+    elif new_password == old_password:
+        errors.append(FieldError(None, "new_password", "新密码不能与原密码相同"))
+    if errors:
+        _record_user(session, "password_change", user=user, actor=user, ip=ip, ok=False)
+        raise ValidationFailed("密码未修改", errors)
+    user.password_hash = hash_password(new_password)
+    user.must_change_password = False
+    ended = _end_sessions(session, user=user, keep_session_id=keep_session_id)
+    _record_user(session, "password_change", user=user, actor=user, ip=ip, ok=True, sessions_ended=ended)
+
+
+def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:
+    """API tokens, newest first; one user's when ``user_id`` is given."""
+    stmt = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    if user_id is not None:
+        stmt = stmt.where(ApiToken.user_id == user_id)
+    return list(session.scalars(stmt).all())
+
+
+def token_state(token: ApiToken) -> str:
+    """ "active", "revoked" or "expired"."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and utcnow() >= token.expires_at:
+        return "expired"
+    return "active"
+
+
+def revoke_token(
+    session: Session, *, token_id: int, actor=None, owner_id: int | None = None, ip: str | None = None
+) -> ApiToken:
+    """Revoke one token. With ``owner_id`` only that user's token may be revoked (self-service)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (owner_id is not None and token.user_id != owner_id):
+        raise NotFound(f"API 令牌 {token_id} 不存在", message_en=f"No API token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        audit.record(
+            session,
+            action="token_revoke",
+            user=actor,
+            object_type="api_token",
+            object_id=token.id,
+            detail={"name": token.name, "owner": token.user.username},
+            ip=ip,
+        )
+    return token

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from qiantang.auth import service
 from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission
-from qiantang.auth.schemas import UserCreate, UserOut
-from qiantang.errors import TooManyRequests, Unauthorized, ValidationFailed
+from qiantang.auth.schemas import PasswordReset, TokenOut, UserCreate, UserOut
+from qiantang.errors import Conflict, QiantangError, RowError, TooManyRequests, Unauthorized, ValidationFailed
 from qiantang.registry.models import Area, Institution
 from qiantang.registry.service import area_names
 from qiantang.web.cookies import set_cookie
@@ -105,41 +105,57 @@ def logout(request: Request, db: DB, auth: CurrentAuth):
     return response
 
 
-def _users_context(db) -> dict:
-    """The user list with district and institution names (not codes), and the form's choices."""
+Admin = Annotated[Auth, require(Permission.MANAGE_USERS)]
+
+
+def _users_page(
+    request: Request,
+    db,
+    *,
+    errors=(),
+    form=None,
+    status: int = 200,
+    notice: str | None = None,
+    temporary: tuple[str, str] | None = None,
+):
+    """The user list with district and institution names (not codes), the tokens, and the form."""
     users = db.scalars(select(User).order_by(User.role, User.username)).all()
+    areas = db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all()
     inst_ids = {u.institution_id for u in users if u.institution_id}
     institutions = (
         dict(db.execute(select(Institution.id, Institution.name).where(Institution.id.in_(inst_ids))).all())
         if inst_ids
         else {}
     )
-    return {
-        "users": users,
-        "roles": list(Role),
-        "areas": db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all(),
-        "area_names": area_names(db, zh=is_zh()),
-        "institution_names": institutions,
-    }
-
-
-@router.get("/users")
-def users_page(request: Request, db: DB, auth: Annotated[Auth, require(Permission.MANAGE_USERS)]):
     return render(
         request,
         "auth/users.html",
-        **_users_context(db),
+        status_code=status,
+        users=users,
+        roles=list(Role),
+        areas=areas,
+        area_names=area_names(db, zh=is_zh()),
+        institution_names=institutions,
+        tokens=service.list_tokens(db),
+        token_state=service.token_state,
         active="users",
-        errors=[],
-        form={},
+        errors=list(errors),
+        form=form or {},
+        notice=notice,
+        temporary=temporary,
     )
+
+
+@router.get("/users")
+def users_page(request: Request, db: DB, auth: Admin):
+    return _users_page(request, db)
 
 
 @router.post("/users")
 def create_user_form(
     request: Request,
     db: DB,
-    auth: Annotated[Auth, require(Permission.MANAGE_USERS)],
+    auth: Admin,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     role: Annotated[Role, Form()],
@@ -168,16 +184,108 @@ def create_user_form(
             "district_code": district_code,
             "institution_id": institution_id,
         }
-        return render(
-            request,
-            "auth/users.html",
-            status_code=422,
-            **_users_context(db),
-            active="users",
-            errors=exc.errors,
-            form=form,
-        )
+        return _users_page(request, db, status=422, errors=exc.errors, form=form)
     return RedirectResponse("/users", status_code=303)
+
+
+def _refused(request: Request, db, exc: QiantangError):
+    db.rollback()
+    message = exc.message if is_zh() else exc.message_en
+    return _users_page(request, db, status=exc.status_code, errors=[RowError(None, "", message)])
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user_form(request: Request, db: DB, auth: Admin, user_id: int):
+    user = service.get_user(db, user_id)
+    try:
+        service.disable_user(db, user=user, actor=auth.user, ip=client_ip(request))
+    except Conflict as exc:
+        return _refused(request, db, exc)
+    return _users_page(
+        request,
+        db,
+        notice=_("%(name)s is disabled; their sessions and API tokens have ended.", name=user.username),
+    )
+
+
+@router.post("/users/{user_id}/enable")
+def enable_user_form(request: Request, db: DB, auth: Admin, user_id: int):
+    user = service.get_user(db, user_id)
+    service.enable_user(db, user=user, actor=auth.user, ip=client_ip(request))
+    return _users_page(request, db, notice=_("%(name)s is enabled again.", name=user.username))
+
+
+@router.post("/users/{user_id}/reset-password")
+def reset_password_form(request: Request, db: DB, auth: Admin, user_id: int):
+    user = service.get_user(db, user_id)
+    try:
+        password = service.reset_password(db, user=user, actor=auth.user, ip=client_ip(request))
+    except Conflict as exc:
+        return _refused(request, db, exc)
+    return _users_page(request, db, temporary=(user.username, password))
+
+
+@router.post("/users/tokens/{token_id}/revoke")
+def revoke_token_form(request: Request, db: DB, auth: Admin, token_id: int):
+    token = service.revoke_token(db, token_id=token_id, actor=auth.user, ip=client_ip(request))
+    return _users_page(request, db, notice=_("The API token “%(name)s” is revoked.", name=token.name))
+
+
+# --- my account ------------------------------------------------------------------------------------
+def _account_page(request: Request, db, auth: Auth, *, errors=(), notice=None, status: int = 200):
+    return render(
+        request,
+        "auth/account.html",
+        status_code=status,
+        account=db.get(User, auth.user.id),
+        tokens=service.list_tokens(db, user_id=auth.user.id),
+        token_state=service.token_state,
+        must_change=auth.user.must_change_password,
+        errors=list(errors),
+        notice=notice,
+        active="",
+    )
+
+
+@router.get("/account")
+def account_page(request: Request, db: DB, auth: CurrentAuth):
+    return _account_page(request, db, auth)
+
+
+@router.post("/account/password")
+def change_password_form(
+    request: Request,
+    db: DB,
+    auth: CurrentAuth,
+    old_password: Annotated[str, Form(max_length=256)],
+    new_password: Annotated[str, Form(max_length=256)],
+    new_password2: Annotated[str, Form(max_length=256)],
+):
+    if new_password != new_password2:
+        error = RowError(None, "new_password2", _("The two new passwords differ."))
+        return _account_page(request, db, auth, errors=[error], status=422)
+    user = db.get(User, auth.user.id)
+    try:
+        service.change_password(
+            db,
+            user=user,
+            old_password=old_password,
+            new_password=new_password,
+            keep_session_id=auth.session_id,
+            ip=client_ip(request),
+        )
+    except ValidationFailed as exc:
+        db.commit()  # keep the audit record of the failed attempt
+        return _account_page(request, db, auth, errors=exc.errors, status=422)
+    return RedirectResponse("/account?changed=1", status_code=303)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_own_token_form(request: Request, db: DB, auth: CurrentAuth, token_id: int):
+    token = service.revoke_token(
+        db, token_id=token_id, actor=auth.user, owner_id=auth.user.id, ip=client_ip(request)
+    )
+    return _account_page(request, db, auth, notice=_("The API token “%(name)s” is revoked.", name=token.name))
 
 
 @api_router.get("/me", response_model=UserOut, summary="当前用户 Current user")
@@ -186,12 +294,46 @@ def me(db: DB, auth: CurrentAuth) -> User:
 
 
 @api_router.get("/users", response_model=list[UserOut], summary="用户列表 Users")
-def list_users(db: DB, auth: Annotated[Auth, require(Permission.MANAGE_USERS)]) -> list[User]:
+def list_users(db: DB, auth: Admin) -> list[User]:
     return list(db.scalars(select(User).order_by(User.id)).all())
 
 
 @api_router.post("/users", response_model=UserOut, status_code=201, summary="新建用户 Create a user")
-def create_user_api(
-    body: UserCreate, db: DB, auth: Annotated[Auth, require(Permission.MANAGE_USERS)]
-) -> User:
+def create_user_api(body: UserCreate, db: DB, auth: Admin) -> User:
     return service.create_user(db, actor=auth.user, **body.model_dump())
+
+
+@api_router.post("/users/{user_id}/disable", response_model=UserOut, summary="停用账号 Disable a user")
+def disable_user_api(request: Request, user_id: int, db: DB, auth: Admin) -> User:
+    user = service.get_user(db, user_id)
+    service.disable_user(db, user=user, actor=auth.user, ip=client_ip(request))
+    return user
+
+
+@api_router.post("/users/{user_id}/enable", response_model=UserOut, summary="启用账号 Enable a user")
+def enable_user_api(request: Request, user_id: int, db: DB, auth: Admin) -> User:
+    user = service.get_user(db, user_id)
+    service.enable_user(db, user=user, actor=auth.user, ip=client_ip(request))
+    return user
+
+
+@api_router.post(
+    "/users/{user_id}/reset-password",
+    response_model=PasswordReset,
+    summary="重置密码 Reset a password (one-time temporary password)",
+)
+def reset_password_api(request: Request, user_id: int, db: DB, auth: Admin) -> PasswordReset:
+    user = service.get_user(db, user_id)
+    password = service.reset_password(db, user=user, actor=auth.user, ip=client_ip(request))
+    return PasswordReset(username=user.username, temporary_password=password)
+
+
+@api_router.get("/tokens", response_model=list[TokenOut], summary="API 令牌 API tokens")
+def list_tokens_api(db: DB, auth: Admin, user_id: int | None = None) -> list[TokenOut]:
+    return [TokenOut.of(t, service.token_state(t)) for t in service.list_tokens(db, user_id=user_id)]
+
+
+@api_router.delete("/tokens/{token_id}", response_model=TokenOut, summary="吊销令牌 Revoke an API token")
+def revoke_token_api(request: Request, token_id: int, db: DB, auth: Admin) -> TokenOut:
+    token = service.revoke_token(db, token_id=token_id, actor=auth.user, ip=client_ip(request))
+    return TokenOut.of(token, service.token_state(token))

@@ -110,6 +110,7 @@ class BinnedFeature:
     points: list[float] = field(default_factory=list)
     selected: bool = True
     note: str = ""
+    personal: bool = False  # a personal identifier used anyway: its cut points are never shown
 
     @property
     def n_bins(self) -> int:
@@ -120,8 +121,14 @@ class BinnedFeature:
         """Bin labels in words ("低于 0.78", "0.78 至 3.9", "3.9 及以上"; no interval brackets), missing last.
 
         ``fmt`` writes a bin edge (default: about three significant digits, never scientific notation).
+        A personal identifier's bins are numbered only: its cut points are never shown.
         """
-        if self.kind == "numeric":
+        if self.personal:
+            out = [
+                f"第 {i + 1} 段（个人信息，不显示切分点）" if zh else f"band {i + 1} (personal data: cut points hidden)"
+                for i in range(self.n_bins - 1)
+            ]
+        elif self.kind == "numeric":
             edges = [-math.inf, *self.splits, math.inf]
             out = [band_text(edges[i], edges[i + 1], fmt=fmt or _fmt, zh=zh) for i in range(len(edges) - 1)]
         else:
@@ -146,7 +153,10 @@ class BinnedFeature:
         return table[codes]
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.personal:  # stored specs of ordinary models stay as they were
+            del out["personal"]
+        return out
 
 
 def _cat_text(value: Any) -> str:
@@ -248,7 +258,18 @@ def bin_feature(feature: Feature, values: pd.Series, y: np.ndarray, p: Scorecard
     elif feature.kind != "numeric":
         groups = [sorted({c for c in x[present]})] if present.any() else []
     binned = BinnedFeature(
-        feature.name, feature.kind, feature.label, splits, groups, [], [], [], 0.0, trend, status
+        feature.name,
+        feature.kind,
+        feature.label,
+        splits,
+        groups,
+        [],
+        [],
+        [],
+        0.0,
+        trend,
+        status,
+        personal=bool(feature.personal),
     )
     idx = binned.bin_index(x) if feature.kind == "numeric" else binned.bin_index(pd.Series(x))
     n_bins = (len(splits) + 1 if feature.kind == "numeric" else len(groups)) + 1

@@ -13,7 +13,11 @@ Rules (documented in docs/methods/credit-scoring.md §2):
 * every other column is categorical (trimmed text; empty is missing);
 * columns are left out, each with a reason, when they are constant, more than 95 % missing, a row
   identifier (consecutive integers, or named like ``id``/``rownames``) or free text (more distinct values
-  than half the rows and more than 50).
+  than half the rows and more than 50);
+* columns that identify a person (公民身份号码 by the GB 11643 check character, mobile numbers,
+  personal names, bank accounts, addresses — :func:`qiantang.masking.detect_personal_column`) are
+  refused, the whole table with them, unless the analyst passes ``allow_personal=True``; then they
+  are used but their cut points are never shown (``Feature.personal``).
 """
 
 from __future__ import annotations
@@ -42,13 +46,17 @@ class Feature:
     name: str
     kind: str  # numeric | categorical
     label: str = ""  # display name (Chinese for the enterprise features); defaults to the name
+    personal: str = ""  # a personal field (qiantang.masking) the analyst chose to use anyway
 
     @property
     def shown(self) -> str:
         return self.label or self.name
 
     def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "kind": self.kind, "label": self.label}
+        out = {"name": self.name, "kind": self.kind, "label": self.label}
+        if self.personal:
+            out["personal"] = self.personal
+        return out
 
 
 @dataclass
@@ -192,6 +200,7 @@ def prepare(
     bad: str,
     features: list[Feature] | None = None,
     name: str = "",
+    allow_personal: bool = False,
 ) -> Dataset:
     """Check the target, type every column and leave out unusable ones; Chinese errors, nothing written."""
     frame = frame.copy()
@@ -230,7 +239,7 @@ def prepare(
     coerced: dict[str, int] = {}
     columns: dict[str, Any] = {}
     chosen: list[Feature] = []
-    candidates = features or [Feature(c, "") for c in kept.columns if c != target]
+    candidates = features or _personal_checked(kept, target, allow_personal)
     for feat in candidates:
         if feat.name not in kept.columns:
             raise ValidationFailed(
@@ -250,7 +259,7 @@ def prepare(
             dropped[feat.name] = reason
             continue
         columns[feat.name] = series.to_numpy(dtype=np.float64) if kind == "numeric" else series.to_numpy()
-        chosen.append(Feature(feat.name, kind, feat.label))
+        chosen.append(Feature(feat.name, kind, feat.label, feat.personal))
     if not chosen:
         raise ValidationFailed(
             "没有可用的特征列（全部列被排除）",
@@ -268,6 +277,28 @@ def prepare(
         rows_without_target=int((~has_target).sum()),
         name=name,
     )
+
+
+def _personal_checked(frame: pd.DataFrame, target: str, allow: bool) -> list[Feature]:
+    """Every column but the target as a candidate; personal identifiers refused unless allowed."""
+    from qiantang.masking import detect_personal_column, field_label
+
+    candidates, found = [], []
+    for column in frame.columns:
+        if column == target:
+            continue
+        personal = detect_personal_column(column, frame[column].tolist()) or ""
+        if personal:
+            found.append(RowError(1, column, f"疑似{field_label(personal)}，属于个人信息，不能作为评分特征"))
+        candidates.append(Feature(column, "", "", personal))
+    if found and not allow:
+        shown = "、".join(f"「{e.column}」" for e in found)
+        raise ValidationFailed(
+            f"表中有个人身份信息列 {shown}：这些列不能用作评分特征，以免个人信息进入模型并显示在页面上。"
+            "请删除这些列后重新上传；确需使用的，请勾选“仍然使用个人信息列”（命令行加 --allow-personal）",
+            found,
+        )
+    return candidates
 
 
 def read_upload(content: bytes, filename: str, *, sheet: str | None = None) -> pd.DataFrame:

@@ -168,6 +168,7 @@ async def upload_run(
     save: Annotated[str | None, Form(alias="register")] = None,
     name: Annotated[str, Form(max_length=100)] = "",
     segment: Annotated[str, Form(max_length=64)] = "",
+    allow_personal: Annotated[str | None, Form()] = None,
 ):
     from qiantang.credit.pipeline import cross_validate, train
     from qiantang.credit.tabular import prepare, read_upload
@@ -181,10 +182,13 @@ async def upload_run(
         "register": save,
         "name": name,
         "segment": segment,
+        "allow_personal": allow_personal,
     }
     try:
         frame = read_upload(content, filename)
-        data = prepare(frame, target=target.strip(), bad=bad.strip(), name=filename)
+        data = prepare(
+            frame, target=target.strip(), bad=bad.strip(), name=filename, allow_personal=bool(allow_personal)
+        )
         if save and data.n > MAX_REGISTER_ROWS:
             raise ValidationFailed(
                 f"网页上登记模型最多 {MAX_REGISTER_ROWS:,} 行；更大的数据请交由系统管理员在服务器上训练", []
@@ -224,7 +228,14 @@ async def upload_run(
         object_type="credit_dataset",
         object_id=row.id if row else None,
         ip=client_ip(request),
-        detail={"file": filename, "rows": data.n, "target": target, "bad": bad, "mode": mode},
+        detail={
+            "file": filename,
+            "rows": data.n,
+            "target": target,
+            "bad": bad,
+            "mode": mode,
+            "personal_columns": [f.name for f in data.features if f.personal],
+        },
     )
     return render(
         request,

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from qiantang import masking
 from qiantang.auth import service as auth_service
 from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission, has_permission
@@ -27,6 +28,8 @@ LOGIN_CSRF_COOKIE = "qt_login_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where a user with a temporary password may go before choosing their own.
+PASSWORD_CHANGE_PATHS = frozenset({"/account", "/account/password", "/logout"})
 
 
 def get_db() -> Iterator[Session]:
@@ -49,6 +52,7 @@ class CurrentUser:
     district_code: str | None
     institution_id: int | None
     enterprise_id: int | None = None
+    must_change_password: bool = False
 
     @classmethod
     def of(cls, user: User) -> CurrentUser:
@@ -60,6 +64,7 @@ class CurrentUser:
             user.district_code,
             user.institution_id,
             user.enterprise_id,
+            bool(user.must_change_password),
         )
 
 
@@ -67,6 +72,7 @@ class CurrentUser:
 class Auth:
     user: CurrentUser
     csrf_token: str | None  # None when the request came with an API token (no CSRF needed)
+    session_id: int | None = None  # the browser session's row (None for API tokens)
 
     @property
     def scope(self) -> Scope:
@@ -109,7 +115,7 @@ def _resolve(request: Request, db: Session) -> Auth | None:
     if not token:
         return None
     record = auth_service.resolve_session(db, token)
-    return Auth(user=CurrentUser.of(record.user), csrf_token=record.csrf_token)
+    return Auth(user=CurrentUser.of(record.user), csrf_token=record.csrf_token, session_id=record.id)
 
 
 async def _check_csrf(request: Request, auth: Auth) -> None:
@@ -132,6 +138,7 @@ async def _check_csrf(request: Request, auth: Auth) -> None:
 def optional_auth(request: Request, db: DB) -> Auth | None:
     auth = _resolve(request, db)
     request.state.auth = auth
+    masking.use_role(auth.user.role if auth else None)  # whose view of personal data applies
     return auth
 
 
@@ -139,6 +146,12 @@ async def require_auth(request: Request, auth: Annotated[Auth | None, Depends(op
     if auth is None:
         raise Unauthorized("请先登录", message_en="Please log in")
     await _check_csrf(request, auth)
+    if (
+        auth.user.must_change_password
+        and auth.session_id is not None
+        and request.url.path not in PASSWORD_CHANGE_PATHS
+    ):
+        raise auth_service.PasswordChangeRequired()
     return auth
 
 

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qiantang.auth.service import SessionExpired
+from qiantang.auth.service import PasswordChangeRequired, SessionExpired
 from qiantang.errors import QiantangError, TooManyRequests, Unauthorized, ValidationFailed
 from qiantang.web.i18n import is_zh
 
@@ -98,6 +98,8 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: QiantangError):
         if isinstance(exc, Unauthorized) and not wants_json(request):
             return _login_redirect(request, expired=isinstance(exc, SessionExpired))
+        if isinstance(exc, PasswordChangeRequired) and not wants_json(request):
+            return RedirectResponse("/account?must_change=1", status_code=303)
         headers = None
         if isinstance(exc, TooManyRequests):
             headers = {"Retry-After": str(exc.retry_after_seconds)}

@@ -13,6 +13,8 @@ from importlib import resources
 
 from babel.messages.pofile import read_po
 
+from qiantang.masking import viewer_scope
+
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 LOCALE_COOKIE = "lang"
@@ -97,6 +99,7 @@ class LocaleMiddleware:
                         locale = normalise_locale(val)
         token = set_locale(locale)
         try:
-            await self.app(scope, receive, send)
+            with viewer_scope():  # whose view of personal data applies (qiantang.masking)
+                await self.app(scope, receive, send)
         finally:
             _current.reset(token)

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from qiantang import __version__, formatting
 from qiantang.auth.permissions import Permission, has_any
+from qiantang.masking import jinja_mask
 from qiantang.standards.industry import industry_label
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
@@ -136,6 +137,7 @@ def environment() -> Environment:
         pct=formatting.fmt_pct,
         date=formatting.fmt_date,
         sig=formatting.fmt_sig,
+        mask=jinja_mask,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
