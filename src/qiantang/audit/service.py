@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from qiantang.audit import chain
 from qiantang.audit.models import AuditEvent
-from qiantang.web.i18n import N_, gettext, label
 from qiantang.db import utcnow
+from qiantang.web.i18n import N_, gettext, label
 
 ACTIONS_ZH = {
     "login": "登录",

@@ -124,10 +124,8 @@ class BinnedFeature:
         A personal identifier's bins are numbered only: its cut points are never shown.
         """
         if self.personal:
-            out = [
-                f"第 {i + 1} 段（个人信息，不显示切分点）" if zh else f"band {i + 1} (personal data: cut points hidden)"
-                for i in range(self.n_bins - 1)
-            ]
+            text = "第 {} 段（个人信息，不显示切分点）" if zh else "band {} (personal data: cut points hidden)"
+            out = [text.format(i + 1) for i in range(self.n_bins - 1)]
         elif self.kind == "numeric":
             edges = [-math.inf, *self.splits, math.inf]
             out = [band_text(edges[i], edges[i + 1], fmt=fmt or _fmt, zh=zh) for i in range(len(edges) - 1)]
