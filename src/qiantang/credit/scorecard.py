@@ -124,7 +124,9 @@ class BinnedFeature:
         A personal identifier's bins are numbered only: its cut points are never shown.
         """
         if self.personal:
-            text = "第 {} 段（个人信息，不显示切分点）" if zh else "band {} (personal data: cut points hidden)"
+            text = "第 {} 段（个人信息，不显示切分点）"
+            if not zh:
+                text = "band {} (personal data, cut points hidden)"
             out = [text.format(i + 1) for i in range(self.n_bins - 1)]
         elif self.kind == "numeric":
             edges = [-math.inf, *self.splits, math.inf]
