@@ -341,6 +341,7 @@ def load(
 
         say("融资对接 Financing matchmaking", 0.997)
         build_matching(session, scale=scale, seed=seed)
+        refresh_summary(session)  # the loans the matchmaking disbursed count in the overview's loan book
         lender_institution, firm_enterprise = demo_accounts(session)
         for user in DEMO_USERS:
             if user.role in (Role.LENDER, Role.FIRM):
