@@ -232,7 +232,7 @@ def load(
     """
     from qiantang.audit import service as audit
     from qiantang.auth.service import create_user
-    from qiantang.db import reset_sequences, set_meta, utcnow
+    from qiantang.db import analyze, reset_sequences, set_meta, utcnow
     from qiantang.models import Base
     from qiantang.registry.models import Institution
 
@@ -328,6 +328,7 @@ def load(
 
         say("信用评分模型 Credit scoring model", 0.995)
         build_demo_model(session)  # trains, registers and batch-scores the demo's credit champion
+        analyze(conn)  # planner statistics for the freshly loaded tables
         session.flush()
         session.close()
         if sqlite:
