@@ -153,7 +153,7 @@ def stats_refresh() -> None:
     (run after loading data)."""
     from qiantang.credit.service import refresh_grade_counts
     from qiantang.db import analyze, session_scope
-    from qiantang.earlywarning.service import refresh_level_history
+    from qiantang.earlywarning.service import refresh_stored as refresh_early_warning
     from qiantang.overview.service import refresh_summary
     from qiantang.statistics.service import refresh as refresh_statistics
 
@@ -165,7 +165,7 @@ def stats_refresh() -> None:
         stats = refresh_statistics(session)
         console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
         # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
-        ew_done = refresh_level_history(session)
+        ew_done = refresh_early_warning(session)
         runs = refresh_grade_counts(session)
         console.print(f"页面汇总已更新 page summaries refreshed (预警 {int(ew_done)} · 信用评分 {runs})")
         analyze(session.connection())

@@ -25,12 +25,12 @@ def build_xlsx(
     rows: Iterable[Sequence],
     notes: Sequence[str] = (),
     number_formats: dict[int, str] | None = None,
-    out: BinaryIO | None = None,
+    target: BinaryIO | None = None,
 ) -> bytes:
     """A workbook with a bold header row, optional note lines above it, and frozen panes.
 
     Rows are written as they come (write-only mode), so a generator reading the database in chunks
-    keeps memory flat; with ``out`` the workbook goes to that file and b"" is returned.
+    keeps memory flat; with ``target`` the workbook goes to that file and b"" is returned.
     """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet_title[:31])
@@ -65,8 +65,8 @@ def build_xlsx(
             else:
                 out.append(value)
         ws.append(out)
-    if out is not None:
-        wb.save(out)
+    if target is not None:
+        wb.save(target)
         return b""
     buf = io.BytesIO()
     wb.save(buf)
@@ -74,7 +74,7 @@ def build_xlsx(
 
 
 def xlsx_file_response(tmp: BinaryIO, filename: str, chunk: int = 1 << 16) -> StreamingResponse:
-    """Stream an Excel file written by ``build_xlsx(out=tmp)`` in chunks, then close (delete) it."""
+    """Stream an Excel file written by ``build_xlsx(target=tmp)`` in chunks, then close (delete) it."""
 
     def body() -> Iterator[bytes]:
         try:

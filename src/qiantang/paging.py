@@ -25,9 +25,10 @@ class KeysetPage:
     prev_before: int | None  # key for the "previous" link (None on the first page)
     total: int = 0
     total_capped: bool = False  # total is a lower bound: there are more than ``total`` rows
+    total_cached: bool = False  # total may be up to COUNT_TTL_SECONDS old
 
-    def counted(self, total: int, capped: bool) -> KeysetPage:
-        return replace(self, total=total, total_capped=capped)
+    def counted(self, total: int, capped: bool, cached: bool = False) -> KeysetPage:
+        return replace(self, total=total, total_capped=capped, total_cached=cached)
 
 
 def keyset_page(

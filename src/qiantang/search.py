@@ -17,13 +17,15 @@ cheaper — :func:`matches` picks by the per-trigram row counts the index alread
 PostgreSQL — ``pg_trgm`` GIN indexes on the columns, which serve ``LIKE '%q%'`` itself (so results
 and case rules are those of LIKE), and for one- or two-character queries, which yield no trigram, a
 GIN index over each value's characters and character pairs (``qiantang_grams``): ``grams @> ARRAY[q]``
-finds them, and LIKE rechecks.
+finds them, and LIKE rechecks; a very common q reads the table in id order, as on SQLite.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
+from cachetools import TTLCache
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, text, union
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
@@ -161,8 +163,12 @@ def _phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
-def _index_ids(s: Searchable, q: str):
-    """SQL (and its parameters) for the ids of the rows whose searchable columns contain ``q``."""
+def _index_ids(s: Searchable, q: str, dialect: str = "sqlite"):
+    """SQL (and its parameters) for the ids of the rows whose searchable columns contain ``q``
+    (PostgreSQL: 1–2 characters only, through the character-pair index)."""
+    if dialect == "postgresql":
+        grams = " OR ".join(f"qiantang_grams({c}) @> ARRAY[CAST(:fts_q AS text)]" for c in s.columns)
+        return f"SELECT id FROM {s.table} WHERE {grams}", {"fts_q": q}
     if len(q) >= 3:  # an FTS phrase of trigrams: exactly "contains q"
         return f"SELECT rowid AS id FROM {s.fts} WHERE {s.fts} MATCH :fts_q", {"fts_q": _phrase(q)}
     lo = q.lower()  # the index folds case like LIKE does for ASCII
@@ -176,12 +182,31 @@ def _limit(q: str) -> int:
     return INDEX_HITS_LIMIT if len(q) >= 3 else SHORT_INDEX_HITS_LIMIT
 
 
+# The probe's answer for a query, kept a minute: a search is paged through and repeated by many users.
+_hits: TTLCache = TTLCache(maxsize=4096, ttl=60)
+_hits_lock = threading.Lock()
+
+
+def clear_hits_cache() -> None:
+    """Forget the cached probes (benchmarks; tests)."""
+    with _hits_lock:
+        _hits.clear()
+
+
 def index_hits(session: Session, table: str, q: str, *, cap: int | None = None) -> int:
     """How many index entries match ``q``, counted up to ``cap`` + 1 (a cheap probe that stops)."""
     q = q.strip()
-    sql, params = _index_ids(REGISTRY[table], q)
-    probe = text(f"SELECT count(*) FROM ({sql} LIMIT {int(cap or _limit(q)) + 1}) AS hits")
-    return int(session.execute(probe, params).scalar_one())
+    cap = int(cap or _limit(q))
+    key = (str(session.get_bind().engine.url), table, q, cap)
+    with _hits_lock:
+        hit = _hits.get(key)
+    if hit is None:
+        sql, params = _index_ids(REGISTRY[table], q, session.get_bind().dialect.name)
+        probe = text(f"SELECT count(*) FROM ({sql} LIMIT {cap + 1}) AS hits")
+        hit = int(session.execute(probe, params).scalar_one())
+        with _hits_lock:
+            _hits[key] = hit
+    return hit
 
 
 def matches(
@@ -210,7 +235,11 @@ def matches(
         if also is not None:
             sub = union(sub, select(id_column).where(also[0] == also[1]))
         return id_column.in_(sub)
-    if dialect == "postgresql" and len(q) < 3:
+    if dialect == "postgresql" and 0 < len(q) < 3:
+        # pg_trgm cannot serve 1–2 characters; the character-pair index can, unless q is so common
+        # (say "公") that reading the table in id order finds a page at once.
+        if index_hits(session, table, q) > _limit(q):
+            return like
         grams = [func.qiantang_grams(c).op("@>")(literal([q], ARRAY(Text))) for c in columns]
         return and_(or_(*grams), like)
     return like

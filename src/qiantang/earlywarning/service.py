@@ -318,6 +318,7 @@ def run(session: Session, *, triggered_by: str | None = None, config: Config | N
         comp.timings["alerts"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
         store_level_history(session, version=config.version)
+        store_dashboard(session, version=config.version)
         comp.timings["stored_results"] = round(time.perf_counter() - clock, 3)
     finally:
         if sqlite:
@@ -695,13 +696,72 @@ def store_level_history(session: Session, *, version: str) -> None:
     results.store(session, kind=LEVEL_HISTORY, version=version, as_of=as_of, by_district=by_district)
 
 
-def refresh_level_history(session: Session) -> bool:
-    """Store the level history again from the last run's ratings (``stats refresh``); False: no run."""
+def refresh_stored(session: Session) -> bool:
+    """Store the pages' summaries again from the last run's results (``stats refresh``); False: no run."""
     run = latest_run(session)
     if run is None:
         return False
     store_level_history(session, version=run.version)
+    store_dashboard(session, version=run.version)
     return True
+
+
+DASHBOARD = "earlywarning.dashboard"
+
+
+def top_institutions(df: pd.DataFrame, n: int = 15) -> list[dict[str, Any]]:
+    """The ``n`` institutions at orange or red, worst first (level as its value)."""
+    if df.empty:
+        return []
+    worst = df[df["rank"] >= 2].sort_values(["rank", "score"], ascending=[False, True]).head(n)
+    return [
+        {
+            "id": int(i),
+            "name": r["name"],
+            "type_code": r["type_code"],
+            "district_code": r["district_code"],
+            "level": Level(r["level"]).value,
+            "score": None if pd.isna(r["score"]) else float(r["score"]),
+            "pd": None if pd.isna(r["pd"]) else float(r["pd"]),
+        }
+        for i, r in worst.iterrows()
+    ]
+
+
+def _dashboard_with_top(session: Session, *, scope: Scope, period_end: date | None) -> dict[str, Any]:
+    data = dashboard(session, scope=scope, period_end=period_end)
+    data["top"] = top_institutions(data.pop("frame")) if data.get("period_end") else []
+    return data
+
+
+def store_dashboard(session: Session, *, version: str) -> None:
+    """Store the latest quarter's dashboard, city-wide and per district (the run's last step)."""
+    period = latest_period(session)
+    if period is None:
+        return
+    from qiantang.auth.models import Role
+
+    districts = session.scalars(select(Institution.district_code).distinct()).all()
+    scopes = {results.CITY: Scope.system()}
+    scopes.update({d: Scope(role=Role.DISTRICT_OFFICER, district_code=d) for d in districts if d})
+    by_district = {}
+    for key, scope in scopes.items():
+        data = _dashboard_with_top(session, scope=scope, period_end=period)
+        by_district[key] = {**data, "period_end": period.isoformat()}
+    results.store(session, kind=DASHBOARD, version=version, as_of=period, by_district=by_district)
+
+
+def dashboard_page(
+    session: Session, *, scope: Scope, period_end: date | None = None
+) -> tuple[dict[str, Any], results.StoredResult | None]:
+    """The dashboard and its worst institutions: the latest quarter's as the last run stored it (and
+    that stored row, for its date), another quarter or scope computed now (and None)."""
+    latest = latest_period(session)
+    if period_end is None or period_end == latest:
+        stored = results.read(session, kind=DASHBOARD, scope=scope)
+        if stored is not None and latest is not None and stored.as_of == latest:
+            return {**stored.payload, "period_end": latest}, stored
+    return _dashboard_with_top(session, scope=scope, period_end=period_end), None
 
 
 def level_history(session: Session, *, scope: Scope, quarters: int = 12) -> list[dict[str, Any]]:

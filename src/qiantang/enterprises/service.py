@@ -105,10 +105,9 @@ def page_enterprises(
     stmt = _filtered(session, scope, filters)
     indexed_only = not (filters.q or filters.grade or filters.listing_status or filters.high_tech is not None)
     cap = None if indexed_only else COUNT_CAP
-    total, capped = count_capped(session, stmt, Enterprise.id, cap=cap, cached=not indexed_only)
-    return keyset_page(session, stmt, Enterprise.id, limit=limit, after=after, before=before).counted(
-        total, capped
-    )
+    total, capped = count_capped(session, stmt, Enterprise.id, cap=cap, cached=True)
+    page = keyset_page(session, stmt, Enterprise.id, limit=limit, after=after, before=before)
+    return page.counted(total, capped, cached=True)
 
 
 def count_enterprises(

@@ -144,7 +144,7 @@ def enterprises_export(
         rows=body(),
         notes=notes,
         number_formats={8: "#,##0.00", 9: "#,##0.00", 12: "0.0", 14: "0.00%"},
-        out=tmp,
+        target=tmp,
     )
     record_export(db, request, auth, "enterprises", detail={"rows": exported})
     return xlsx_file_response(tmp, _("Enterprises") + ".xlsx")
