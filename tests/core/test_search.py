@@ -177,3 +177,18 @@ def test_stored_level_history_and_grades_equal_live_counts(db):
             credit_service.grade_distribution(db, model_id=runs[0][0], as_of=runs[0][1], scope=s) == grades[s]
         )
     assert sum(grades[CITY].values()) > sum(grades[XIHU].values()) > 0
+
+
+def test_stored_dashboard_equals_the_live_one(clients, db):
+    import json
+
+    latest = ew_service.latest_period(db)
+    for s in (CITY, XIHU):
+        stored, row = ew_service.dashboard_page(db, scope=s)
+        assert row is not None and row.as_of == latest
+        live = ew_service._dashboard_with_top(db, scope=s, period_end=latest)
+        assert json.loads(json.dumps(stored, default=str)) == json.loads(json.dumps(live, default=str))
+    html = clients.as_user("xihu").get("/early-warning").text
+    assert 'data-testid="as-of"' in html and f"数据截至 {latest.isoformat()}" in html
+    earlier = clients.as_user("xihu").get("/early-warning?period=2024Q4").text
+    assert 'data-testid="as-of"' not in earlier  # another quarter is computed on the spot
