@@ -94,6 +94,9 @@ def db(database: Database) -> Iterator[Session]:
     from qiantang.db import use_engine
 
     use_engine(database.engine)
+    from qiantang.paging import clear_count_cache
+
+    clear_count_cache()  # counts cached by an earlier test's rolled-back rows
     connection = database.engine.connect()
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

@@ -62,12 +62,13 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] 
     from qiantang import migrate
     from qiantang.bootstrap import sync_all
     from qiantang.config import get_settings
-    from qiantang.db import session_scope
+    from qiantang.db import analyze, session_scope
 
     url = get_settings().database_url
     migrate.upgrade(url, revision)
     with session_scope() as session:
         changed = sync_all(session)
+        analyze(session.connection())  # new indexes (e.g. the search indexes) get planner statistics
     console.print(f"数据库已升级到 {revision}（参考数据更新 {changed} 项）· database at {revision}")
 
 
@@ -164,8 +165,11 @@ def demo_users() -> None:
 
 @stats_app.command("refresh")
 def stats_refresh() -> None:
-    """Recompute the enterprise and loan summaries and the statistics cells (run after loading data)."""
-    from qiantang.db import session_scope
+    """Recompute the enterprise and loan summaries, the statistics cells and the pages' stored summaries
+    (run after loading data)."""
+    from qiantang.credit.service import refresh_grade_counts
+    from qiantang.db import analyze, session_scope
+    from qiantang.earlywarning.service import refresh_stored as refresh_early_warning
     from qiantang.overview.service import refresh_summary
     from qiantang.statistics.service import refresh as refresh_statistics
 
@@ -176,6 +180,11 @@ def stats_refresh() -> None:
         )
         stats = refresh_statistics(session)
         console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
+        # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
+        ew_done = refresh_early_warning(session)
+        runs = refresh_grade_counts(session)
+        console.print(f"页面汇总已更新 page summaries refreshed (预警 {int(ew_done)} · 信用评分 {runs})")
+        analyze(session.connection())
 
 
 @plan_app.command("recompute")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
+from typing import BinaryIO
 from urllib.parse import quote
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_EXPORT_ROWS = 200_000
@@ -23,8 +25,13 @@ def build_xlsx(
     rows: Iterable[Sequence],
     notes: Sequence[str] = (),
     number_formats: dict[int, str] | None = None,
+    target: BinaryIO | None = None,
 ) -> bytes:
-    """A workbook with a bold header row, optional note lines above it, and frozen panes."""
+    """A workbook with a bold header row, optional note lines above it, and frozen panes.
+
+    Rows are written as they come (write-only mode), so a generator reading the database in chunks
+    keeps memory flat; with ``target`` the workbook goes to that file and b"" is returned.
+    """
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet_title[:31])
     bold = Font(bold=True)
@@ -58,9 +65,32 @@ def build_xlsx(
             else:
                 out.append(value)
         ws.append(out)
+    if target is not None:
+        wb.save(target)
+        return b""
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def xlsx_file_response(tmp: BinaryIO, filename: str, chunk: int = 1 << 16) -> StreamingResponse:
+    """Stream an Excel file written by ``build_xlsx(target=tmp)`` in chunks, then close (delete) it."""
+
+    def body() -> Iterator[bytes]:
+        try:
+            tmp.seek(0)
+            while data := tmp.read(chunk):
+                yield data
+        finally:
+            tmp.close()
+
+    disposition = _disposition("attachment", filename, "export.xlsx")
+    return StreamingResponse(body(), media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})
+
+
+def spool() -> BinaryIO:
+    """A temporary file for a large export: in memory up to 8 MB, then on disk."""
+    return tempfile.SpooledTemporaryFile(max_size=8 << 20)
 
 
 def _disposition(kind: str, filename: str, fallback: str) -> str:

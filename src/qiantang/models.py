@@ -21,6 +21,7 @@ from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNo
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
+from qiantang.results import StoredResult
 from qiantang.statistics.models import StatCell, StatRefresh
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
     "StageEvent",
     "StatCell",
     "StatRefresh",
+    "StoredResult",
     "SummaryCell",
     "SummarySnapshot",
     "SystemMeta",

@@ -30,6 +30,7 @@ from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseState, Ow
 from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Alert, AlertStatus, Level
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
+from qiantang.search import matches
 
 OBJECT_TYPE = "case"
 FINAL_STATES = (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
@@ -231,7 +232,9 @@ class CaseFilters:
     q: str | None = None
 
 
-def _filtered(stmt, *, scope: Scope, filters: CaseFilters, today: date, username: str | None):
+def _filtered(
+    session: Session, stmt, *, scope: Scope, filters: CaseFilters, today: date, username: str | None
+):
     stmt = stmt.where(visible_clause(scope))
     f = filters
     if f.level:
@@ -255,8 +258,8 @@ def _filtered(stmt, *, scope: Scope, filters: CaseFilters, today: date, username
             return stmt.where(false())
         acted = select(CaseEvent.case_id).where(CaseEvent.username == username)
         stmt = stmt.where(or_(Case.assignee == username, Case.id.in_(acted)))
-    if f.q:
-        stmt = stmt.where(Case.title.contains(f.q.strip(), autoescape=True))
+    if f.q and f.q.strip():  # title contains q, through the text index (qiantang.search)
+        stmt = stmt.where(matches(session, "cases", Case.id, f.q))
     return stmt
 
 
@@ -272,7 +275,7 @@ def list_cases(
 ) -> tuple[list[Case], int]:
     """Cases visible to ``scope`` (filtered in SQL), most serious and oldest due first; with the total."""
     today = today or date.today()
-    base = _filtered(select(Case), scope=scope, filters=filters, today=today, username=username)
+    base = _filtered(session, select(Case), scope=scope, filters=filters, today=today, username=username)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     level_rank = sql_case({lv.value: lv.rank for lv in Level}, value=Case.level, else_=0)
     stmt = base.order_by(level_rank.desc(), Case.due_on, Case.id).offset(offset)
@@ -301,6 +304,7 @@ def count_cases(
     """Counts by state and level, overdue and escalated, under the same scope and filters."""
     today = today or date.today()
     sub = _filtered(
+        session,
         select(Case.id, Case.state, Case.level, Case.due_on, Case.escalated_at),
         scope=scope,
         filters=filters,

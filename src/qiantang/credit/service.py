@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from qiantang import results
 from qiantang.auth.scope import Scope
 from qiantang.credit import features as feats
 from qiantang.credit import policy as pol
@@ -137,6 +138,9 @@ def batch_score(
             },
             chunk_rows=100_000,
         )
+        scored = pd.DataFrame({"district": raw.frame["district_code"].to_numpy()[rows], "grade": grade})
+        counts = scored.groupby(["district", "grade"]).size()
+        store_grade_counts(session, row=row, as_of=as_of, counts=[(d, g, n) for (d, g), n in counts.items()])
         timings[f"store_{row.id}"] = time.perf_counter() - t
         stats.by_model[registry.model_label(row)] = n
         stats.rows += n
@@ -416,10 +420,54 @@ def monitoring_history(session: Session, *, model_id: int) -> list[CreditMonitor
     )
 
 
+def _grade_kind(model_id: int) -> str:
+    return f"credit.grades.{model_id}"
+
+
+def store_grade_counts(session: Session, *, row: CreditModel, as_of: date, counts) -> None:
+    """Store a scoring run's enterprises per grade, city-wide and per district, for the credit page.
+
+    ``counts``: (district, grade, enterprises) triples.
+    """
+    by_district: dict[str, dict[str, int]] = {results.CITY: {}}
+    for district, grade, n in counts:
+        for key in (results.CITY, str(district)):
+            cell = by_district.setdefault(key, {})
+            cell[str(grade)] = cell.get(str(grade), 0) + int(n)
+    results.store(
+        session,
+        kind=_grade_kind(row.id),
+        version=f"{row.name} v{row.version}",
+        as_of=as_of,
+        by_district=by_district,
+    )
+
+
+def refresh_grade_counts(session: Session) -> int:
+    """Store the grade counts of every current scoring run from the stored scores (``stats refresh``)."""
+    runs = current_runs(session)
+    for model_id, as_of in runs:
+        stmt = (
+            select(Enterprise.district_code, CreditScore.grade, func.count())
+            .join(Enterprise, Enterprise.id == CreditScore.enterprise_id)
+            .where(CreditScore.model_id == model_id, CreditScore.as_of == as_of)
+            .group_by(Enterprise.district_code, CreditScore.grade)
+        )
+        row = session.get(CreditModel, model_id)
+        store_grade_counts(session, row=row, as_of=as_of, counts=session.execute(stmt).all())
+    return len(runs)
+
+
 def grade_distribution(
     session: Session, *, model_id: int, as_of: date, scope: Scope | None = None
 ) -> dict[str, int]:
-    """Enterprises per grade in a scoring run — within the user's scope (a district officer's district)."""
+    """Enterprises per grade in a scoring run — within the user's scope (a district officer's district).
+
+    Read from what the scoring run stored (``results``) when it is this run's; counted otherwise.
+    """
+    stored = results.read(session, kind=_grade_kind(model_id), scope=scope or Scope.system())
+    if stored is not None and stored.as_of == as_of:
+        return {g: int(stored.payload.get(g, 0)) for g in pol.grade_names()}
     stmt = select(CreditScore.grade, func.count()).where(
         CreditScore.model_id == model_id, CreditScore.as_of == as_of
     )
@@ -444,8 +492,10 @@ __all__ = [
     "monitor",
     "monitoring_history",
     "peer_quartiles",
+    "refresh_grade_counts",
     "score_history",
     "score_record",
     "scored_outputs",
+    "store_grade_counts",
     "table_features",
 ]

@@ -234,7 +234,7 @@ def load(
     """
     from qiantang.audit import service as audit
     from qiantang.auth.service import create_user
-    from qiantang.db import reset_sequences, set_meta, utcnow
+    from qiantang.db import analyze, reset_sequences, set_meta, utcnow
     from qiantang.models import Base
     from qiantang.registry.models import Institution
 
@@ -354,6 +354,7 @@ def load(
                     institution_id=lender_institution if user.role == Role.LENDER else None,
                     enterprise_id=firm_enterprise if user.role == Role.FIRM else None,
                 )
+        analyze(conn)  # planner statistics for the freshly loaded tables
         session.flush()
         session.close()
         if sqlite:

@@ -29,6 +29,7 @@ import pandas as pd
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from qiantang import results
 from qiantang.auth.scope import Scope
 from qiantang.db import bulk_insert, get_or_404
 from qiantang.earlywarning import alerts as alerts_mod
@@ -315,6 +316,10 @@ def run(session: Session, *, triggered_by: str | None = None, config: Config | N
         eps = alerts_mod.episodes(comp.panel, comp.signals, latest) if latest is not None else []
         counts["alerts"] = alerts_mod.store(session, eps, version=VERSION)
         comp.timings["alerts"] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+        store_level_history(session, version=config.version)
+        store_dashboard(session, version=config.version)
+        comp.timings["stored_results"] = round(time.perf_counter() - clock, 3)
     finally:
         if sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size={int(previous_cache)}")
@@ -666,18 +671,111 @@ def ratings_for_period(
     return [(r[0], r[1]) for r in rows], total
 
 
+LEVEL_HISTORY = "earlywarning.level_history"
+
+
+def _level_counts(session: Session, scope: Scope | None) -> list[tuple[date, str, str, int]]:
+    """(quarter, district, level, institutions) over every rated quarter, within ``scope`` if given."""
+    stmt = select(EwRating.period_end, Institution.district_code, EwRating.level, func.count()).join(
+        Institution, Institution.id == EwRating.institution_id
+    )
+    if scope is not None:
+        stmt = _scoped(stmt, scope)
+    stmt = stmt.group_by(EwRating.period_end, Institution.district_code, EwRating.level)
+    return [(day, d, Level(lv).value, int(n)) for day, d, lv, n in session.execute(stmt).all()]
+
+
+def store_level_history(session: Session, *, version: str) -> None:
+    """Store institutions by level and quarter, city-wide and per district (the run's last step)."""
+    by_district: dict[str, dict[str, dict[str, int]]] = {results.CITY: {}}
+    for day, district, lv, n in _level_counts(session, None):
+        for key in (results.CITY, district):
+            cell = by_district.setdefault(key, {}).setdefault(day.isoformat(), {})
+            cell[lv] = cell.get(lv, 0) + n
+    as_of = max((date.fromisoformat(d) for d in by_district[results.CITY]), default=None)
+    results.store(session, kind=LEVEL_HISTORY, version=version, as_of=as_of, by_district=by_district)
+
+
+def refresh_stored(session: Session) -> bool:
+    """Store the pages' summaries again from the last run's results (``stats refresh``); False: no run."""
+    run = latest_run(session)
+    if run is None:
+        return False
+    store_level_history(session, version=run.version)
+    store_dashboard(session, version=run.version)
+    return True
+
+
+DASHBOARD = "earlywarning.dashboard"
+
+
+def top_institutions(df: pd.DataFrame, n: int = 15) -> list[dict[str, Any]]:
+    """The ``n`` institutions at orange or red, worst first (level as its value)."""
+    if df.empty:
+        return []
+    worst = df[df["rank"] >= 2].sort_values(["rank", "score"], ascending=[False, True]).head(n)
+    return [
+        {
+            "id": int(i),
+            "name": r["name"],
+            "type_code": r["type_code"],
+            "district_code": r["district_code"],
+            "level": Level(r["level"]).value,
+            "score": None if pd.isna(r["score"]) else float(r["score"]),
+            "pd": None if pd.isna(r["pd"]) else float(r["pd"]),
+        }
+        for i, r in worst.iterrows()
+    ]
+
+
+def _dashboard_with_top(session: Session, *, scope: Scope, period_end: date | None) -> dict[str, Any]:
+    data = dashboard(session, scope=scope, period_end=period_end)
+    data["top"] = top_institutions(data.pop("frame")) if data.get("period_end") else []
+    return data
+
+
+def store_dashboard(session: Session, *, version: str) -> None:
+    """Store the latest quarter's dashboard, city-wide and per district (the run's last step)."""
+    period = latest_period(session)
+    if period is None:
+        return
+    from qiantang.auth.models import Role
+
+    districts = session.scalars(select(Institution.district_code).distinct()).all()
+    scopes = {results.CITY: Scope.system()}
+    scopes.update({d: Scope(role=Role.DISTRICT_OFFICER, district_code=d) for d in districts if d})
+    by_district = {}
+    for key, scope in scopes.items():
+        data = _dashboard_with_top(session, scope=scope, period_end=period)
+        by_district[key] = {**data, "period_end": period.isoformat()}
+    results.store(session, kind=DASHBOARD, version=version, as_of=period, by_district=by_district)
+
+
+def dashboard_page(
+    session: Session, *, scope: Scope, period_end: date | None = None
+) -> tuple[dict[str, Any], results.StoredResult | None]:
+    """The dashboard and its worst institutions: the latest quarter's as the last run stored it (and
+    that stored row, for its date), another quarter or scope computed now (and None)."""
+    latest = latest_period(session)
+    if period_end is None or period_end == latest:
+        stored = results.read(session, kind=DASHBOARD, scope=scope)
+        if stored is not None and latest is not None and stored.as_of == latest:
+            return {**stored.payload, "period_end": latest}, stored
+    return _dashboard_with_top(session, scope=scope, period_end=period_end), None
+
+
 def level_history(session: Session, *, scope: Scope, quarters: int = 12) -> list[dict[str, Any]]:
-    """Institutions by rating level for the last quarters (for charts and the report)."""
-    stmt = _scoped(
-        select(EwRating.period_end, EwRating.level, func.count()).join(
-            Institution, Institution.id == EwRating.institution_id
-        ),
-        scope,
-    ).group_by(EwRating.period_end, EwRating.level)
-    rows = session.execute(stmt).all()
+    """Institutions by rating level for the last quarters (for charts and the report).
+
+    Read from what the last ``ew run`` stored for the user's scope; counted for other scopes.
+    """
+    stored = results.read(session, kind=LEVEL_HISTORY, scope=scope)
     by: dict[date, dict[str, int]] = {}
-    for day, lv, n in rows:
-        by.setdefault(day, {})[Level(lv).value] = int(n)
+    if stored is not None:
+        by = {date.fromisoformat(d): dict(levels) for d, levels in stored.payload.items()}
+    else:
+        for day, _district, lv, n in _level_counts(session, scope):
+            by.setdefault(day, {})[lv] = by.get(day, {}).get(lv, 0) + n
     days = sorted(by)[-quarters:]
     return [{"period_end": d, "label": label_of(pq_of(d)), **by[d]} for d in days]
 

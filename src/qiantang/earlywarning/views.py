@@ -86,10 +86,10 @@ def _reference(db) -> dict:
 # ------------------------------------------------------------------------------------------ pages
 @router.get("/early-warning")
 def index_page(request: Request, db: DB, auth: Viewer, period: str | None = None):
-    data = service.dashboard(db, scope=auth.scope, period_end=_period(period))
+    data, stored = service.dashboard_page(db, scope=auth.scope, period_end=_period(period))
     run = service.latest_run(db)
     heatmap = _heatmap_spec(data) if data.get("period_end") else None
-    top = _top_institutions(data) if data.get("period_end") else []
+    top = [{**t, "level": Level(t["level"])} for t in data.get("top", [])]
     return render(
         request,
         "earlywarning/index.html",
@@ -97,6 +97,7 @@ def index_page(request: Request, db: DB, auth: Viewer, period: str | None = None
         run=run,
         heatmap=heatmap,
         top=top,
+        stored=stored,
         families=list(SignalFamily),
         levels=LEVELS,
         periods=[(d, label_of(pq_of(d))) for d in service.periods(db)[:16]],
@@ -154,29 +155,6 @@ def _history_spec(history: list[dict]) -> dict:
             for lv in LEVELS[:3]
         ],
     }
-
-
-def _top_institutions(data: dict, n: int = 15) -> list[dict]:
-    df = data["frame"]
-    if df.empty:
-        return []
-    worst = df[df["rank"] >= 2].sort_values(["rank", "score"], ascending=[False, True]).head(n)
-    return [
-        {
-            "id": int(i),
-            "name": r["name"],
-            "type_code": r["type_code"],
-            "district_code": r["district_code"],
-            "level": Level(r["level"]),
-            "score": None if _nan(r["score"]) else float(r["score"]),
-            "pd": None if _nan(r["pd"]) else float(r["pd"]),
-        }
-        for i, r in worst.iterrows()
-    ]
-
-
-def _nan(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 @router.get("/early-warning/institutions/{institution_id:int}")

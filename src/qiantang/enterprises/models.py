@@ -54,6 +54,8 @@ class Enterprise(Base):
     __label_zh__ = "企业"
     __table_args__ = (
         Index("ix_enterprises_district_size", "district_code", "size_class"),
+        # A district's firms in id order: the keyset pages of a district officer's list and search.
+        Index("ix_enterprises_district_id", "district_code", "id"),
         CheckConstraint("employees IS NULL OR employees >= 0", name="employees_nonneg"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,7 +21,9 @@ from qiantang.enterprises.models import (
 )
 from qiantang.errors import NotFound
 from qiantang.formatting import fmt_amount
+from qiantang.paging import KeysetPage, count_capped, keyset_page
 from qiantang.registry.models import Institution
+from qiantang.search import matches
 from qiantang.standards.loan_class import LoanClass
 from qiantang.standards.sme_size import SizeClass
 from qiantang.standards.uscc import check_uscc
@@ -45,12 +48,16 @@ def _runs_clause(runs: list[tuple[int, date]]):
     return or_(*(and_(CreditScore.model_id == m, CreditScore.as_of == d) for m, d in runs))
 
 
-def _query(scope: Scope, f: EnterpriseFilters, runs: list[tuple[int, date]] | None = None) -> Select:
+def _query(
+    session: Session, scope: Scope, f: EnterpriseFilters, runs: list[tuple[int, date]] | None = None
+) -> Select:
     scope.require_enterprises()
     stmt = select(Enterprise).where(scope.district_clause(Enterprise.district_code))
-    if f.q:
-        q = f.q.strip()
-        stmt = stmt.where(or_(Enterprise.name.like(f"%{q}%"), Enterprise.uscc == q.upper()))
+    if f.q and f.q.strip():
+        q = f.q.strip()  # name contains q (through the text index, qiantang.search) or the exact USCC
+        stmt = stmt.where(
+            matches(session, "enterprises", Enterprise.id, q, also=(Enterprise.uscc, q.upper()))
+        )
     if f.district_code:
         stmt = stmt.where(Enterprise.district_code == f.district_code)
     if f.size_class:
@@ -76,13 +83,57 @@ def current_runs(session: Session) -> list[tuple[int, date]]:
     return runs(session)
 
 
+def _filtered(session: Session, scope: Scope, filters: EnterpriseFilters) -> Select:
+    return _query(session, scope, filters, current_runs(session) if filters.grade else None)
+
+
 def list_enterprises(
     session: Session, *, scope: Scope, filters: EnterpriseFilters, limit: int = 50, offset: int = 0
 ) -> tuple[list[Enterprise], int]:
-    stmt = _query(scope, filters, current_runs(session) if filters.grade else None)
+    """One page by offset and the exact count (the API; pages use :func:`page_enterprises`)."""
+    stmt = _filtered(session, scope, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.order_by(Enterprise.id).limit(limit).offset(offset)).all()
     return list(rows), total
+
+
+# Counting every match of a broad search over a million firms costs more than the page itself: above
+# this many the page says "more than …". Filters an index answers (district, size, section) count exactly.
+COUNT_CAP = 1_000
+
+
+def page_enterprises(
+    session: Session,
+    *,
+    scope: Scope,
+    filters: EnterpriseFilters,
+    limit: int = 50,
+    after: int | None = None,
+    before: int | None = None,
+) -> KeysetPage:
+    """One page in id order after (or before) a key, with a count that is exact up to COUNT_CAP."""
+    stmt = _filtered(session, scope, filters)
+    indexed_only = not (filters.q or filters.grade or filters.listing_status or filters.high_tech is not None)
+    cap = None if indexed_only else COUNT_CAP
+    total, capped = count_capped(session, stmt, Enterprise.id, cap=cap, cached=True)
+    page = keyset_page(session, stmt, Enterprise.id, limit=limit, after=after, before=before)
+    return page.counted(total, capped, cached=True)
+
+
+def count_enterprises(
+    session: Session, *, scope: Scope, filters: EnterpriseFilters, cap: int | None = None
+) -> tuple[int, bool]:
+    """How many enterprises match, counted up to ``cap``; True when there are more."""
+    return count_capped(session, _filtered(session, scope, filters), Enterprise.id, cap=cap)
+
+
+def iter_enterprises(
+    session: Session, *, scope: Scope, filters: EnterpriseFilters, limit: int, chunk: int = 2_000
+) -> Iterator[list[Enterprise]]:
+    """Up to ``limit`` matching enterprises in id order, read ``chunk`` rows at a time (exports)."""
+    stmt = _filtered(session, scope, filters).order_by(Enterprise.id).limit(limit)
+    result = session.scalars(stmt.execution_options(yield_per=chunk))
+    yield from result.partitions()
 
 
 def current_scores(session: Session, *, enterprise_ids: list[int]) -> dict[int, CreditScore]:

@@ -13,7 +13,7 @@ from qiantang.credit import policy as credit_policy
 from qiantang.enterprises import schemas, service
 from qiantang.enterprises.models import ListingStatus
 from qiantang.enterprises.service import EnterpriseFilters
-from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, spool, xlsx_file_response
 from qiantang.formatting import convert
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
@@ -23,7 +23,7 @@ from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
-from qiantang.web.templating import pagination, render
+from qiantang.web.templating import query_without, render
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["企业 Enterprises"])
@@ -55,11 +55,17 @@ Filters = Annotated[EnterpriseFilters, Depends(_filters)]
 
 @router.get("/enterprises")
 def enterprises_page(
-    request: Request, db: DB, auth: CurrentAuth, filters: Filters, page: int = Query(1, ge=1)
+    request: Request,
+    db: DB,
+    auth: CurrentAuth,
+    filters: Filters,
+    after: int | None = Query(None, ge=0),
+    before: int | None = Query(None, ge=0),
 ):
-    rows, total = service.list_enterprises(
-        db, scope=auth.scope, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
+    pg = service.page_enterprises(
+        db, scope=auth.scope, filters=filters, limit=PER_PAGE, after=after, before=before
     )
+    rows = pg.rows
     areas = db.scalars(select(Area).where(Area.valid_to.is_(None)).order_by(Area.sort_order)).all()
     return render(
         request,
@@ -69,7 +75,8 @@ def enterprises_page(
         grades=credit_policy.grade_names(),
         area_names={a.code: (a.name_zh, a.name_en) for a in areas},
         filters=filters,
-        **pagination(request, page=page, total=total, per_page=PER_PAGE),
+        pg=pg,
+        query=query_without(request, "after", "before", "page"),
         areas=areas,
         sizes=list(SizeClass),
         sections=SECTIONS,
@@ -82,7 +89,6 @@ def enterprises_page(
 def enterprises_export(
     request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], filters: Filters
 ):
-    rows, total = service.list_enterprises(db, scope=auth.scope, filters=filters, limit=MAX_EXPORT_ROWS)
     headers = [
         _("USCC"),
         _("Name"),
@@ -101,41 +107,50 @@ def enterprises_export(
         _("Probability of default"),
         _("Scored on"),
     ]
-    scores = service.current_scores(db, enterprise_ids=[r.id for r in rows])
+    total, capped = service.count_enterprises(db, scope=auth.scope, filters=filters, cap=MAX_EXPORT_ROWS)
+    exported = min(total, MAX_EXPORT_ROWS)
+
     areas = area_names(db, zh=is_zh())
-    body = (
-        [
-            r.uscc,
-            r.name,
-            industry_label(r.industry_section, None, zh=is_zh()) if r.industry_section else "",
-            r.industry_code,
-            areas.get(r.district_code, r.district_code),
-            label(r.size_class) if r.size_class else "",
-            r.founded_on,
-            r.employees,
-            convert(r.revenue, "万元"),
-            convert(r.total_assets, "万元"),
-            label(r.listing_status),
-            _("yes") if r.high_tech else _("no"),
-            round(scores[r.id].score, 1) if r.id in scores else None,
-            scores[r.id].grade if r.id in scores else "",
-            scores[r.id].pd if r.id in scores else None,
-            scores[r.id].as_of if r.id in scores else None,
-        ]
-        for r in rows
-    )
+
+    def body():
+        # Chunks of rows and their scores: a city-wide export never holds the whole table in memory.
+        for chunk in service.iter_enterprises(db, scope=auth.scope, filters=filters, limit=MAX_EXPORT_ROWS):
+            scores = service.current_scores(db, enterprise_ids=[r.id for r in chunk])
+            for r in chunk:
+                s = scores.get(r.id)
+                yield [
+                    r.uscc,
+                    r.name,
+                    industry_label(r.industry_section, None, zh=is_zh()) if r.industry_section else "",
+                    r.industry_code,
+                    areas.get(r.district_code, r.district_code),
+                    label(r.size_class) if r.size_class else "",
+                    r.founded_on,
+                    r.employees,
+                    convert(r.revenue, "万元"),
+                    convert(r.total_assets, "万元"),
+                    label(r.listing_status),
+                    _("yes") if r.high_tech else _("no"),
+                    round(s.score, 1) if s else None,
+                    s.grade if s else "",
+                    s.pd if s else None,
+                    s.as_of if s else None,
+                ]
+
     notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
-    if total > len(rows):
-        notes.append(_("Only the first %(n)s rows were exported; narrow the filters.", n=len(rows)))
-    content = build_xlsx(
+    if capped:
+        notes.append(_("Only the first %(n)s rows were exported; narrow the filters.", n=exported))
+    tmp = spool()
+    build_xlsx(
         sheet_title=_("Enterprises"),
         headers=headers,
-        rows=body,
+        rows=body(),
         notes=notes,
         number_formats={8: "#,##0.00", 9: "#,##0.00", 12: "0.0", 14: "0.00%"},
+        target=tmp,
     )
-    record_export(db, request, auth, "enterprises", detail={"rows": len(rows)})
-    return xlsx_response(content, _("Enterprises") + ".xlsx")
+    record_export(db, request, auth, "enterprises", detail={"rows": exported})
+    return xlsx_file_response(tmp, _("Enterprises") + ".xlsx")
 
 
 @router.get("/enterprises/{uscc}")

@@ -6,6 +6,7 @@ from alembic import context
 
 from qiantang.db import make_engine
 from qiantang.models import Base
+from qiantang.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -41,6 +42,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,  # the search indexes
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -22,6 +22,7 @@ from qiantang.errors import NotFound
 from qiantang.network import analysis
 from qiantang.network.contagion import NEVER, cascade, debtrank, obligation_matrix
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
+from qiantang.paging import count_capped
 from qiantang.standards.loan_class import LoanClass
 from qiantang.web.i18n import is_zh
 
@@ -617,7 +618,8 @@ def list_groups(
     if not scope.is_citywide:
         # JSON list membership, portable: the district code appears quoted in the stored text.
         stmt = stmt.where(cast(GuaranteeGroup.districts, Text).like(f'%"{scope.district_code}"%'))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    # The groups of one analysis run never change, so their count is kept (a district's is a JSON scan).
+    total, _capped = count_capped(session, stmt, GuaranteeGroup.id, cap=None, cached=True)
     rows = session.scalars(
         stmt.order_by(GuaranteeGroup.risk_rank.desc(), GuaranteeGroup.firms.desc(), GuaranteeGroup.id)
         .limit(limit)

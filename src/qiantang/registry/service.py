@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
@@ -23,6 +23,7 @@ from qiantang.registry.models import (
     InstitutionType,
     StatusEvent,
 )
+from qiantang.search import matches
 from qiantang.standards.uscc import check_uscc
 
 
@@ -38,11 +39,10 @@ class InstitutionFilters:
     supervisor: str | None = None
 
 
-def _query(scope: Scope, f: InstitutionFilters) -> Select:
+def _query(session: Session, scope: Scope, f: InstitutionFilters) -> Select:
     stmt = select(Institution).where(scope.institution_clause(Institution.id, Institution.district_code))
-    if f.q:
-        like = f"%{f.q.strip()}%"
-        stmt = stmt.where(or_(Institution.name.like(like), Institution.uscc.like(like)))
+    if f.q and f.q.strip():  # name or USCC contains q, through the text index (qiantang.search)
+        stmt = stmt.where(matches(session, "institutions", Institution.id, f.q))
     if f.type_code:
         stmt = stmt.where(Institution.type_code == f.type_code)
     if f.category:
@@ -72,7 +72,7 @@ def list_institutions(
     session: Session, *, scope: Scope, filters: InstitutionFilters, limit: int = 50, offset: int = 0
 ) -> tuple[list[Institution], int]:
     """One page of institutions the user may see, and how many there are in all."""
-    stmt = _query(scope, filters)
+    stmt = _query(session, scope, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = session.scalars(stmt.order_by(Institution.id).limit(limit).offset(offset)).unique().all()
     return list(rows), total

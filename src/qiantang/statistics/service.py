@@ -9,6 +9,7 @@ API only read cells (a few thousand rows at most), never raw filings.
 from __future__ import annotations
 
 import csv
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
+from cachetools import LRUCache
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
@@ -995,3 +997,26 @@ def targets_for(session: Session, *, group: str) -> list[ClusterTarget]:
                 )
             )
     return out
+
+
+# The statistics page's figures for one set of cells: they change only when a refresh writes cells (each
+# refresh adds a StatRefresh row), so they are kept per refresh, scope and query, and computed once.
+_page_cache: LRUCache = LRUCache(maxsize=256)
+_page_lock = threading.Lock()
+
+
+def cells_version(session: Session) -> int:
+    """The id of the last refresh that wrote cells (0: none): the version of every figure derived."""
+    return int(session.scalar(select(func.max(StatRefresh.id))) or 0)
+
+
+def page_figures(session: Session, *, key: tuple, compute):
+    """``compute()`` for this cells version and ``key`` (scope, query, language), computed once."""
+    full = (str(session.get_bind().engine.url), cells_version(session), *key)
+    with _page_lock:
+        hit = _page_cache.get(full)
+    if hit is None:
+        hit = compute()
+        with _page_lock:
+            _page_cache[full] = hit
+    return hit

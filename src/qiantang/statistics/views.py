@@ -122,13 +122,22 @@ def statistics_page(
     scope = auth.scope
     locale = get_locale()
     lab = service.labels(db)
-    pivot = _pivot(db, scope, q, filters, lab)
     if split not in TREND_SPLITS:
         raise QiantangError(f"无效的拆分维度：{split}", message_en=f"Unknown split: {split}")
     split_dim = None if split == "total" else Dimension(split)
-    trend_data = service.trend(db, scope=scope, measure=trend, split=split_dim, filters=filters, lab=lab)
-    flows = service.flows_by_year(db, scope=scope, filters=filters, lab=lab)
-    districts = service.by_district(db, scope=scope, period_end=pivot.period_end, filters=filters, lab=lab)
+
+    def figures():
+        pivot = _pivot(db, scope, q, filters, lab)
+        trend_data = service.trend(db, scope=scope, measure=trend, split=split_dim, filters=filters, lab=lab)
+        flows = service.flows_by_year(db, scope=scope, filters=filters, lab=lab)
+        districts = service.by_district(
+            db, scope=scope, period_end=pivot.period_end, filters=filters, lab=lab
+        )
+        return pivot, trend_data, flows, districts
+
+    # Derived from the stored cells only: computed once per refresh of the cells, scope and query.
+    key = (scope.role, scope.district_code, scope.institution_id, str(request.url.query), locale)
+    pivot, trend_data, flows, districts = service.page_figures(db, key=key, compute=figures)
     chosen = {m.code for m in pivot.measures}
     return render(
         request,
