@@ -107,6 +107,7 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.help.views import router as help_router
     from qiantang.network.views import api_router as network_api
     from qiantang.network.views import router as network_router
     from qiantang.overview.views import api_router as overview_api
@@ -132,6 +133,7 @@ def create_app() -> FastAPI:
         network_router,
         enterprises_router,
         audit_router,
+        help_router,
     )
     api_routers = (
         auth_api_router,
