@@ -78,7 +78,9 @@ def demo_server():
         print("loading the tiny demo city …", flush=True)
         demo.load(engine, scale="tiny")
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
@@ -121,7 +123,9 @@ def take(base_url: str) -> list[Path]:
             if target.startswith("first:"):
                 listing, pattern = target.removeprefix("first:").split("|", 1)
                 page.goto(listing)
-                hrefs = page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
+                hrefs = page.eval_on_selector_all(
+                    "main a[href]", "els => els.map(e => e.getAttribute('href'))"
+                )
                 matches = [h for h in hrefs if re.match(pattern, h)]
                 if not matches:
                     print(f"skipped {name}: no link matching {pattern} on {listing}", file=sys.stderr)

@@ -20,7 +20,7 @@ from qiantang.web.i18n import N_
 
 GUIDE_DIR = Path(__file__).resolve().parents[3] / "docs" / "guide"
 IMAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(png|jpg)$")
-MD_LINK = re.compile(r"^(?:\./)?([a-z0-9-]+)\.md(#[\w-]*)?$")
+MD_LINK = re.compile(r"^(?:\./|\.\./(?:zh|en)/)?([a-z0-9-]+)\.md(#[\w-]*)?$")
 
 
 @dataclass(frozen=True)
