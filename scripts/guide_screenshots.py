@@ -47,6 +47,8 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("credit.jpg", "admin", "/credit"),
     ("network.jpg", "admin", "/network"),
     ("network-group.jpg", "admin", r"first:/network|^/network/groups/\d+$"),
+    ("listing.jpg", "admin", "/listing"),
+    ("listing-funnel.jpg", "admin", "/listing/funnel"),
     ("audit.jpg", "admin", "/audit"),
     ("users.jpg", "admin", "/users"),
 )
@@ -131,7 +133,13 @@ def take(base_url: str) -> list[Path]:
                     print(f"skipped {name}: no link matching {pattern} on {listing}", file=sys.stderr)
                     continue
                 target = matches[0]
-            page.goto(target)
+            response = page.goto(target)
+            if response is None or response.status != 200:
+                print(
+                    f"skipped {name}: {target} answered {response.status if response else '-'}",
+                    file=sys.stderr,
+                )
+                continue
             page.wait_for_load_state("networkidle")
             page.wait_for_timeout(600)  # ECharts' entry animation
             path = OUT / name

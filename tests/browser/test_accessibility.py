@@ -32,6 +32,8 @@ MAIN_PAGES = (
     "/credit",
     "/network",
     "/network/scenarios",
+    "/listing",
+    "/listing/funnel",
     "/audit",
     "/users",
     "/help",
@@ -50,6 +52,7 @@ FOLLOW = {
     "/enterprises": r"^/enterprises/[0-9A-Z]{18}$",
     "/credit": r"^/credit/models/\d+$",
     "/network": r"^/network/groups/\d+$",
+    "/listing": r"^/listing/\d+$",
 }
 # A firm's profile leads to its credit report and its place in the guarantee network.
 FIRM_PAGES = ("{firm}/credit-report", "/network/enterprises/{uscc}")

@@ -39,6 +39,7 @@ PAGES: tuple[GuidePage, ...] = (
     GuidePage("early-warning", N_("Early warning and cases"), ("earlywarning", "cases")),
     GuidePage("enterprises", N_("Enterprises and credit scoring"), ("enterprises", "credit")),
     GuidePage("network", N_("Guarantee networks"), ("network",)),
+    GuidePage("listing", N_("Listing reserve"), ("listing",)),
     GuidePage("audit", N_("Audit log and users"), ("audit", "users")),
 )
 BY_SLUG = {p.slug: p for p in PAGES}
