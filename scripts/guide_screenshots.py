@@ -49,6 +49,7 @@ SHOTS: tuple[tuple[str, str, str], ...] = (
     ("network-group.jpg", "admin", r"first:/network|^/network/groups/\d+$"),
     ("listing.jpg", "admin", "/listing"),
     ("listing-funnel.jpg", "admin", "/listing/funnel"),
+    ("matching.jpg", "admin", "/matching"),
     ("audit.jpg", "admin", "/audit"),
     ("users.jpg", "admin", "/users"),
 )

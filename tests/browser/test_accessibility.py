@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 ROLES = ("admin", "analyst", "xihu", "reporter", "auditor")  # one demo login per role
-# The module pages; a role that may not open one gets a 403 page (checked once, below) and moves on.
+# The module pages; a role that may not open one gets a 403 page (checked once, below) and moves on;
+# a module not in this build (404) is passed over.
 MAIN_PAGES = (
     "/",
     "/plan",
@@ -34,6 +35,8 @@ MAIN_PAGES = (
     "/network/scenarios",
     "/listing",
     "/listing/funnel",
+    "/matching",
+    "/matching/products",
     "/audit",
     "/users",
     "/help",
@@ -53,6 +56,7 @@ FOLLOW = {
     "/credit": r"^/credit/models/\d+$",
     "/network": r"^/network/groups/\d+$",
     "/listing": r"^/listing/\d+$",
+    "/matching": r"^/matching/needs/\d+$",
 }
 # A firm's profile leads to its credit report and its place in the guarantee network.
 FIRM_PAGES = ("{firm}/credit-report", "/network/enterprises/{uscc}")
