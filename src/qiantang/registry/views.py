@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
@@ -34,14 +35,22 @@ api_router = APIRouter(tags=["机构名录 Registry"])
 PER_PAGE = 50
 
 
+def _blank_is_none(value):
+    """A filter left at "All" submits an empty value: it means no filter, not a wrong one."""
+    return value or None
+
+
+BlankNone = BeforeValidator(_blank_is_none)
+
+
 def _filters(
     q: str | None = None,
     type: str | None = None,
     category: str | None = None,
-    level: InstitutionLevel | None = None,
+    level: Annotated[InstitutionLevel | None, BlankNone] = None,
     district: str | None = None,
     cluster: str | None = None,
-    status: InstitutionStatus | None = None,
+    status: Annotated[InstitutionStatus | None, BlankNone] = None,
     supervisor: str | None = None,
 ) -> InstitutionFilters:
     return InstitutionFilters(

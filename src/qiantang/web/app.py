@@ -111,6 +111,7 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.help.views import router as help_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
     from qiantang.matching.views import api_router as matching_api
@@ -142,6 +143,7 @@ def create_app() -> FastAPI:
         matching_router,
         enterprises_router,
         audit_router,
+        help_router,
     )
     api_routers = (
         auth_api_router,

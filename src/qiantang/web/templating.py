@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from qiantang import __version__, formatting
 from qiantang.auth.permissions import Permission, has_any
+from qiantang.help.service import help_url
 from qiantang.masking import jinja_mask
 from qiantang.standards.industry import industry_label
 from qiantang.web.i18n import N_, get_locale, gettext, label
@@ -35,6 +36,7 @@ TEMPLATE_PACKAGES = (
     "network",
     "listing",
     "matching",
+    "help",
 )
 
 
@@ -159,5 +161,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("nav", nav_for(user))
     context.setdefault("is_demo", getattr(request.app.state, "is_demo", lambda: False)())
     context.setdefault("active", "")
+    context.setdefault("help_url", help_url(context["active"]))
     context["locale"] = get_locale()
     return templates().TemplateResponse(request, name, context, status_code=status_code)
