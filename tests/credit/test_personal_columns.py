@@ -78,7 +78,7 @@ def test_insisting_uses_them_but_never_shows_their_cut_points():
     assert all("个人信息" in label for label in labels[:-1]) and labels[-1] == "缺失/未知"
     assert not any(re.search(r"\d{3}", label) for label in labels)  # no cut point such as 13,914,372,096
     income = [r["bin"] for r in model.bin_table() if r["feature"] == "收入"]
-    assert any("[" in label for label in income)  # ordinary columns keep their cut points
+    assert any(re.search(r"\d", label) for label in income[:-1])  # ordinary columns keep their cut points
     again = type(model).from_spec(model.to_spec())
     phone = next(b for b in again.bins if b.name == "手机号")
     assert phone.personal and "个人信息" in phone.labels()[0]

@@ -63,7 +63,7 @@ def test_unknown_scale_is_refused():
 def test_scales_and_demo_users():
     assert SCALES == ("tiny", "small", "city")
     by_name = {u.username: u for u in DEMO_USERS}
-    assert set(by_name) == {"admin", "analyst", "xihu", "binjiang", "reporter", "auditor"}
+    assert set(by_name) == {"admin", "analyst", "xihu", "binjiang", "reporter", "auditor", "lender", "firm"}
     assert {u.role for u in DEMO_USERS} == set(Role)
     for user in DEMO_USERS:
         assert user.password == f"demo-{user.username}-2025"

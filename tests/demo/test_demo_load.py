@@ -38,7 +38,10 @@ def test_row_counts_match_generate(loaded, tiny_city):
     assert {k: v for k, v in stats.rows.items() if k != "users"} == tiny_city.rows
     with engine.connect() as conn:
         for table, n in tiny_city.rows.items():
-            assert conn.scalar(select(func.count()).select_from(Base.metadata.tables[table])) == n
+            stmt = select(func.count()).select_from(Base.metadata.tables[table])
+            if table == "loans":  # the demo matchmaking's disbursed loans come on top (contracts PT…)
+                stmt = stmt.where(~Base.metadata.tables[table].c.contract_no.startswith("PT"))
+            assert conn.scalar(stmt) == n
     assert stats.total_rows == sum(stats.rows.values())
     assert stats.seconds > 0 and stats.rows_per_second > 0 and stats.peak_rss_mb > 0
 

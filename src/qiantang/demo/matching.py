@@ -1,4 +1,4 @@
-"""The demo city's financing matchmaking in 2026 — synthetic, run through the real workflow.
+"""The demo city's financing matchmaking in 2025 — synthetic, run through the real workflow.
 
 Lenders of the demo registry publish products; demo firms post needs through the year; every step
 goes through ``matching.service`` (matching, offers, pickup with its limit, the working-day clock,
@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from qiantang.auth.scope import Scope
@@ -42,7 +42,8 @@ LENDER_TYPES = (
 )
 NEEDS_BY_SCALE = {"tiny": 40, "small": 400, "city": 1500}
 PRODUCTS_BY_SCALE = {"tiny": 16, "small": 80, "city": 300}
-START, END = date(2026, 1, 5), date(2026, 11, 30)
+# The demo's loan book is classified at 2025-12-31: its matchmaking is the year 2025 up to that date.
+START, END = date(2025, 1, 6), date(2025, 12, 31)
 
 
 class _Demo:
@@ -235,6 +236,8 @@ def build_matching(session: Session, *, scale: str, seed: int) -> dict[str, int]
                 decline_code=code,
             )
     service.check_timeouts(session, today=END)
+    # Disbursed loans join the book as it was classified at the demo's date (all 正常 then).
+    session.execute(update(Loan).where(Loan.contract_no.startswith("PT")).values(as_of=END))
     session.flush()
     live = sum(1 for p in products if p.status == ProductStatus.APPROVED)
     return {"products": live, "needs": needs}
