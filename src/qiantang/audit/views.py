@@ -13,6 +13,7 @@ from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -27,8 +28,8 @@ def _action_label(action: str) -> str:
 def _filters(
     username: str | None = None,
     action: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    since: Blank[date] = None,
+    until: Blank[date] = None,
 ) -> service.AuditFilters:
     return service.AuditFilters(username=username or None, action=action or None, since=since, until=until)
 

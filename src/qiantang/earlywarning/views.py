@@ -24,6 +24,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +50,7 @@ def _filters(
     type: str | None = None,
     district: str | None = None,
     status: str | None = "open",
-    institution: int | None = None,
+    institution: Blank[int] = None,
 ) -> service.AlertFilters:
     if level and level not in {lv.value for lv in Level}:
         level = None
@@ -456,7 +457,7 @@ def ratings_api(
     period: str | None = Query(None, description="季度，如 2025Q4；默认最近一季"),
     type: str | None = None,
     district: str | None = None,
-    level: Level | None = None,
+    level: Blank[Level] = None,
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ):

@@ -22,6 +22,7 @@ from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import label
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -32,10 +33,10 @@ PER_PAGE = 50
 def _filters(
     q: str | None = None,
     district: str | None = None,
-    size: SizeClass | None = None,
+    size: Blank[SizeClass] = None,
     section: str | None = None,
-    listing: ListingStatus | None = None,
-    high_tech: bool | None = None,
+    listing: Blank[ListingStatus] = None,
+    high_tech: Blank[bool] = None,
     grade: str | None = None,
 ) -> EnterpriseFilters:
     return EnterpriseFilters(

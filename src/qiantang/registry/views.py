@@ -27,6 +27,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,10 +39,10 @@ def _filters(
     q: str | None = None,
     type: str | None = None,
     category: str | None = None,
-    level: InstitutionLevel | None = None,
+    level: Blank[InstitutionLevel] = None,
     district: str | None = None,
     cluster: str | None = None,
-    status: InstitutionStatus | None = None,
+    status: Blank[InstitutionStatus] = None,
     supervisor: str | None = None,
 ) -> InstitutionFilters:
     return InstitutionFilters(

@@ -18,6 +18,7 @@ from qiantang.statistics.service import Dimension, Filters
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import get_locale
 from qiantang.web.i18n import gettext as _
+from qiantang.web.params import Blank
 from qiantang.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +68,7 @@ class PivotQuery:
 
 def get_pivot_query(
     period: Annotated[
-        date | None, Query(description="Quarter end, e.g. 2025-12-31 (default: latest)")
+        Blank[date], Query(description="Quarter end, e.g. 2025-12-31 (default: latest)")
     ] = None,
     rows: Annotated[Dimension, Query(description="Rows dimension")] = Dimension.TYPE,
     measures: Annotated[list[str] | None, Query(description="Measure codes, comma-separated")] = None,
@@ -185,7 +186,7 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
 
 
 @router.get("/statistics/clusters")
-def clusters_page(request: Request, db: DB, auth: Viewer, period: date | None = None):
+def clusters_page(request: Request, db: DB, auth: Viewer, period: Blank[date] = None):
     lab = service.labels(db)
     period_end, groups = service.clusters_overview(db, scope=auth.scope, period_end=period, lab=lab)
     return render(
