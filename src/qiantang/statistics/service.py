@@ -27,7 +27,9 @@ from qiantang.auth.models import Role
 from qiantang.auth.scope import Scope
 from qiantang.db import bulk_insert
 from qiantang.errors import Forbidden, NotFound, QiantangError
+from qiantang.filings import service as filings_service
 from qiantang.filings.models import Filing
+from qiantang.filings.service import ShownPeriod
 from qiantang.registry.models import (
     Area,
     Cluster,
@@ -534,14 +536,24 @@ def available_periods(session: Session) -> list[date]:
     return list(reversed(quarter_ends(first, last)))
 
 
-def default_period(session: Session) -> date | None:
-    """The latest quarter whose returns are in (cells of filings), else the latest with any cells.
+def shown_period(
+    session: Session, period_end: date | None = None, *, today: date | None = None
+) -> ShownPeriod:
+    """The quarter a statistics page shows and why: the chosen one (any day maps to its quarter's
+    end), else the latest complete quarter of the filings (past its due date with returns in, or
+    most institutions filed) when it has cells, else the latest quarter with cells."""
+    if period_end is not None:
+        return ShownPeriod(quarter_end(period_end), "chosen")
+    shown = filings_service.shown_period(session, today=today)
+    if session.scalar(select(StatCell.period_end).where(StatCell.period_end == shown.period_end).limit(1)):
+        return shown
+    latest = latest_period(session)
+    return ShownPeriod(latest, "latest_cells") if latest else shown
 
-    A refresh also covers the quarter in progress, whose registry counts are known but whose returns
-    are not yet due; pages open on the last quarter that has both.
-    """
-    filed = session.scalar(select(func.max(StatCell.period_end)).where(StatCell.measure == "filed"))
-    return filed or latest_period(session)
+
+def default_period(session: Session, *, today: date | None = None) -> date | None:
+    """The quarter pages open on (see ``shown_period``); None before the first refresh."""
+    return shown_period(session, today=today).period_end if latest_period(session) else None
 
 
 def resolve_period(session: Session, period_end: date | None) -> date | None:

@@ -107,6 +107,11 @@ def _filters_text(lab: service.Labels, filters: Filters) -> str:
     return "; ".join(parts)
 
 
+def _shown(db, period: date | None) -> service.ShownPeriod | None:
+    """The quarter a page shows and why (None before the first statistics refresh)."""
+    return service.shown_period(db, period) if service.latest_period(db) else None
+
+
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -123,6 +128,8 @@ def statistics_page(
     scope = auth.scope
     locale = get_locale()
     lab = service.labels(db)
+    shown = _shown(db, q.period)
+    q.period = shown.period_end if shown else None
     pivot = _pivot(db, scope, q, filters, lab)
     if split not in TREND_SPLITS:
         raise QiantangError(f"无效的拆分维度：{split}", message_en=f"Unknown split: {split}")
@@ -136,6 +143,7 @@ def statistics_page(
         "statistics/index.html",
         active="statistics",
         pivot=pivot,
+        shown=shown,
         trend=trend_data,
         trend_measure=trend,
         split=split,
@@ -188,12 +196,16 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
 @router.get("/statistics/clusters")
 def clusters_page(request: Request, db: DB, auth: Viewer, period: Blank[date] = None):
     lab = service.labels(db)
-    period_end, groups = service.clusters_overview(db, scope=auth.scope, period_end=period, lab=lab)
+    shown = _shown(db, period)
+    period_end, groups = service.clusters_overview(
+        db, scope=auth.scope, period_end=shown.period_end if shown else None, lab=lab
+    )
     return render(
         request,
         "statistics/clusters.html",
         active="statistics",
         period_end=period_end,
+        shown=shown,
         periods=service.available_periods(db),
         groups=groups,
         scope_text=_scope_text(lab, auth.scope),

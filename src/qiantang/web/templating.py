@@ -132,6 +132,7 @@ def environment() -> Environment:
         int=formatting.fmt_int,
         pct=formatting.fmt_pct,
         date=formatting.fmt_date,
+        quarter=formatting.fmt_quarter,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
