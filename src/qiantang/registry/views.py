@@ -201,6 +201,7 @@ async def create_institution_form(request: Request, db: DB, auth: Editor):
 @router.get("/institutions/{institution_id}/edit")
 def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id: int):
     inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    service.check_editable(inst)
     current = vars(service.input_of(inst))
     form = {k: ("" if v is None else str(v)) for k, v in current.items()}
     return _edit_page(request, db, inst=inst, form=form)
@@ -209,6 +210,7 @@ def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id
 @router.post("/institutions/{institution_id}/edit")
 async def edit_institution_form(request: Request, db: DB, auth: Editor, institution_id: int):
     inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    service.check_editable(inst)
     form = dict(await request.form())
     try:
         service.update_institution(
@@ -255,6 +257,7 @@ def _detail_page(request, db, auth: Auth, institution_id: int, *, status_errors=
         inst=inst,
         filings=service.institution_filings(db, institution_id=inst.id),
         can_edit=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
+        can_modify=has_permission(auth.user.role, Permission.EDIT_REGISTRY) and service.is_editable(inst),
         events=[e for e in service.TRANSITIONS if inst.status in service.TRANSITIONS[e][0]],
         status_errors=list(status_errors),
         today=date.today().isoformat(),

@@ -82,6 +82,11 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
+def nav_permissions(code: str) -> tuple[Permission, ...]:
+    """The permissions that show menu item ``code``; its pages require the same (``require_any``)."""
+    return next(item.permissions for item in NAV if item.code == code)
+
+
 def query_without(request: Request, *names: str) -> str:
     """The request's query string without ``names`` (e.g. to build pager links), URL-encoded."""
     return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in names and v])
