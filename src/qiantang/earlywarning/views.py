@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
+from qiantang.cases import service as case_service
 from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
 from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal, Level, SignalFamily
@@ -188,6 +189,7 @@ def institution_page(request: Request, db: DB, auth: Viewer, institution_id: int
         request,
         "earlywarning/institution.html",
         p=profile,
+        visible_cases=case_service.visible_ids(db, scope=auth.scope, case_ids=profile["cases"].values()),
         inst=profile["institution"],
         current=current,
         score_spec=_score_spec(ratings) if ratings else None,
@@ -297,12 +299,14 @@ def alerts_page(request: Request, db: DB, auth: Viewer, filters: Filters, page: 
     rows, total = service.list_alerts(
         db, scope=auth.scope, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
+    cases = service.cases_for_alerts(db, [a.id for a in rows])
     return render(
         request,
         "earlywarning/alerts.html",
         rows=rows,
         filters=filters,
-        cases=service.cases_for_alerts(db, [a.id for a in rows]),
+        cases=cases,
+        visible_cases=case_service.visible_ids(db, scope=auth.scope, case_ids=cases.values()),
         levels=LEVELS,
         families=list(SignalFamily),
         statuses=list(AlertStatus),
