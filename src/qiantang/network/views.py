@@ -63,6 +63,8 @@ def groups_page(
         request,
         "network/groups.html",
         run=run,
+        counts=service.summary_counts(db, scope=auth.scope, run=run),
+        citywide=auth.scope.is_citywide,
         rows=rows,
         level=level or "",
         min_firms=min_firms,
