@@ -157,7 +157,8 @@ def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
         credit=credit,
         signals=service.risk_signals(db, ent=ent, loans=[loan for loan, _inst in loans], credit=credit),
         pct=credit_report.pct,
-        age_years=(date.today() - ent.founded_on).days / 365.25,
+        age_years=service.age_years(ent, date.today()),
+        today=date.today(),
         active="enterprises",
     )
 
