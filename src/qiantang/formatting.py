@@ -46,6 +46,16 @@ def fmt_pct(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}%"
 
 
+def fmt_quarter(period_end: date | None) -> str:
+    """A quarter by its end: "2025年第4季度" in Chinese, "2025 Q4" in English."""
+    if period_end is None:
+        return "—"
+    return gettext("%(year)s Q%(quarter)s") % {
+        "year": period_end.year,
+        "quarter": (period_end.month - 1) // 3 + 1,
+    }
+
+
 def fmt_date(value: date | datetime | None) -> str:
     if value is None:
         return "—"

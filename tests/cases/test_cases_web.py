@@ -402,3 +402,31 @@ def test_evidence_rows_read_the_early_warning_signal_shapes():
     assert rows[2]["reasons"] == ["资产质量：逾期占比 28.67%"] and rows[2]["limit"] == ""
     assert rows[3]["message"] == "free text" and rows[4]["message"] == "None"
     assert evidence_rows(None) == [] and evidence_rows({"not": "a list"}) == []
+
+
+def test_the_district_inbox_links_only_to_cases_the_district_may_open(clients, cases):
+    """A city-level case in Xihu is named in Xihu's alert inbox and institution page, not linked."""
+    red, yellow = cases["xihu_red"], cases["xihu_yellow"]
+    assert red.owner == Owner.CITY and not red.shared_with_district and red.escalated_at is None
+    assert yellow.owner == Owner.DISTRICT
+    xihu = clients.as_user("xihu")
+    pages = [
+        "/early-warning/alerts?status=&district=",
+        f"/early-warning/institutions/{red.institution_id}",
+        f"/early-warning/institutions/{yellow.institution_id}",
+    ]
+    seen = set()
+    for url in pages:
+        html = xihu.get(url).text
+        for case_id in {int(x) for x in re.findall(r'href="/cases/(\d+)"', html)}:
+            assert xihu.get(f"/cases/{case_id}").status_code == 200, (url, case_id)
+            seen.add(case_id)
+        if str(red.institution_id) in url:
+            assert f'href="/cases/{red.id}"' not in html
+            assert f"案件 {red.id}（市级处置）" in html
+    assert yellow.id in seen and red.id not in seen
+    assert (
+        clients.as_user("admin")
+        .get(f"/early-warning/institutions/{red.institution_id}")
+        .text.count(f'href="/cases/{red.id}"')
+    )

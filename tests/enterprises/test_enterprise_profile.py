@@ -202,3 +202,31 @@ def test_mutual_guarantee_whose_reverse_ended_is_labelled_one_way(clients, db):
     rows = service.enterprise_guarantees(db, enterprise_id=a.id)
     assert not next(r for r in rows["given"] if r.guarantee.id == forward.id).lapsed_mutual
     assert guarantee_exposure(db, enterprise_id=a.id, as_of=as_of)["mutual"]
+
+
+def test_profile_and_credit_report_say_on_which_date_they_give_the_firm_age(clients, db):
+    from datetime import date
+
+    ent, _score = a_scored_enterprise(db)
+    c = clients.as_user("analyst")
+    today = date.today()
+    profile = c.get(f"/enterprises/{ent.uscc}").text
+    assert f"截至 {today.isoformat()} 已成立 {service.age_years(ent, today):.1f} 年" in profile
+    report = c.get(f"/enterprises/{ent.uscc}/credit-report").text
+    as_of = db.scalar(select(func.max(CreditScore.as_of)).where(CreditScore.enterprise_id == ent.id))
+    assert f"截至评分基准日 {as_of.isoformat()} 已成立 {service.age_years(ent, as_of):.1f} 年" in report
+
+
+def test_overview_and_list_say_what_their_enterprise_counts_count(clients, db):
+    import re
+
+    c = clients.as_user("admin")
+    overview = c.get("/").text
+    card = overview.split('data-testid="card-enterprises"')[1].split("</div>\n  </div>")[0]
+    shown = int(re.search(r'class="v">([\d,]+)<', card).group(1).replace(",", ""))
+    operating = db.scalar(select(func.count()).where(Enterprise.deregistered_on.is_(None)))
+    registered = db.scalar(select(func.count()).select_from(Enterprise))
+    assert shown == operating and "在营企业（不含已注销）" in card
+    listing = c.get("/enterprises").text
+    assert f"共 {registered} 条" in listing or f"共 {registered:,} 条" in listing
+    assert "含已注销企业" in listing

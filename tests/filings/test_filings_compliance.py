@@ -101,6 +101,57 @@ def test_default_period_is_the_latest_quarter_past_its_due_date(db):
     assert service.compliance(db, scope=Scope.system(), today=date(2026, 1, 16)).period_end == Q4
 
 
+def early_returns(db, period_end: date, n: int, skip: int = 0) -> None:
+    """``n`` returns for ``period_end`` filed before its due date (copies of 2025Q4 returns)."""
+    current = select(Filing).where(Filing.period_end == Q4, Filing.is_current.is_(True))
+    for old in db.scalars(current.order_by(Filing.id).offset(skip).limit(n)):
+        db.add(
+            Filing(
+                institution_id=old.institution_id,
+                template_code=old.template_code,
+                template_version=old.template_version,
+                period_end=period_end,
+                data=old.data,
+                due_on=period_end + timedelta(days=15),
+                submitted_at=datetime(period_end.year, period_end.month, period_end.day) + timedelta(days=2),
+                source=old.source,
+            )
+        )
+    db.flush()
+
+
+def test_pages_open_on_the_latest_complete_quarter(db):
+    # The tiny city's returns end with 2025Q4 (due 2026-01-15).
+    shown = service.shown_period(db, today=date(2026, 1, 20))
+    assert (shown.period_end, shown.reason) == (Q4, "due")
+    # Before the due date, but every return is in: the quarter is complete.
+    shown = service.shown_period(db, today=date(2026, 1, 10))
+    assert (shown.period_end, shown.reason) == (Q4, "most_filed")
+    # One early return for 2026Q3 does not make pages open on it (nor on the empty Q1–Q2 before it).
+    early_returns(db, date(2026, 9, 30), 1)
+    shown = service.shown_period(db, today=date(2026, 10, 5))
+    assert (shown.period_end, shown.reason, shown.due) == (Q4, "latest_filed", date(2026, 6, 30))
+    assert service.compliance(db, scope=Scope.system(), period_end=shown.period_end).total.filed > 0
+    # Once most institutions have filed for it, it is shown even before its due date.
+    expected = service.compliance(db, scope=Scope.system(), period_end=date(2026, 9, 30)).total.expected
+    early_returns(db, date(2026, 9, 30), expected, skip=1)
+    shown = service.shown_period(db, today=date(2026, 10, 5))
+    assert (shown.period_end, shown.reason) == (date(2026, 9, 30), "most_filed")
+    assert service.shown_period(db, chosen=date(2020, 3, 31)).reason == "chosen"
+
+
+def test_the_filings_page_says_which_quarter_it_shows(clients):
+    admin = clients.as_user("admin")
+    page = admin.get("/filings")
+    assert page.status_code == 200 and 'data-testid="shown-period"' in page.text
+    shown = service.shown_period(clients.db)
+    label = f"{shown.period_end.year}年第{(shown.period_end.month - 1) // 3 + 1}季度"
+    assert f"显示 {label}" in page.text
+    assert f'value="{service.period_label(shown.period_end)}" selected' in page.text
+    chosen = admin.get("/filings?period=2020Q2")
+    assert "显示 2020年第2季度。" in chosen.text
+
+
 def test_on_time_late_and_revisions_in_compliance(db):
     admin, admin_scope = scope_of(db, "admin")
     template = get_template("small_loan")

@@ -196,7 +196,7 @@ def test_city_page_summary_filters_and_export(clients, db):
     assert len(rows) - header - 1 == len(api["rows"]) == api["total"]["expected"]
 
 
-def test_default_quarter_without_returns_points_to_the_latest_filed_one(clients, db, monkeypatch):
+def test_default_quarter_is_the_latest_with_returns_and_the_page_says_so(clients, db, monkeypatch):
     from datetime import date
 
     from qiantang.filings import service
@@ -206,11 +206,13 @@ def test_default_quarter_without_returns_points_to_the_latest_filed_one(clients,
     c = clients.as_user("analyst")
     r = c.get("/filings")
     label = f"{latest.year}Q{(latest.month - 1) // 3 + 1}"
-    assert r.status_code == 200 and 'data-testid="latest-filed"' in r.text
-    assert f'href="/filings?period={label}"' in r.text
-    # A quarter that has returns, or one asked for explicitly, gets no pointer.
-    assert 'data-testid="latest-filed"' not in c.get(f"/filings?period={label}").text
-    assert 'data-testid="latest-filed"' not in c.get(f"/filings?period={latest.year + 1}Q2").text
+    # Later quarters are past due without any return: the page opens on the latest with returns …
+    assert r.status_code == 200 and f'value="{label}" selected' in r.text
+    assert 'data-reason="latest_filed"' in r.text
+    # … and names the quarter past due, which stays one choice away.
+    assert f"{latest.year + 1}年第3季度 已过报送截止日，但尚无报表" in r.text
+    assert f'value="{latest.year + 1}Q3"' in r.text
+    assert 'data-reason="latest_filed"' not in c.get(f"/filings?period={latest.year + 1}Q2").text
 
 
 def test_auditor_reads_but_cannot_upload(clients, db):

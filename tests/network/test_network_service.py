@@ -245,3 +245,25 @@ def test_district_officer_graph_hides_other_districts_firms(clients, db, run):
     outside = [m for m in api["members"] if m["district_code"] != XIHU]
     assert outside and all("name" not in m and "uscc" not in m for m in outside)
     assert np.all([("name" in m) for m in api["members"] if m["district_code"] == XIHU])
+
+
+def test_summary_cards_cover_the_groups_the_list_shows(db, clients, run):
+    """City-wide the cards are the run's counts, and the stored groups add up to them; for a district
+    they cover only the groups touching it — the same groups its list shows."""
+    city = service.summary_counts(db, scope=Scope.system(), run=run)
+    assert city == dict(run.counts)
+    groups = db.scalars(select(GuaranteeGroup).where(GuaranteeGroup.run_id == run.id)).all()
+    assert sum(g.firms for g in groups) == city["firms"]
+    assert sum(g.mutual_pairs for g in groups) == city["mutual_pairs"]
+    xihu_scope = Scope(role=Role.DISTRICT_OFFICER, district_code=XIHU)
+    district = service.summary_counts(db, scope=xihu_scope, run=run)
+    _rows, total = service.list_groups(db, scope=xihu_scope, run=run, limit=100_000)
+    mine = [g for g in groups if XIHU in (g.districts or [])]
+    assert district["groups"] == len(mine) >= total > 0
+    assert district["firms"] == sum(g.firms for g in mine) < city["firms"]
+    assert district["largest_group"] == max(g.firms for g in mine)
+    html = clients.as_user("xihu").get("/network").text
+    assert 'data-testid="cards-scope"' in html
+    cards = html.split('data-testid="network-cards"')[1].split("</div>\n</div>")[0]
+    assert f'<div class="v">{district["firms"]}</div>' in cards
+    assert f'<div class="v">{city["firms"]}</div>' not in cards

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import select, text
@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from qiantang.auth.models import Role
 from qiantang.auth.scope import Scope
 from qiantang.errors import Forbidden, NotFound, QiantangError
+from qiantang.filings.models import Filing
 from qiantang.plan import indicators
 from qiantang.registry.models import Cluster
 from qiantang.statistics import measures as M
@@ -240,6 +241,33 @@ def test_cluster_figures_agree_with_the_plan_indicators(fresh):
     assert town.aum_trend is not None and town.aum_trend.measure.code == "private_fund_manager.aum"
     assert [t.progress.indicator.code for t in town.targets] == ["town_fund_total"]
     assert service.cluster_profile(db, scope=CITY, code="zone_binjiang").targets == []
+
+
+def test_one_early_return_does_not_move_the_pages_to_its_quarter(db):
+    """Cells up to 2025Q4, then one early return for 2026Q3 (stored, cells refreshed): pages stay on
+    2025Q4 — the latest complete quarter — and say why; 2026Q3 can still be chosen."""
+    filing = db.scalars(select(Filing).where(Filing.period_end == LAST).order_by(Filing.id).limit(1)).one()
+    early = date(2026, 9, 30)
+    db.add(
+        Filing(
+            institution_id=filing.institution_id,
+            template_code=filing.template_code,
+            template_version=filing.template_version,
+            period_end=early,
+            data=filing.data,
+            due_on=date(2026, 10, 15),
+            submitted_at=datetime(2026, 10, 2, 9),
+            source=filing.source,
+        )
+    )
+    db.flush()
+    service.refresh_periods(db, period_ends=[early])
+    today = date(2026, 10, 5)
+    assert service.latest_period(db) == early
+    assert service.default_period(db, today=today) == LAST
+    shown = service.shown_period(db, today=today)
+    assert (shown.period_end, shown.reason) == (LAST, "latest_filed")
+    assert service.shown_period(db, early, today=today).period_end == early
 
 
 def test_pages_open_on_the_last_quarter_whose_returns_are_in(db):

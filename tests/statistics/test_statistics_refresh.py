@@ -209,6 +209,29 @@ def test_refresh_periods_replaces_stale_cells(db):
     assert {m for _t, m in cells} <= {"open", "expected", "distressed"}
 
 
+def test_an_early_return_fills_the_quarters_before_it(db):
+    """Cells up to 2025Q4, then one early return for 2026Q3: 2026Q1 and Q2 get their cells too."""
+    service.refresh(db)
+    assert service.latest_period(db) == date(2025, 12, 31)
+    early = date(2026, 9, 30)
+    gap = [date(2026, 3, 31), date(2026, 6, 30)]
+    service.refresh_periods(db, period_ends=[early])
+    assert set(service.available_periods(db)[:3]) == {early, *gap}
+    quarters = [*gap, early]
+    expected = raw_expected(db, quarters)
+    assert {k[-1] for k in expected} >= {"open", "expected"}
+    got = stored(db, quarters)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
+    trend = service.aggregate(db, scope=service.Scope.system(), measures=["open"], by=["period_end"])["open"]
+    assert all(trend.get(q, 0) > 0 for q in quarters)
+    last = db.scalars(select(StatRefresh).order_by(StatRefresh.id.desc()).limit(1)).one()
+    assert last.periods == ",".join(q.isoformat() for q in quarters)
+    # A quarter that already has cells is not recomputed again unless asked.
+    assert service.periods_to_refresh(db, [date(2020, 6, 30)]) == [date(2020, 6, 30)]
+
+
 def test_quarter_helpers():
     assert service.quarter_end(date(2020, 2, 29)) == date(2020, 3, 31)
     assert service.quarter_end(date(2020, 12, 1)) == date(2020, 12, 31)

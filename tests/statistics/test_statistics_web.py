@@ -215,3 +215,15 @@ def test_api_measures_pivot_trend_and_clusters(clients):
         core["hq_count_by_year"] and core["figures"]["hq_licensed"] == core["hq_count_by_year"][-1]["value"]
     )
     assert c.get("/api/v1/statistics/clusters/nowhere").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/statistics", "/statistics/clusters"])
+def test_pages_say_which_quarter_they_show(clients, url):
+    c = clients.as_user("analyst")
+    html = c.get(url).text
+    shown = service.shown_period(clients.db)
+    label = f"{shown.period_end.year}年第{(shown.period_end.month - 1) // 3 + 1}季度"
+    assert 'data-testid="shown-period"' in html and f"显示 {label}" in html
+    assert f'value="{shown.period_end.isoformat()}" selected' in html
+    chosen = c.get(url, params={"period": "2020-06-30"}).text
+    assert "显示 2020年第2季度。" in chosen and 'value="2020-06-30" selected' in chosen

@@ -17,6 +17,7 @@ from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -43,8 +44,8 @@ def _institution_names(db, rows) -> dict[str, str]:
 def _filters(
     username: str | None = None,
     action: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
+    since: Blank[date] = None,
+    until: Blank[date] = None,
 ) -> service.AuditFilters:
     return service.AuditFilters(username=username or None, action=action or None, since=since, until=until)
 

@@ -12,6 +12,7 @@ import hashlib
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
@@ -161,6 +162,15 @@ def visible_clause(scope: Scope) -> ColumnElement[bool]:
             ),
         )
     return false()
+
+
+def visible_ids(session: Session, *, scope: Scope, case_ids: Iterable[int]) -> set[int]:
+    """The cases among ``case_ids`` that ``scope`` may open (:func:`visible_clause`), so that pages
+    link only to cases that will not answer 403."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Case.id).where(Case.id.in_(ids), visible_clause(scope))))
 
 
 def actable_clause(scope: Scope) -> ColumnElement[bool]:

@@ -31,6 +31,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import N_, is_zh, label
 from qiantang.web.i18n import gettext as _
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, query_without, render
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +83,7 @@ def _filters(
     escalated: str | None = None,
     mine: str | None = None,
     actionable: str | None = None,
-    institution: int | None = None,
+    institution: Blank[int] = None,
     q: str | None = None,
 ) -> CaseFilters:
     return CaseFilters(

@@ -473,7 +473,7 @@ def credit_report_context(session: Session, ent: Enterprise) -> dict[str, Any]:
         "live_count": len(live_loans),
         "exposure": guarantee_exposure(session, enterprise_id=ent.id, as_of=as_of),
         "financials": ent_service.enterprise_financials(session, enterprise_id=ent.id),
-        "age_years": (as_of - ent.founded_on).days / 365.25,
+        "age_years": ent_service.age_years(ent, as_of),
         "pct": pct,
         "master_scale": pol.master_scale(),
     }

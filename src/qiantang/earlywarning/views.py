@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
+from qiantang.cases import service as case_service
 from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
 from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal, Level, SignalFamily
@@ -25,6 +26,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -50,7 +52,7 @@ def _filters(
     type: str | None = None,
     district: str | None = None,
     status: str | None = "open",
-    institution: int | None = None,
+    institution: Blank[int] = None,
 ) -> service.AlertFilters:
     if level and level not in {lv.value for lv in Level}:
         level = None
@@ -166,6 +168,7 @@ def institution_page(request: Request, db: DB, auth: Viewer, institution_id: int
         request,
         "earlywarning/institution.html",
         p=profile,
+        visible_cases=case_service.visible_ids(db, scope=auth.scope, case_ids=profile["cases"].values()),
         inst=profile["institution"],
         current=current,
         score_spec=_score_spec(ratings) if ratings else None,
@@ -276,12 +279,14 @@ def alerts_page(request: Request, db: DB, auth: Viewer, filters: Filters, page: 
     rows, total = service.list_alerts(
         db, scope=auth.scope, filters=filters, limit=PER_PAGE, offset=(page - 1) * PER_PAGE
     )
+    cases = service.cases_for_alerts(db, [a.id for a in rows])
     return render(
         request,
         "earlywarning/alerts.html",
         rows=rows,
         filters=filters,
-        cases=service.cases_for_alerts(db, [a.id for a in rows]),
+        cases=cases,
+        visible_cases=case_service.visible_ids(db, scope=auth.scope, case_ids=cases.values()),
         levels=LEVELS,
         families=list(SignalFamily),
         statuses=list(AlertStatus),
@@ -436,7 +441,7 @@ def ratings_api(
     period: str | None = Query(None, description="季度，如 2025Q4；默认最近一季"),
     type: str | None = None,
     district: str | None = None,
-    level: Level | None = None,
+    level: Blank[Level] = None,
     limit: int = Query(1000, ge=1, le=10_000),
     offset: int = Query(0, ge=0),
 ):

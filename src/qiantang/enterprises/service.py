@@ -87,6 +87,12 @@ def _filtered(session: Session, scope: Scope, filters: EnterpriseFilters) -> Sel
     return _query(session, scope, filters, current_runs(session) if filters.grade else None)
 
 
+def age_years(ent: Enterprise, as_of: date) -> float:
+    """A firm's age in years on ``as_of`` (the profile uses today, a credit report its scoring date;
+    both pages say which date, so the two figures can be told apart)."""
+    return (as_of - ent.founded_on).days / 365.25
+
+
 def list_enterprises(
     session: Session, *, scope: Scope, filters: EnterpriseFilters, limit: int = 50, offset: int = 0
 ) -> tuple[list[Enterprise], int]:

@@ -23,6 +23,7 @@ from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
+from qiantang.web.params import Blank
 from qiantang.web.templating import query_without, render
 
 router = APIRouter(include_in_schema=False)
@@ -33,10 +34,10 @@ PER_PAGE = 50
 def _filters(
     q: str | None = None,
     district: str | None = None,
-    size: SizeClass | None = None,
+    size: Blank[SizeClass] = None,
     section: str | None = None,
-    listing: ListingStatus | None = None,
-    high_tech: bool | None = None,
+    listing: Blank[ListingStatus] = None,
+    high_tech: Blank[bool] = None,
     grade: str | None = None,
 ) -> EnterpriseFilters:
     return EnterpriseFilters(
@@ -173,7 +174,8 @@ def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
         credit=credit,
         signals=service.risk_signals(db, ent=ent, loans=[loan for loan, _inst in loans], credit=credit),
         pct=credit_report.pct,
-        age_years=(date.today() - ent.founded_on).days / 365.25,
+        age_years=service.age_years(ent, date.today()),
+        today=date.today(),
         active="enterprises",
     )
 

@@ -885,6 +885,55 @@ def default_period(*, template_code: str | None = None, today: date | None = Non
     return latest_due_period(today or today_utc(), due_days)
 
 
+# A quarter before its due date counts as complete once this share of the expected institutions has
+# filed. Not policy but a page default: one early return must not make pages open on an almost
+# empty quarter, while a quarter that is nearly all in may be shown before its deadline.
+MOST_FILED = 0.5
+
+
+@dataclass(frozen=True)
+class ShownPeriod:
+    """The quarter a page shows, and why: ``chosen`` by the user, ``due`` (the latest quarter past
+    its due date), ``most_filed`` (before its due date, most returns are in) or ``latest_filed``
+    (later quarters are past due but have no returns yet; ``due`` names the latest of them)."""
+
+    period_end: date
+    reason: str
+    due: date | None = None
+
+
+def _expected_count(session: Session, period_end: date) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(Institution)
+        .join(InstitutionType, InstitutionType.code == Institution.type_code)
+        .where(InstitutionType.filing_template.is_not(None), expected_clause(period_end))
+    )
+    return session.scalar(stmt) or 0
+
+
+def shown_period(session: Session, *, chosen: date | None = None, today: date | None = None) -> ShownPeriod:
+    """The quarter a page opens on: the latest complete one — past its due date with returns in, or
+    most institutions filed — rather than the quarter in progress or one with a single early return."""
+    if chosen is not None:
+        return ShownPeriod(chosen, "chosen")
+    due = default_period(today=today)
+    early = session.execute(
+        select(Filing.period_end, func.count(Filing.institution_id.distinct()))
+        .where(Filing.period_end > due, Filing.is_current.is_(True))
+        .group_by(Filing.period_end)
+        .order_by(Filing.period_end.desc())
+    ).all()
+    for period_end, filed in early:
+        expected = _expected_count(session, period_end)
+        if expected and filed >= MOST_FILED * expected:
+            return ShownPeriod(period_end, "most_filed")
+    last = session.scalar(select(func.max(Filing.period_end)).where(Filing.period_end <= due))
+    if last is None or last == due:
+        return ShownPeriod(due, "due")
+    return ShownPeriod(last, "latest_filed", due=due)
+
+
 def expected_clause(period_end: date):
     """Institutions expected to file for a quarter: open at its end (established, not yet exited)."""
     return and_(
@@ -1056,6 +1105,7 @@ __all__ = [
     "FilingDetail",
     "FilingFilters",
     "FilingRow",
+    "ShownPeriod",
     "StoredFiling",
     "StoredRecord",
     "TypeSummary",
@@ -1074,6 +1124,7 @@ __all__ = [
     "own_institution",
     "parse_period_param",
     "period_choices",
+    "shown_period",
     "submit_filings",
     "template_columns",
     "template_or_error",

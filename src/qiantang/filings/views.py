@@ -62,11 +62,13 @@ def _template_code(value: str | None) -> str | None:
 
 def _compliance(
     db, auth: Auth, *, period: str | None, template: str | None, district: str | None, status: str | None
-) -> service.Compliance:
-    return service.compliance(
+) -> tuple[service.ShownPeriod, service.Compliance]:
+    """The quarter shown (the chosen one, or the latest complete one) and its compliance."""
+    shown = service.shown_period(db, chosen=service.parse_period_param(period))
+    return shown, service.compliance(
         db,
         scope=auth.scope,
-        period_end=service.parse_period_param(period),
+        period_end=shown.period_end,
         template_code=_template_code(template),
         district_code=district or None,
         status=_status(status),
@@ -102,11 +104,8 @@ def filings_page(
             period_label=period_label,
             active="filings",
         )
-    result = _compliance(db, auth, period=period, template=template, district=district, status=status)
+    shown, result = _compliance(db, auth, period=period, template=template, district=district, status=status)
     total = len(result.rows)
-    # Point to the latest quarter that has returns when the default one has none yet (e.g. the demo's
-    # data ends before today's due quarter), rather than leave the officer with a page of "missing".
-    latest_filed = service.latest_filed_period(db) if period is None and result.total.filed == 0 else None
     start = (page - 1) * PER_PAGE
     return render(
         request,
@@ -126,7 +125,7 @@ def filings_page(
         },
         can_upload=has_permission(auth.user.role, Permission.SUBMIT_FILINGS),
         can_export=has_permission(auth.user.role, Permission.EXPORT),
-        latest_filed=latest_filed if latest_filed and latest_filed < result.period_end else None,
+        shown=shown,
         period_label=period_label,
         active="filings",
     )
@@ -212,7 +211,7 @@ def compliance_export(
     district: str | None = None,
     status: str | None = None,
 ):
-    result = _compliance(db, auth, period=period, template=template, district=district, status=status)
+    _shown, result = _compliance(db, auth, period=period, template=template, district=district, status=status)
     zh = is_zh()
     headers = [
         _("USCC"),
@@ -351,12 +350,14 @@ def _summary_out(s: service.TypeSummary) -> schemas.TypeSummaryOut:
 def compliance_api(
     db: DB,
     auth: Viewer,
-    period: str | None = Query(None, description="默认：报送期限已过的最近一个季度"),
+    period: str | None = Query(
+        None, description="默认：最近一个完整的季度（已过报送期限且有报表，或多数机构已报送）"
+    ),
     template: str | None = None,
     district: str | None = None,
     status: str | None = Query(None, description="on_time | late | missing | pending"),
 ):
-    result = _compliance(db, auth, period=period, template=template, district=district, status=status)
+    _shown, result = _compliance(db, auth, period=period, template=template, district=district, status=status)
     rows: list[Any] = [
         schemas.ComplianceRowOut(
             institution_id=r.institution_id,

@@ -600,6 +600,51 @@ def _group_visible(scope: Scope, group: GuaranteeGroup) -> bool:
     return scope.is_citywide or (scope.district_code in (group.districts or []))
 
 
+def _scoped(stmt, *, scope: Scope, run: NetworkRun):
+    """``stmt`` limited to the run's groups that ``scope`` sees (for a district: those touching it)."""
+    stmt = stmt.where(GuaranteeGroup.run_id == run.id)
+    if not scope.is_citywide:
+        # JSON list membership, portable: the district code appears quoted in the stored text.
+        stmt = stmt.where(cast(GuaranteeGroup.districts, Text).like(f'%"{scope.district_code}"%'))
+    return stmt
+
+
+def summary_counts(session: Session, *, scope: Scope, run: NetworkRun) -> dict:
+    """The summary cards' figures over the groups the list shows: the run's city-wide counts, or for
+    a district the same figures summed over the groups touching it."""
+    scope.require_enterprises()
+    if scope.is_citywide:
+        return dict(run.counts)
+    g = GuaranteeGroup
+    row = session.execute(
+        _scoped(
+            select(
+                func.coalesce(func.sum(g.firms), 0),
+                func.coalesce(func.sum(g.guarantees), 0),
+                func.count(),
+                func.coalesce(func.max(g.firms), 0),
+                func.coalesce(func.sum(g.mutual_pairs), 0),
+                func.coalesce(func.sum(g.rings), 0),
+                func.coalesce(func.sum(g.loop_firms), 0),
+                func.coalesce(func.max(g.longest_chain), 0),
+            ),
+            scope=scope,
+            run=run,
+        )
+    ).one()
+    keys = (
+        "firms",
+        "guarantee_relations",
+        "groups",
+        "largest_group",
+        "mutual_pairs",
+        "rings",
+        "loop_firms",
+        "longest_chain",
+    )
+    return {k: int(v) for k, v in zip(keys, row, strict=True)}
+
+
 def list_groups(
     session: Session,
     *,
@@ -612,12 +657,9 @@ def list_groups(
 ) -> tuple[list[GuaranteeGroup], int]:
     """Groups by risk (worst first), then size. A district officer sees the groups touching its district."""
     scope.require_enterprises()
-    stmt = select(GuaranteeGroup).where(GuaranteeGroup.run_id == run.id, GuaranteeGroup.firms >= min_firms)
+    stmt = _scoped(select(GuaranteeGroup), scope=scope, run=run).where(GuaranteeGroup.firms >= min_firms)
     if level:
         stmt = stmt.where(GuaranteeGroup.risk_level == level)
-    if not scope.is_citywide:
-        # JSON list membership, portable: the district code appears quoted in the stored text.
-        stmt = stmt.where(cast(GuaranteeGroup.districts, Text).like(f'%"{scope.district_code}"%'))
     # The groups of one analysis run never change, so their count is kept (a district's is a JSON scan).
     total, _capped = count_capped(session, stmt, GuaranteeGroup.id, cap=None, cached=True)
     rows = session.scalars(

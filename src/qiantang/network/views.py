@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
+from pydantic import Field
 from sqlalchemy import select
 
 from qiantang.audit import service as audit
@@ -23,7 +24,10 @@ from qiantang.standards.industry import SECTIONS
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
+
+GroupSize = Annotated[int, Field(ge=2)]  # a guarantee group links at least two firms
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["担保网络 Guarantee networks"])
@@ -39,9 +43,10 @@ def groups_page(
     db: DB,
     auth: CurrentAuth,
     level: str | None = None,
-    min_firms: int = Query(2, ge=2),
+    min_firms: Blank[GroupSize] = None,
     page: int = Query(1, ge=1),
 ):
+    min_firms = min_firms or 2
     run = service.latest_run(db)
     if run is None:
         return render(request, "network/empty.html", active="network")
@@ -58,6 +63,8 @@ def groups_page(
         request,
         "network/groups.html",
         run=run,
+        counts=service.summary_counts(db, scope=auth.scope, run=run),
+        citywide=auth.scope.is_citywide,
         rows=rows,
         level=level or "",
         min_firms=min_firms,
@@ -71,7 +78,14 @@ def groups_page(
 
 
 @router.get("/network/export")
-def groups_export(request: Request, db: DB, auth: Exporter, level: str | None = None, min_firms: int = 2):
+def groups_export(
+    request: Request,
+    db: DB,
+    auth: Exporter,
+    level: str | None = None,
+    min_firms: Blank[GroupSize] = None,
+):
+    min_firms = min_firms or 2
     run = service.require_run(db)
     rows, _total = service.list_groups(
         db, scope=auth.scope, run=run, level=level or None, min_firms=min_firms, limit=100_000

@@ -16,9 +16,9 @@ from qiantang.exports import pdf_response, xlsx_response
 from qiantang.plan import report, schemas, service
 from qiantang.plan.models import Indicator, IndicatorValue, Plan
 from qiantang.plan.progress import ProgressStatus
-from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
+from qiantang.web.deps import DB, Auth, record_export, require, require_any
 from qiantang.web.i18n import gettext as _
-from qiantang.web.templating import render
+from qiantang.web.templating import nav_permissions, render
 
 router = APIRouter(include_in_schema=False)
 HELPERS = {
@@ -28,6 +28,7 @@ HELPERS = {
     "year_met_text": report.year_met_text,
 }
 api_router = APIRouter(tags=["规划监测 Plan monitoring"])
+Viewer = Annotated[Auth, require_any(*nav_permissions("plan"))]  # the menu shows what opens
 Editor = Annotated[Auth, require(Permission.EDIT_PLAN)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
 
@@ -39,7 +40,7 @@ def _default_plan(db) -> Plan | None:
 
 
 @router.get("/plan")
-def plan_home(db: DB, auth: CurrentAuth):
+def plan_home(db: DB, auth: Viewer):
     plan = _default_plan(db)
     if plan is None:
         return RedirectResponse("/plan/new", status_code=303)
@@ -54,7 +55,7 @@ def _counts(progress) -> dict[str, int]:
 
 
 @router.get("/plan/{plan_id:int}")
-def plan_page(request: Request, db: DB, auth: CurrentAuth, plan_id: int, uploaded: int | None = None):
+def plan_page(request: Request, db: DB, auth: Viewer, plan_id: int, uploaded: int | None = None):
     plan, progress = service.plan_progress(db, plan_id=plan_id)
     return render(
         request,
@@ -88,7 +89,7 @@ def plan_pdf(request: Request, db: DB, auth: Exporter, plan_id: int):
 
 
 @router.get("/plan/indicators/{code}")
-def indicator_page(request: Request, db: DB, auth: CurrentAuth, code: str, plan: int | None = None):
+def indicator_page(request: Request, db: DB, auth: Viewer, code: str, plan: int | None = None):
     indicator = get_or_404(db, Indicator, code)
     target = None
     progress = None
@@ -139,7 +140,7 @@ def _listing_forecast(db, spec: dict, series: dict) -> dict | None:
 
 
 @router.get("/plan/values/template")
-def values_template(db: DB, auth: CurrentAuth):
+def values_template(db: DB, auth: Viewer):
     return xlsx_response(service.values_template(db), _("indicator-values-template") + ".xlsx")
 
 
@@ -176,7 +177,7 @@ def plan_new(request: Request, db: DB, auth: Editor):
 
 
 @router.get("/plan/template")
-def plan_template(db: DB, auth: CurrentAuth):
+def plan_template(db: DB, auth: Viewer):
     return xlsx_response(service.plan_template(db), _("plan-targets-template") + ".xlsx")
 
 
@@ -222,7 +223,7 @@ async def plan_upload(
 
 
 @api_router.get("/plans", response_model=list[schemas.PlanOut], summary="规划列表 Plans")
-def plans_api(db: DB, auth: CurrentAuth):
+def plans_api(db: DB, auth: Viewer):
     return service.list_plans(db)
 
 
@@ -271,9 +272,7 @@ def progress_out(p: service.TargetProgress) -> schemas.TargetProgressOut:
     response_model=list[schemas.TargetProgressOut],
     summary="规划目标进展 Progress of every target",
 )
-def progress_api(
-    db: DB, auth: CurrentAuth, plan_id: int, as_of_year: int | None = Query(None, ge=1978, le=2100)
-):
+def progress_api(db: DB, auth: Viewer, plan_id: int, as_of_year: int | None = Query(None, ge=1978, le=2100)):
     _plan, progress = service.plan_progress(db, plan_id=plan_id, as_of_year=as_of_year)
     return [progress_out(p) for p in progress]
 
@@ -283,7 +282,7 @@ def progress_api(
     response_model=list[schemas.ValueOut],
     summary="指标数值（含计算值） Indicator values",
 )
-def values_api(db: DB, auth: CurrentAuth, code: str):
+def values_api(db: DB, auth: Viewer, code: str):
     get_or_404(db, Indicator, code)
     return service.annual_values(db, code)
 

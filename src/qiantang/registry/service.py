@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from qiantang.audit import service as audit
 from qiantang.auth.scope import Scope
 from qiantang.db import get_or_404
-from qiantang.errors import RowError, ValidationFailed
+from qiantang.errors import Conflict, RowError, ValidationFailed
 from qiantang.filings.models import Filing
 from qiantang.registry.models import (
     Area,
@@ -284,6 +284,23 @@ def _shown(field: str, value) -> str:
     return str(getattr(value, "value", value))
 
 
+CLOSED_NOT_EDITABLE = "已注销或吊销的机构不能再修改"
+
+
+def is_editable(inst: Institution) -> bool:
+    """Whether an institution's data may still change: only while it is open (not deregistered or
+    revoked). The edit button, the edit page and ``update_institution`` all ask this."""
+    return inst.status.is_open
+
+
+def check_editable(inst: Institution) -> None:
+    """Refuse (409, in Chinese) to edit a deregistered or revoked institution."""
+    if not is_editable(inst):
+        raise Conflict(
+            CLOSED_NOT_EDITABLE, message_en="A deregistered or revoked institution can no longer be edited"
+        )
+
+
 def update_institution(
     session: Session, *, institution_id: int, data: InstitutionInput, actor, effective_on: date | None = None
 ) -> Institution:
@@ -291,8 +308,8 @@ def update_institution(
     inst = get_or_404(session, Institution, institution_id)
     data.uscc, data.type_code, data.established_on = inst.uscc, inst.type_code, inst.established_on
     errors, _warning, _code = _check_input(session, data, existing=inst)
-    if not inst.status.is_open:
-        errors.append(RowError(None, "状态", "已注销或吊销的机构不能再修改"))
+    if not is_editable(inst):
+        errors.append(RowError(None, "状态", CLOSED_NOT_EDITABLE))
     if errors:
         raise ValidationFailed("机构信息有误，未修改", errors)
     new = _values(data)

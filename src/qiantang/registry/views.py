@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
-from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
@@ -28,6 +27,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -35,22 +35,14 @@ api_router = APIRouter(tags=["机构名录 Registry"])
 PER_PAGE = 50
 
 
-def _blank_is_none(value):
-    """A filter left at "All" submits an empty value: it means no filter, not a wrong one."""
-    return value or None
-
-
-BlankNone = BeforeValidator(_blank_is_none)
-
-
 def _filters(
     q: str | None = None,
     type: str | None = None,
     category: str | None = None,
-    level: Annotated[InstitutionLevel | None, BlankNone] = None,
+    level: Blank[InstitutionLevel] = None,
     district: str | None = None,
     cluster: str | None = None,
-    status: Annotated[InstitutionStatus | None, BlankNone] = None,
+    status: Blank[InstitutionStatus] = None,
     supervisor: str | None = None,
 ) -> InstitutionFilters:
     return InstitutionFilters(
@@ -209,6 +201,7 @@ async def create_institution_form(request: Request, db: DB, auth: Editor):
 @router.get("/institutions/{institution_id}/edit")
 def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id: int):
     inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    service.check_editable(inst)
     current = vars(service.input_of(inst))
     form = {k: ("" if v is None else str(v)) for k, v in current.items()}
     return _edit_page(request, db, inst=inst, form=form)
@@ -217,6 +210,7 @@ def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id
 @router.post("/institutions/{institution_id}/edit")
 async def edit_institution_form(request: Request, db: DB, auth: Editor, institution_id: int):
     inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
+    service.check_editable(inst)
     form = dict(await request.form())
     try:
         service.update_institution(
@@ -263,6 +257,7 @@ def _detail_page(request, db, auth: Auth, institution_id: int, *, status_errors=
         inst=inst,
         filings=service.institution_filings(db, institution_id=inst.id),
         can_edit=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
+        can_modify=has_permission(auth.user.role, Permission.EDIT_REGISTRY) and service.is_editable(inst),
         events=[e for e in service.TRANSITIONS if inst.status in service.TRANSITIONS[e][0]],
         status_errors=list(status_errors),
         today=date.today().isoformat(),

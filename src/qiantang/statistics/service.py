@@ -1,9 +1,10 @@
 """Comprehensive statistics (综合统计): refresh the stored cells, and read them within a scope.
 
 ``refresh`` recomputes every quarter from 2015Q1 to the last quarter with data; ``refresh_periods``
-recomputes the quarters an upload touched. Both load the institutions once and each quarter's
-current filings once, aggregate with pandas, and replace the cells of those quarters. Pages and the
-API only read cells (a few thousand rows at most), never raw filings.
+recomputes the quarters an upload touched, and fills any quarter without cells before them. Both
+load the institutions once and each quarter's current filings once, aggregate with pandas, and
+replace the cells of those quarters. Pages and the API only read cells (a few thousand rows at
+most), never raw filings.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from qiantang.auth.models import Role
 from qiantang.auth.scope import Scope
 from qiantang.db import bulk_insert
 from qiantang.errors import Forbidden, NotFound, QiantangError
+from qiantang.filings import service as filings_service
 from qiantang.filings.models import Filing
+from qiantang.filings.service import ShownPeriod
 from qiantang.registry.models import (
     Area,
     Cluster,
@@ -236,10 +239,33 @@ def _write(session: Session, cells: pd.DataFrame, period_ends: list[date] | None
     return bulk_insert(session.connection(), StatCell.__table__, columns)
 
 
+def stored_periods(session: Session) -> set[date]:
+    """The quarter ends that have cells."""
+    return set(session.scalars(select(StatCell.period_end).distinct()))
+
+
+def periods_to_refresh(session: Session, period_ends: Iterable[date]) -> list[date]:
+    """The given quarters and every quarter without cells between the first stored one and them.
+
+    An early return for 2026Q3 after cells up to 2025Q4 must also fill 2026Q1–Q2 (their registry
+    counts), or those quarters would read as empty. Without any cells, the series starts at 2015Q1.
+    """
+    periods = {quarter_end(p) for p in period_ends}
+    if not periods:
+        return []
+    stored = stored_periods(session)
+    first = min(stored) if stored else FIRST_PERIOD
+    gaps = (
+        {q for q in quarter_ends(first, max(periods)) if q not in stored} if first <= max(periods) else set()
+    )
+    return sorted(periods | gaps)
+
+
 def refresh_periods(session: Session, *, period_ends: Iterable[date]) -> int:
-    """Recompute the cells of the given quarters (after filings for them were stored); cells written."""
+    """Recompute the cells of the given quarters (after filings for them were stored) and fill the
+    quarters without cells up to them; cells written."""
     started = time.perf_counter()
-    periods = sorted({quarter_end(p) for p in period_ends})
+    periods = periods_to_refresh(session, period_ends)
     if not periods:
         return 0
     cells = compute_cells(session, period_ends=periods)
@@ -512,14 +538,24 @@ def available_periods(session: Session) -> list[date]:
     return list(reversed(quarter_ends(first, last)))
 
 
-def default_period(session: Session) -> date | None:
-    """The latest quarter whose returns are in (cells of filings), else the latest with any cells.
+def shown_period(
+    session: Session, period_end: date | None = None, *, today: date | None = None
+) -> ShownPeriod:
+    """The quarter a statistics page shows and why: the chosen one (any day maps to its quarter's
+    end), else the latest complete quarter of the filings (past its due date with returns in, or
+    most institutions filed) when it has cells, else the latest quarter with cells."""
+    if period_end is not None:
+        return ShownPeriod(quarter_end(period_end), "chosen")
+    shown = filings_service.shown_period(session, today=today)
+    if session.scalar(select(StatCell.period_end).where(StatCell.period_end == shown.period_end).limit(1)):
+        return shown
+    latest = latest_period(session)
+    return ShownPeriod(latest, "latest_cells") if latest else shown
 
-    A refresh also covers the quarter in progress, whose registry counts are known but whose returns
-    are not yet due; pages open on the last quarter that has both.
-    """
-    filed = session.scalar(select(func.max(StatCell.period_end)).where(StatCell.measure == "filed"))
-    return filed or latest_period(session)
+
+def default_period(session: Session, *, today: date | None = None) -> date | None:
+    """The quarter pages open on (see ``shown_period``); None before the first refresh."""
+    return shown_period(session, today=today).period_end if latest_period(session) else None
 
 
 def resolve_period(session: Session, period_end: date | None) -> date | None:

@@ -18,6 +18,7 @@ from qiantang.statistics.service import Dimension, Filters
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import get_locale
 from qiantang.web.i18n import gettext as _
+from qiantang.web.params import Blank
 from qiantang.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -67,7 +68,7 @@ class PivotQuery:
 
 def get_pivot_query(
     period: Annotated[
-        date | None, Query(description="Quarter end, e.g. 2025-12-31 (default: latest)")
+        Blank[date], Query(description="Quarter end, e.g. 2025-12-31 (default: latest)")
     ] = None,
     rows: Annotated[Dimension, Query(description="Rows dimension")] = Dimension.TYPE,
     measures: Annotated[list[str] | None, Query(description="Measure codes, comma-separated")] = None,
@@ -106,6 +107,11 @@ def _filters_text(lab: service.Labels, filters: Filters) -> str:
     return "; ".join(parts)
 
 
+def _shown(db, period: date | None) -> service.ShownPeriod | None:
+    """The quarter a page shows and why (None before the first statistics refresh)."""
+    return service.shown_period(db, period) if service.latest_period(db) else None
+
+
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -122,6 +128,8 @@ def statistics_page(
     scope = auth.scope
     locale = get_locale()
     lab = service.labels(db)
+    shown = _shown(db, q.period)
+    q.period = shown.period_end if shown else None
     if split not in TREND_SPLITS:
         raise QiantangError(f"无效的拆分维度：{split}", message_en=f"Unknown split: {split}")
     split_dim = None if split == "total" else Dimension(split)
@@ -136,7 +144,14 @@ def statistics_page(
         return pivot, trend_data, flows, districts
 
     # Derived from the stored cells only: computed once per refresh of the cells, scope and query.
-    key = (scope.role, scope.district_code, scope.institution_id, str(request.url.query), locale)
+    key = (
+        scope.role,
+        scope.district_code,
+        scope.institution_id,
+        str(request.url.query),
+        str(q.period),
+        locale,
+    )
     pivot, trend_data, flows, districts = service.page_figures(db, key=key, compute=figures)
     chosen = {m.code for m in pivot.measures}
     return render(
@@ -144,6 +159,7 @@ def statistics_page(
         "statistics/index.html",
         active="statistics",
         pivot=pivot,
+        shown=shown,
         trend=trend_data,
         trend_measure=trend,
         split=split,
@@ -194,14 +210,18 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
 
 
 @router.get("/statistics/clusters")
-def clusters_page(request: Request, db: DB, auth: Viewer, period: date | None = None):
+def clusters_page(request: Request, db: DB, auth: Viewer, period: Blank[date] = None):
     lab = service.labels(db)
-    period_end, groups = service.clusters_overview(db, scope=auth.scope, period_end=period, lab=lab)
+    shown = _shown(db, period)
+    period_end, groups = service.clusters_overview(
+        db, scope=auth.scope, period_end=shown.period_end if shown else None, lab=lab
+    )
     return render(
         request,
         "statistics/clusters.html",
         active="statistics",
         period_end=period_end,
+        shown=shown,
         periods=service.available_periods(db),
         groups=groups,
         scope_text=_scope_text(lab, auth.scope),

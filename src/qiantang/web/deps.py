@@ -159,6 +159,17 @@ CurrentAuth = Annotated[Auth, Depends(require_auth)]
 MaybeAuth = Annotated[Auth | None, Depends(optional_auth)]
 
 
+def require_any(*permissions: Permission):
+    """A dependency that admits users whose role has any of ``permissions`` (a menu item's rule)."""
+
+    def check(auth: CurrentAuth) -> Auth:
+        if not any(has_permission(auth.user.role, p) for p in permissions):
+            raise Forbidden("您的角色无权进行此操作", message_en="Your role does not allow this")
+        return auth
+
+    return Depends(check)
+
+
 def require(permission: Permission):
     """A dependency that admits users whose role has ``permission``."""
 

@@ -88,6 +88,11 @@ NAV: tuple[NavItem, ...] = (
 )
 
 
+def nav_permissions(code: str) -> tuple[Permission, ...]:
+    """The permissions that show menu item ``code``; its pages require the same (``require_any``)."""
+    return next(item.permissions for item in NAV if item.code == code)
+
+
 def query_without(request: Request, *names: str) -> str:
     """The request's query string without ``names`` (e.g. to build pager links), URL-encoded."""
     return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in names and v])
@@ -140,6 +145,7 @@ def environment() -> Environment:
         date=formatting.fmt_date,
         sig=formatting.fmt_sig,
         mask=jinja_mask,
+        quarter=formatting.fmt_quarter,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
