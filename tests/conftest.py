@@ -20,6 +20,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 DEMO_SEED = 7
+# Jobs enqueued by tests stay in the process (tests run them with qiantang.jobs.service.execute, or
+# start a real worker with its own queue URL); nothing is written beside the test databases.
+os.environ.setdefault("QIANTANG_JOBS_QUEUE_URL", "memory")
 PG_URL = os.environ.get("QIANTANG_TEST_PG_URL", "")
 REQUIRE_PG = os.environ.get("QIANTANG_TEST_REQUIRE_PG") == "1"
 
@@ -103,6 +106,37 @@ def db(database: Database) -> Iterator[Session]:
         session.close()
         outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def run_jobs(db: Session):
+    """Run the queued jobs as the worker would, but in the test's transaction; returns their ids."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import select
+
+    from qiantang.jobs import service
+    from qiantang.jobs.models import Job, JobStatus
+
+    @contextmanager
+    def sessions():
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    def run(kind: str | None = None) -> list[int]:
+        stmt = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.id)
+        if kind:
+            stmt = stmt.where(Job.kind == kind)
+        ids = list(db.scalars(stmt))
+        for job_id in ids:
+            service.execute(job_id, sessions=sessions)
+        return ids
+
+    return run
 
 
 @pytest.fixture

@@ -52,3 +52,15 @@ def fmt_date(value: date | datetime | None) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return value.isoformat()
+
+
+def fmt_local(value: datetime | None) -> str:
+    """A stored (naive UTC) time in the city's time zone, "YYYY-MM-DD HH:MM"."""
+    if value is None:
+        return "—"
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from qiantang.config import get_settings
+
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")

@@ -8,7 +8,9 @@ from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
+from qiantang.jobs.models import Job
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
+from qiantang.notify.models import Notification, NotificationPreference
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
@@ -43,10 +45,13 @@ __all__ = [
     "Institution",
     "InstitutionStatusChange",
     "InstitutionType",
+    "Job",
     "Loan",
     "LoginAttempt",
     "NetworkNode",
     "NetworkRun",
+    "Notification",
+    "NotificationPreference",
     "Plan",
     "PlanTarget",
     "StatCell",

@@ -61,6 +61,8 @@ class User(Base):
     district_code: Mapped[str | None] = mapped_column(ForeignKey("areas.code"))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where notifications by e-mail go (set by the user on "my notifications"); None: no e-mail.
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
 

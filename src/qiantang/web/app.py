@@ -107,8 +107,12 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.jobs.views import api_router as jobs_api
+    from qiantang.jobs.views import router as jobs_router
     from qiantang.network.views import api_router as network_api
     from qiantang.network.views import router as network_router
+    from qiantang.notify.views import api_router as notify_api
+    from qiantang.notify.views import router as notify_router
     from qiantang.overview.views import api_router as overview_api
     from qiantang.overview.views import router as overview_router
     from qiantang.plan.views import api_router as plan_api
@@ -132,6 +136,8 @@ def create_app() -> FastAPI:
         network_router,
         enterprises_router,
         audit_router,
+        jobs_router,
+        notify_router,
     )
     api_routers = (
         auth_api_router,
@@ -145,6 +151,8 @@ def create_app() -> FastAPI:
         credit_api,
         network_api,
         enterprises_api,
+        jobs_api,
+        notify_api,
     )
     for router in html_routers:
         app.include_router(router)

@@ -32,6 +32,8 @@ TEMPLATE_PACKAGES = (
     "cases",
     "credit",
     "network",
+    "jobs",
+    "notify",
 )
 
 
@@ -132,6 +134,7 @@ def environment() -> Environment:
         int=formatting.fmt_int,
         pct=formatting.fmt_pct,
         date=formatting.fmt_date,
+        localtime=formatting.fmt_local,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
