@@ -38,6 +38,7 @@ from qiantang.config import get_settings
 from qiantang.db import get_or_404, session_scope, utcnow
 from qiantang.errors import Forbidden, QiantangError
 from qiantang.jobs.models import Job, JobStatus
+from qiantang.uploads import MAX_ERRORS_SHOWN
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,11 @@ def enqueue(
 
 
 # -------------------------------------------------------------------------------------------- running
+# Jobs running in this process: the stale-job check leaves them alone (on SQLite their heartbeat may
+# wait for their own write transaction to commit).
+RUNNING_HERE: set[int] = set()
+
+
 @dataclass
 class JobContext:
     """What a task gets: its parameters, its input file, a session, and a way to report progress."""
@@ -175,24 +181,42 @@ class JobContext:
     sessions: Sessions
     attempt: int = 1
     result_file: tuple[bytes, str, str] | None = field(default=None, repr=False)
+    _open: Session | None = field(default=None, repr=False)
 
-    def session(self) -> AbstractContextManager[Session]:
-        """A unit of work, committed when the block ends (rolled back if it raises)."""
-        return self.sessions()
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work, committed when the block ends (rolled back if it raises).
+
+        On SQLite its first statement writes the job's heartbeat, so the block holds the write lock
+        from its start: a task that reads and then writes can never find its snapshot outdated by
+        the progress and heartbeat writes made meanwhile (SQLite's "database is locked").
+        """
+        with self.sessions() as session:
+            if session.get_bind().dialect.name == "sqlite":
+                self._touch(session)
+            self._open = session
+            try:
+                yield session
+            finally:
+                self._open = None
 
     def input_data(self) -> bytes:
         with self.sessions() as session:
             data = session.scalar(select(Job.input_data).where(Job.id == self.job_id))
         return data or b""
 
+    def _touch(self, session: Session, **values: Any) -> None:
+        session.execute(update(Job).where(Job.id == self.job_id).values(heartbeat_at=utcnow(), **values))
+
     def progress(self, percent: float, message: str) -> None:
         """Show ``percent`` (0–100) and what is happening, in Chinese, on the job's progress bar."""
+        values = {"progress": max(0, min(99, int(percent))), "message": message[:300]}
+        if self._open is not None and self._open.get_bind().dialect.name == "sqlite":
+            # This task holds SQLite's write lock: write through its own transaction (seen at commit).
+            self._touch(self._open, **values)
+            return
         with self.sessions() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == self.job_id)
-                .values(progress=max(0, min(99, int(percent))), message=message[:300], heartbeat_at=utcnow())
-            )
+            self._touch(session, **values)
 
     def attach(self, data: bytes, filename: str, media_type: str) -> None:
         """Keep a file (a PDF, an Excel workbook) as the job's result, downloadable from the job page."""
@@ -224,14 +248,18 @@ def _claim(sessions: Sessions, job_id: int) -> Job | None:
 class _Heartbeat:
     """Touch the job's heartbeat while it runs, so a restart can tell a live job from a dead one."""
 
-    def __init__(self, job_id: int, interval: float):
-        self.job_id = job_id
+    def __init__(self, ctx: JobContext, interval: float):
+        self.ctx = ctx
+        self.job_id = ctx.job_id
         self.interval = interval
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name=f"job-{job_id}-heartbeat")
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"job-{self.job_id}-heartbeat")
 
     def _run(self) -> None:
         while not self.stop.wait(self.interval):
+            held = self.ctx._open
+            if held is not None and held.get_bind().dialect.name == "sqlite":
+                continue  # the task holds the write lock; its session writes the heartbeat itself
             try:
                 with session_scope() as session:
                     session.execute(update(Job).where(Job.id == self.job_id).values(heartbeat_at=utcnow()))
@@ -258,14 +286,21 @@ def execute(job_id: int, *, sessions: Sessions = session_scope, heartbeat: bool 
     error: str | None = None
     retryable = False
     result: dict[str, Any] | None = None
+    errors: list[dict] = []
     try:
         if spec is None:
             raise QiantangError(f"未知的任务类型：{job.kind}")
         interval = max(0.5, min(10.0, get_settings().job_stale_seconds / 4))
-        with _Heartbeat(job.id, interval) if heartbeat else _nothing():
-            result = spec.fn(ctx)
+        RUNNING_HERE.add(job.id)
+        try:
+            with _Heartbeat(ctx, interval) if heartbeat else _nothing():
+                result = spec.fn(ctx)
+        finally:
+            RUNNING_HERE.discard(job.id)
     except QiantangError as exc:  # the task's own words: bad input, nothing to do, not allowed
         error = exc.message
+        # A rejected upload: every row/column problem, shown as a table on the job page.
+        errors = [e.as_dict() for e in getattr(exc, "errors", [])[:MAX_ERRORS_SHOWN]]
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.kind)
         error = INTERNAL_ERROR_ZH
@@ -288,8 +323,10 @@ def execute(job_id: int, *, sessions: Sessions = session_scope, heartbeat: bool 
             row.status = JobStatus.FAILED
             row.message = "失败"
             row.error = error[:2000]
+            row.result = {"errors": errors} if errors else None
         if row.status != JobStatus.QUEUED:
             row.finished_at = utcnow()
+            row.input_data = None  # the uploaded file is no longer needed
         status = row.status
     _notify_finished(sessions, job_id, status)
     return status
@@ -340,6 +377,7 @@ def recover(session: Session, *, now: datetime | None = None, stale_seconds: flo
         select(Job).where(
             Job.status == JobStatus.RUNNING,
             or_(Job.heartbeat_at < stale, Job.heartbeat_at.is_(None)),
+            Job.id.not_in(sorted(RUNNING_HERE)),
         )
     ).all()
     out = Recovery([], [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from qiantang.errors import ValidationFailed
 from qiantang.notify import service
@@ -74,6 +75,10 @@ def settings_page(request: Request, db: DB, auth: CurrentAuth, saved: bool = Fal
 @router.post("/notifications/settings")
 async def settings_save(request: Request, db: DB, auth: CurrentAuth):
     form = await request.form()
+    return await run_in_threadpool(_save_settings, request, db, auth, form)
+
+
+def _save_settings(request: Request, db, auth, form):
     email = str(form.get("email", ""))
     try:
         service.set_email(db, user_id=auth.user.id, email=email)

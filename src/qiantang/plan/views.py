@@ -118,14 +118,14 @@ def values_template(db: DB, auth: CurrentAuth):
 
 
 @router.post("/plan/values/upload")
-async def values_upload(
+def values_upload(
     request: Request,
     db: DB,
     auth: Editor,
     file: Annotated[UploadFile, File()],
     plan_id: Annotated[int, Form()],
 ):
-    content = await file.read()
+    content = file.file.read()  # a plain route: runs in a worker thread, off the event loop
     try:
         written = service.upload_values(
             db, content=content, filename=file.filename or "", username=auth.user.username
@@ -155,7 +155,7 @@ def plan_template(db: DB, auth: CurrentAuth):
 
 
 @router.post("/plan/upload")
-async def plan_upload(
+def plan_upload(
     request: Request,
     db: DB,
     auth: Editor,
@@ -173,7 +173,7 @@ async def plan_upload(
         period_end=period_end,
         source_document=source_document.strip(),
     )
-    content = await file.read()
+    content = file.file.read()  # a plain route: runs in a worker thread, off the event loop
     try:
         plan = service.upload_plan(
             db, meta=meta, content=content, filename=file.filename or "", username=auth.user.username
