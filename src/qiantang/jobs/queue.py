@@ -50,14 +50,55 @@ def _pg_storage(url: str) -> dict[str, Any]:
         database.execute_sql(f'CREATE SCHEMA IF NOT EXISTS "{PG_SCHEMA}"')
 
     class QueueStorage(SqlStorage):
-        """huey's SQL storage with its tables in their own schema (huey_task, huey_schedule, …)."""
+        """huey's SQL storage, its tables (huey_task, huey_schedule, …) in a schema of their own."""
 
         def create_models(self):
-            models = super().create_models()
-            for model in models:
-                model._meta.schema = PG_SCHEMA
-                model._meta.table_name = "huey_" + model._meta.table_name
-            return models
+            from huey.contrib.sql_huey import BytesBlobField
+            from peewee import CharField, CompositeKey, FloatField, IntegerField, Model, TimestampField
+
+            class Base(Model):
+                class Meta:
+                    database = self.database
+                    schema = PG_SCHEMA
+
+            class KV(Base):
+                queue = CharField()
+                key = CharField()
+                value = BytesBlobField()
+
+                class Meta:
+                    table_name = "huey_kv"
+                    primary_key = CompositeKey("queue", "key")
+
+            class Schedule(Base):
+                queue = CharField()
+                data = BytesBlobField()
+                timestamp = TimestampField(resolution=1000)
+
+                class Meta:
+                    table_name = "huey_schedule"
+                    indexes = ((("queue", "timestamp"), False),)
+
+            class Task(Base):
+                queue = CharField()
+                data = BytesBlobField()
+                priority = FloatField(default=0.0)
+
+                class Meta:
+                    table_name = "huey_task"
+
+            Task.add_index(Task.priority.desc(), Task.id)
+
+            class Counter(Base):
+                queue = CharField()
+                key = CharField()
+                value = IntegerField()
+
+                class Meta:
+                    table_name = "huey_counter"
+                    primary_key = CompositeKey("queue", "key")
+
+            return KV, Schedule, Task, Counter
 
     return {"storage_class": QueueStorage, "database": database}
 
