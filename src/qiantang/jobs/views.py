@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from qiantang.auth.models import Role
 from qiantang.errors import Forbidden
@@ -43,7 +44,7 @@ def jobs_page(request: Request, db: DB, auth: CurrentAuth, all: bool = False):
         everyone=everyone,
         is_admin=auth.user.role == Role.CITY_ADMIN,
         schedules=service.schedules_overview(db) if auth.user.role == Role.CITY_ADMIN else [],
-        specs=service.TASKS,
+        batches=[service.spec_of(k) for k in BATCH_FROM_WEB],
         active="jobs",
     )
 
@@ -76,6 +77,21 @@ def job_download(request: Request, db: DB, auth: CurrentAuth, job_id: int):
         media_type=job.result_media_type or "application/octet-stream",
         headers={"Content-Disposition": _disposition("attachment", job.result_filename or "", "result")},
     )
+
+
+# Batch runs the administrator may start from the jobs page (they also run on their schedules).
+BATCH_FROM_WEB = ("ew.run", "network.analyse", "stats.refresh", "cases.escalate", "filings.reminders")
+
+
+@router.post("/jobs/start")
+async def job_start(request: Request, db: DB, auth: Admin):
+    kind = str((await request.form()).get("kind", ""))
+    if kind not in BATCH_FROM_WEB:
+        raise Forbidden("不能从网页启动该任务", message_en="This job cannot be started from the web")
+    job = await run_in_threadpool(
+        service.enqueue, db, kind, user_id=auth.user.id, params={"triggered_by": auth.user.username}
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.post("/jobs/selftest")

@@ -86,6 +86,23 @@ def plan_pdf(request: Request, db: DB, auth: Exporter, plan_id: int):
     return pdf_response(pdf, f"plan-{plan.code}.pdf")
 
 
+@router.post("/plan/{plan_id:int}/report-job")
+def plan_pdf_job(request: Request, db: DB, auth: Exporter, plan_id: int):
+    """The PDF takes seconds (a chart per target): made by a background job, downloaded from its page."""
+    from qiantang.jobs import service as jobs
+
+    plan = get_or_404(db, Plan, plan_id)
+    job = jobs.enqueue(
+        db,
+        "plan.report_pdf",
+        title=f"规划进展报告：{plan.name_zh}",
+        user_id=auth.user.id,
+        params={"plan_id": plan.id},
+    )
+    record_export(db, request, auth, "plan_report", object_id=plan_id, detail={"job": job.id})
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
 @router.get("/plan/indicators/{code}")
 def indicator_page(request: Request, db: DB, auth: CurrentAuth, code: str, plan: int | None = None):
     indicator = get_or_404(db, Indicator, code)
