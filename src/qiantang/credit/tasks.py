@@ -71,3 +71,18 @@ def cv(ctx: JobContext) -> dict:
         "summary": report.summary(),
         "registered": registered,
     }
+
+
+@task("credit.score", title_zh="企业信用批量评分", title_en="Batch credit scoring")
+def score(ctx: JobContext) -> dict:
+    """Score every enterprise with its segment's champion (nightly, and from the jobs page)."""
+    from qiantang.credit.service import batch_score
+
+    steps = {"读取": 10, "评分": 30, "写入": 80}  # batch_score's own steps, as it names them
+
+    def say(message: str) -> None:
+        ctx.progress(next((p for k, p in steps.items() if message.startswith(k)), 50), message)
+
+    with ctx.session() as session:
+        stats = batch_score(session, say=say)
+    return {"rows": stats.rows, "as_of": str(stats.as_of), "seconds": round(stats.seconds, 1)}

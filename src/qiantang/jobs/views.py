@@ -80,7 +80,14 @@ def job_download(request: Request, db: DB, auth: CurrentAuth, job_id: int):
 
 
 # Batch runs the administrator may start from the jobs page (they also run on their schedules).
-BATCH_FROM_WEB = ("ew.run", "network.analyse", "stats.refresh", "cases.escalate", "filings.reminders")
+BATCH_FROM_WEB = (
+    "ew.run",
+    "credit.score",
+    "network.analyse",
+    "stats.refresh",
+    "cases.escalate",
+    "filings.reminders",
+)
 
 
 @router.post("/jobs/start")
