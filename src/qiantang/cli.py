@@ -361,6 +361,7 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the web application, and the background-job worker beside it (stopped together on Ctrl-C)."""
+    import signal
     import subprocess
     import sys
 
@@ -375,7 +376,14 @@ def serve(
         _fail("多个网页进程需要 PostgreSQL 数据库（QIANTANG_DATABASE_URL）· --workers > 1 needs PostgreSQL")
     typer.echo(f"钱塘 Qiantang {__version__} → http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
     os.environ.setdefault("QIANTANG_DATABASE_URL", settings.database_url)
-    child = subprocess.Popen([sys.executable, "-m", "qiantang", "worker"]) if worker else None
+    child = (
+        subprocess.Popen([sys.executable, "-m", "qiantang", "worker"], preexec_fn=_die_with_parent)
+        if worker
+        else None
+    )
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it reaches `finally`,
+    # which stops the worker too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             "qiantang.web.app:create_app",
@@ -393,6 +401,17 @@ def serve(
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _die_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM if the server process dies, even by SIGKILL."""
+    import contextlib
+    import ctypes
+    import signal
+
+    # Not Linux: no libc.so.6; the server's `finally` still stops the worker on a clean exit.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @app.command("worker")

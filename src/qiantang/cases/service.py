@@ -811,8 +811,9 @@ def announce_new(session: Session, cases: list[Case]) -> None:
         else:
             soonest = min(c.due_on for c in batch)
             title = f"新增 {len(batch)} 件案件待办理"
-            body = "；".join(c.title for c in batch[:5]) + ("等。" if len(batch) > 5 else "。")
-            body += f"最早办结期限 {soonest.isoformat()}。"
+            names = list(dict.fromkeys(c.title.split("：", 1)[0] for c in batch))
+            body = "、".join(names[:5]) + (f"等 {len(names)} 家机构" if len(names) > 5 else "")
+            body += f"；最早办结期限 {soonest.isoformat()}。"
             link = "/cases?state=pending"
         notify.notify(
             session, "case_assigned", user_ids=_handlers(session, first), title=title, body=body, link=link
