@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,24 +109,27 @@ def db(database: Database) -> Iterator[Session]:
         connection.close()
 
 
+@contextmanager
+def unit_of_work(db: Session) -> Iterator[Session]:
+    """The test's session as one request or job sees it: committed (a savepoint) or rolled back."""
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
 @pytest.fixture
 def run_jobs(db: Session):
     """Run the queued jobs as the worker would, but in the test's transaction; returns their ids."""
-    from contextlib import contextmanager
-
     from sqlalchemy import select
 
     from qiantang.jobs import service
     from qiantang.jobs.models import Job, JobStatus
 
-    @contextmanager
     def sessions():
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+        return unit_of_work(db)
 
     def run(kind: str | None = None) -> list[int]:
         stmt = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.id)
@@ -148,12 +152,8 @@ def app(db: Session):
     application = create_app()
 
     def test_db():
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+        with unit_of_work(db) as session:
+            yield session
 
     application.dependency_overrides[get_db] = test_db
     return application
