@@ -264,3 +264,29 @@ def test_inbox_pages(clients, db):
     db.expire_all()
     assert db.get(User, xihu.id).email == "xihu@example.gov.cn"
     assert notify.preferences(db, user_id=xihu.id)["case_assigned"] == {"inapp"}
+
+
+def test_filing_reminders_a_week_before_and_the_day_after(db):
+    from qiantang.filings import service as filings
+
+    reporter = db.scalar(select(User).where(User.username == "reporter"))
+    xihu = db.scalar(select(User).where(User.username == "xihu"))
+
+    def mine(user, event):
+        return db.scalars(
+            select(Notification).where(Notification.user_id == user.id, Notification.event_type == event)
+        ).all()
+
+    # 2030Q4 returns are due 2031-01-15 (15 days after the quarter); nobody has filed them.
+    first = filings.send_reminders(db, today=date(2031, 1, 10))
+    assert first.due_soon > 0 and first.missing == 0
+    [soon] = mine(reporter, "filing_due_soon")
+    assert "2031-01-15 前报送" in soon.title and "还有 5 天" in soon.body
+    filings.send_reminders(db, today=date(2031, 1, 11))  # the next daily run: no second reminder
+    assert len(mine(reporter, "filing_due_soon")) == 1
+    assert mine(xihu, "filing_due_soon") == []  # a week before: the reporters only
+    late = filings.send_reminders(db, today=date(2031, 1, 16))
+    assert late.missing > 0 and late.due_soon == 0
+    [missing] = mine(reporter, "filing_missing")
+    assert "逾期未报" in missing.title and "status=missing" in missing.link
+    assert any(n.title == missing.title for n in mine(xihu, "filing_missing"))  # and its district office
