@@ -111,6 +111,9 @@ def test_bring_your_own_data_page_cross_validates_and_registers(clients, db, cre
     html = c.get(job_url + "/progress").text
     assert 'hx-trigger="every 1s"' not in html  # done: the partial stops polling and shows the result
     assert 'data-testid="cv-table"' in html and 'data-testid="registered"' in html
+    workbook = c.get(job_url + "/download")  # the results table, for Excel
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")
+    assert "cv-applicants.xlsx" in workbook.headers["content-disposition"]
     for label in (
         "评分卡（本平台）",
         "optbinning Scorecard（默认设置）",
