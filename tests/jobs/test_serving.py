@@ -2,53 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sqlite3
 import threading
 import time
 
 import pytest
 
+from benchmarks.guarantee_import import guarantees_csv
 from tests.jobs.conftest import job_status, login, multipart, request, server
 
 pytestmark = pytest.mark.slow
 ROWS = 200_000
-
-
-def guarantees_csv(db_path, rows: int) -> bytes:
-    """``rows`` valid guarantees of the demo city's loans by other demo firms (each pair once)."""
-    with sqlite3.connect(db_path) as conn:
-        loans = conn.execute(
-            "SELECT l.contract_no, e.uscc, l.amount FROM loans l JOIN enterprises e ON e.id = l.borrower_id"
-            " WHERE l.amount >= 10000 ORDER BY l.id"
-        ).fetchall()
-        firms = [u for (u,) in conn.execute("SELECT uscc FROM enterprises ORDER BY id")]
-    buf = io.StringIO()
-    out = csv.writer(buf)
-    out.writerow(
-        [
-            "担保人统一社会信用代码",
-            "被担保人统一社会信用代码",
-            "贷款合同号",
-            "担保金额（万元）",
-            "担保方式",
-            "联保协议号",
-            "起始日",
-            "到期日",
-        ]
-    )
-    n = 0
-    for k in range(len(firms)):
-        for contract, borrower, _amount in loans:
-            guarantor = firms[k]
-            if guarantor == borrower:
-                continue
-            out.writerow([guarantor, borrower, contract, "1", "单向", "", "2024-01-01", ""])
-            n += 1
-            if n == rows:
-                return buf.getvalue().encode("utf-8")
-    raise AssertionError("the demo city has too few loans for the file")
 
 
 def test_healthz_answers_within_half_a_second_during_a_200k_row_import(snapshot_copy, tmp_path):
