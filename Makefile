@@ -12,7 +12,7 @@ export QIANTANG_HOST QIANTANG_PORT
 .PHONY: run test install install-test lint bench clean help
 
 help:
-	@echo "make run   — install, migrate, load the demo city if the database is empty, serve on http://$(QIANTANG_HOST):$(QIANTANG_PORT)"
+	@echo "make run   — install, migrate, load the demo city if the database is empty, serve on http://$(QIANTANG_HOST):$(QIANTANG_PORT) with the job worker"
 	@echo "make test  — install with the test extras and run the whole suite"
 
 $(BIN)/python:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 DEMO_SEED = 7
+# Jobs enqueued by tests stay in the process (tests run them with qiantang.jobs.service.execute, or
+# start a real worker with its own queue URL); nothing is written beside the test databases.
+os.environ.setdefault("QIANTANG_JOBS_QUEUE_URL", "memory")
 PG_URL = os.environ.get("QIANTANG_TEST_PG_URL", "")
 REQUIRE_PG = os.environ.get("QIANTANG_TEST_REQUIRE_PG") == "1"
 
@@ -108,6 +112,40 @@ def db(database: Database) -> Iterator[Session]:
         connection.close()
 
 
+@contextmanager
+def unit_of_work(db: Session) -> Iterator[Session]:
+    """The test's session as one request or job sees it: committed (a savepoint) or rolled back."""
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+
+
+@pytest.fixture
+def run_jobs(db: Session):
+    """Run the queued jobs as the worker would, but in the test's transaction; returns their ids."""
+    from sqlalchemy import select
+
+    from qiantang.jobs import service
+    from qiantang.jobs.models import Job, JobStatus
+
+    def sessions():
+        return unit_of_work(db)
+
+    def run(kind: str | None = None) -> list[int]:
+        stmt = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.id)
+        if kind:
+            stmt = stmt.where(Job.kind == kind)
+        ids = list(db.scalars(stmt))
+        for job_id in ids:
+            service.execute(job_id, sessions=sessions)
+        return ids
+
+    return run
+
+
 @pytest.fixture
 def app(db: Session):
     """The web app, its requests running in the test's transaction."""
@@ -117,12 +155,8 @@ def app(db: Session):
     application = create_app()
 
     def test_db():
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+        with unit_of_work(db) as session:
+            yield session
 
     application.dependency_overrides[get_db] = test_db
     return application

@@ -586,9 +586,19 @@ def restore_command(
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: QIANTANG_HOST or 127.0.0.1")] = None,
     port: Annotated[int | None, typer.Option(help="Default: QIANTANG_PORT or 8000")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Web server processes (more than 1 only with PostgreSQL; see README)")
+    ] = 1,
+    worker: Annotated[
+        bool,
+        typer.Option("--worker/--no-worker", help="Also start the background-job worker (qiantang worker)"),
+    ] = True,
 ) -> None:
-    """Serve the web application."""
+    """Serve the web application, and the background-job worker beside it (stopped together on Ctrl-C)."""
+    import signal
+    import subprocess
+    import sys
+
     import uvicorn
 
     from qiantang.config import get_settings
@@ -596,17 +606,59 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    if workers > 1 and settings.is_sqlite:
+        _fail("多个网页进程需要 PostgreSQL 数据库（QIANTANG_DATABASE_URL）· --workers > 1 needs PostgreSQL")
     typer.echo(f"钱塘 Qiantang {__version__} → http://{host}:{port}  (API: http://{host}:{port}/api/docs)")
     os.environ.setdefault("QIANTANG_DATABASE_URL", settings.database_url)
-    uvicorn.run(
-        "qiantang.web.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_level="info",
+    child = (
+        subprocess.Popen([sys.executable, "-m", "qiantang", "worker"], preexec_fn=_die_with_parent)
+        if worker
+        else None
     )
+    # uvicorn re-raises SIGTERM after its graceful shutdown; as SystemExit it reaches `finally`,
+    # which stops the worker too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        uvicorn.run(
+            "qiantang.web.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+    finally:
+        if child is not None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _die_with_parent() -> None:
+    """In the worker child (Linux): get SIGTERM if the server process dies, even by SIGKILL."""
+    import contextlib
+    import ctypes
+    import signal
+
+    # Not Linux: no libc.so.6; the server's `finally` still stops the worker on a clean exit.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@app.command("worker")
+def worker_command(
+    threads: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default: QIANTANG_JOB_WORKER_THREADS or 2)")
+    ] = None,
+) -> None:
+    """Run the background-job worker alone: queued jobs, schedules and notifications (qiantang serve
+    starts one itself). Jobs a stopped worker left running are retried once, then marked failed."""
+    from qiantang.jobs.queue import run_worker
+
+    run_worker(threads=threads)
 
 
 # --- credit scoring ----------------------------------------------------------------------------------

@@ -33,6 +33,36 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
     # Which city the platform serves (GB/T 2260 prefecture code).
     city_code: str = "330100"
+    # The city's time zone: schedules fire and times show in it.
+    timezone: str = "Asia/Shanghai"
+    # The address users reach the platform at; links in e-mails and webhook messages start with it.
+    base_url: str = ""
+
+    # Background jobs (qiantang.jobs). The queue lives beside the database: a SQLite file next to
+    # the SQLite database, or a schema of its own in the PostgreSQL database; jobs_queue_url overrides.
+    jobs_queue_url: str = ""
+    job_worker_threads: int = 2
+    # A running job whose worker stopped sending heartbeats this long ago is retried once, then failed.
+    job_stale_seconds: float = 60.0
+    # Run scheduled jobs (data/schedules.toml) in the worker.
+    job_schedules: bool = True
+
+    # Notifications: e-mail over SMTP (QIANTANG_SMTP_HOST empty = no e-mail) and group-robot webhooks.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "qiantang@localhost"
+    smtp_security: str = Field(default="none", pattern="^(none|starttls|ssl)$")
+    # Comma-separated DingTalk / WeCom group-robot URLs; the format is chosen by the URL's host
+    # (oapi.dingtalk.com → DingTalk, qyapi.weixin.qq.com → WeCom) unless webhook_format says.
+    webhook_urls: str = ""
+    webhook_format: str = Field(default="auto", pattern="^(auto|dingtalk|wecom)$")
+
+    def public_url(self, path: str = "") -> str:
+        """An absolute link to ``path`` on this platform (for e-mails and webhooks)."""
+        base = self.base_url.rstrip("/") or f"http://{self.host}:{self.port}"
+        return base + path
 
     @property
     def is_sqlite(self) -> bool:

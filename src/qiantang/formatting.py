@@ -77,3 +77,15 @@ def fmt_sig(value: float | None, significant: int = 3) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def fmt_local(value: datetime | None) -> str:
+    """A stored (naive UTC) time in the city's time zone, "YYYY-MM-DD HH:MM"."""
+    if value is None:
+        return "—"
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from qiantang.config import get_settings
+
+    return value.replace(tzinfo=UTC).astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")

@@ -8,6 +8,7 @@ from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
+from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
     Need,
@@ -18,6 +19,7 @@ from qiantang.matching.models import (
     Recommendation,
 )
 from qiantang.network.models import ContagionScenario, GuaranteeGroup, NetworkNode, NetworkRun
+from qiantang.notify.models import Notification, NotificationPreference
 from qiantang.overview.models import SummaryCell, SummarySnapshot
 from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
@@ -53,6 +55,7 @@ __all__ = [
     "Institution",
     "InstitutionStatusChange",
     "InstitutionType",
+    "Job",
     "ListingAward",
     "Loan",
     "LoginAttempt",
@@ -60,6 +63,8 @@ __all__ = [
     "NeedEvent",
     "NetworkNode",
     "NetworkRun",
+    "Notification",
+    "NotificationPreference",
     "Offer",
     "Plan",
     "PlanTarget",

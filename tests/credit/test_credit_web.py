@@ -83,7 +83,7 @@ def upload_csv(credit_data, rows: int = 300) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-def test_bring_your_own_data_page_cross_validates_and_registers(clients, db, credit_data):
+def test_bring_your_own_data_page_cross_validates_and_registers(clients, db, credit_data, run_jobs):
     c = clients.as_user("analyst")
     page = c.get("/credit/upload")
     assert page.status_code == 200
@@ -99,10 +99,21 @@ def test_bring_your_own_data_page_cross_validates_and_registers(clients, db, cre
             "name": "上传测试",
         },
         files={"file": ("applicants.csv", upload_csv(credit_data), "text/csv")},
+        follow_redirects=False,
     )
-    assert r.status_code == 200, r.text[:2000]
-    html = r.text
+    # The table is checked at once, then cross-validated by a background job with a progress bar.
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/"), r.text[:2000]
+    job_url = r.headers["location"]
+    waiting = c.get(job_url).text
+    assert 'data-testid="job-progress"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert 'data-testid="cv-table"' not in waiting
+    assert run_jobs("credit.cv") == [int(job_url.rsplit("/", 1)[1])]
+    html = c.get(job_url + "/progress").text
+    assert 'hx-trigger="every 1s"' not in html  # done: the partial stops polling and shows the result
     assert 'data-testid="cv-table"' in html and 'data-testid="registered"' in html
+    workbook = c.get(job_url + "/download")  # the results table, for Excel
+    assert workbook.status_code == 200 and workbook.content.startswith(b"PK")
+    assert "cv-applicants.xlsx" in workbook.headers["content-disposition"]
     for label in (
         "评分卡（本平台）",
         "optbinning Scorecard（默认设置）",

@@ -185,8 +185,9 @@ def test_guarantee_import_rejects_every_bad_row_and_writes_nothing(db):
     good = guarantee_file(
         [[other.uscc, borrower.uscc, loan.contract_no, amount_wan / 2, "单向", None, date(2025, 1, 1), None]]
     )
-    stored = imports.import_guarantees(db, content=good, filename="g.xlsx", actor=None)
-    assert len(stored) == 1 and stored[0].amount == pytest.approx(round(loan.amount / 2, 2))
+    assert imports.import_guarantees(db, content=good, filename="g.xlsx", actor=None) == 1
+    stored = db.scalars(select(Guarantee).order_by(Guarantee.id.desc()).limit(1)).one()
+    assert stored.amount == pytest.approx(round(loan.amount / 2, 2)) and stored.loan_id == loan.id
 
 
 def test_pages_api_and_pdf(clients, db, run):

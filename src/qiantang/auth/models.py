@@ -73,6 +73,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set by an administrator's password reset: the temporary password must be replaced at next login.
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where notifications by e-mail go (set by the user on "my notifications"); None: no e-mail.
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
 

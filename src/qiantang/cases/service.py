@@ -31,6 +31,7 @@ from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseState, Ow
 from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Alert, AlertStatus, Level
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
+from qiantang.notify import service as notify
 from qiantang.search import matches
 
 OBJECT_TYPE = "case"
@@ -483,6 +484,7 @@ def open_case(
     session.add(case)
     session.flush()
     _log_opened(session, case, actor=actor, policy=policy)
+    announce_new(session, [case])
     return case
 
 
@@ -540,6 +542,7 @@ def sync_cases(session: Session, *, as_of: date, today: date | None = None) -> i
     session.flush()  # one round for all new cases, then their events
     for case in new:
         _log_opened(session, case, actor=None, policy=policy)
+    announce_new(session, new)
     escalate_overdue(session, today=today)
     session.flush()
     return len(new)
@@ -576,6 +579,7 @@ def escalate_overdue(session: Session, *, today: date) -> EscalationResult:
                 detail={"due_on": case.due_on.isoformat(), "today": today.isoformat()},
             )
             escalated += 1
+            _notify_escalated(session, case)
         elif (
             case.owner == Owner.CITY
             and case.escalated_at is None
@@ -785,7 +789,91 @@ def share_with_district(session: Session, *, case_id: int, actor, comment: str =
         comment=_clean(comment, what="说明") or "共享给区县金融办协同办理",
     )
     session.flush()
+    notify.notify(
+        session,
+        "case_assigned",
+        user_ids=notify.staff(session, district_code=case.district_code),
+        title=f"市级共享案件请协同办理：{case.title}",
+        body=f"办结期限 {case.due_on.isoformat()}。",
+        link=f"/cases/{case.id}",
+    )
     return case
+
+
+# ------------------------------------------------------------------------------------- notifications
+def _handlers(session: Session, case: Case) -> list[int]:
+    """Who works a case: its owner level's staff (the district office or the city), and its assignee."""
+    if case.owner == Owner.DISTRICT:
+        ids = notify.staff(session, district_code=case.district_code)
+    else:
+        ids = notify.staff(session, city=True)
+    return ids + notify.user_ids_by_username(session, [case.assignee])
+
+
+def announce_new(session: Session, cases: list[Case]) -> None:
+    """Tell each office that cases landed in its inbox: one message per office per batch."""
+    groups: dict[tuple[str, str | None], list[Case]] = {}
+    for case in cases:
+        key = ("district", case.district_code) if case.owner == Owner.DISTRICT else ("city", None)
+        groups.setdefault(key, []).append(case)
+    for batch in groups.values():
+        first = batch[0]
+        if len(batch) == 1:
+            title = f"新案件待办理：{first.title}"
+            body = f"{Level(first.level).zh}预警，办结期限 {first.due_on.isoformat()}。"
+            link = f"/cases/{first.id}"
+        else:
+            soonest = min(c.due_on for c in batch)
+            title = f"新增 {len(batch)} 件案件待办理"
+            names = list(dict.fromkeys(c.title.split("：", 1)[0] for c in batch))
+            body = "、".join(names[:5]) + (f"等 {len(names)} 家机构" if len(names) > 5 else "")
+            body += f"；最早办结期限 {soonest.isoformat()}。"
+            link = "/cases?state=pending"
+        notify.notify(
+            session, "case_assigned", user_ids=_handlers(session, first), title=title, body=body, link=link
+        )
+
+
+def _notify_escalated(session: Session, case: Case) -> None:
+    ids = notify.staff(session, city=True) + notify.staff(session, district_code=case.district_code)
+    notify.notify(
+        session,
+        "case_escalated",
+        user_ids=ids,
+        title=f"案件逾期上报市级：{case.title}",
+        body=f"应于 {case.due_on.isoformat()} 前办结，区县未按期办结，现由市级办理。",
+        link=f"/cases/{case.id}",
+    )
+
+
+DUE_SOON_DAYS = 3
+
+
+def remind_due(session: Session, *, today: date, days: int = DUE_SOON_DAYS) -> int:
+    """Remind the handlers of open cases due within ``days`` days (once per case and due date)."""
+    due = session.scalars(
+        select(Case)
+        .where(
+            Case.state.not_in(list(FINAL_STATES)),
+            Case.due_on >= today,
+            Case.due_on <= today + timedelta(days=days),
+        )
+        .order_by(Case.id)
+    ).unique()
+    n = 0
+    for case in due:
+        left = (case.due_on - today).days
+        notify.notify(
+            session,
+            "case_due_soon",
+            user_ids=_handlers(session, case),
+            title=f"案件将于 {case.due_on.isoformat()} 到期：{case.title}",
+            body=f"距办结期限还有 {left} 天，当前状态：{CaseState(case.state).zh}。",
+            link=f"/cases/{case.id}",
+            dedupe_key=f"case:{case.id}:{case.due_on.isoformat()}",
+        )
+        n += 1
+    return n
 
 
 def timeline(session: Session, *, case_id: int) -> list[CaseEvent]:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from qiantang.auth.models import Role
 from qiantang.auth.permissions import Permission
@@ -398,7 +399,8 @@ def _act(
 @router.post("/cases/{case_id}/transition")
 async def transition_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    return _act(
+    return await run_in_threadpool(
+        _act,
         request,
         db,
         auth,
@@ -418,7 +420,8 @@ async def transition_form(request: Request, db: DB, auth: Viewer, case_id: int):
 @router.post("/cases/{case_id}/comment")
 async def comment_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    return _act(
+    return await run_in_threadpool(
+        _act,
         request,
         db,
         auth,
@@ -431,7 +434,8 @@ async def comment_form(request: Request, db: DB, auth: Viewer, case_id: int):
 @router.post("/cases/{case_id}/share")
 async def share_form(request: Request, db: DB, auth: Viewer, case_id: int):
     form = await _form(request)
-    return _act(
+    return await run_in_threadpool(
+        _act,
         request,
         db,
         auth,
@@ -450,12 +454,17 @@ async def attach_form(request: Request, db: DB, auth: Viewer, case_id: int):
     comment = form.get("comment")
     texts = {"comment": comment if isinstance(comment, str) else ""}
     # Check who may act before reading the file: a refused user learns nothing from its size.
-    service.check_act(auth.scope, service.get_case(db, scope=auth.scope, case_id=case_id))
+    await run_in_threadpool(
+        lambda: service.check_act(auth.scope, service.get_case(db, scope=auth.scope, case_id=case_id))
+    )
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return _after_action(request, db, auth, case_id, ValidationFailed("请选择要上传的文件"), texts)
+        return await run_in_threadpool(
+            _after_action, request, db, auth, case_id, ValidationFailed("请选择要上传的文件"), texts
+        )
     limit = service.load_policy().max_attachment_bytes
     data = await upload.read(limit + 1)
-    return _act(
+    return await run_in_threadpool(
+        _act,
         request,
         db,
         auth,

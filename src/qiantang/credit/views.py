@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
-from starlette.concurrency import run_in_threadpool
 
 from qiantang.audit import service as audit
 from qiantang.auth.models import Role
@@ -17,6 +16,7 @@ from qiantang.credit import registry, report, schemas
 from qiantang.credit import service as credit_service
 from qiantang.credit.models import CreditModel, CreditScore, segment_label
 from qiantang.credit.reasons import describe_stored
+from qiantang.credit.tasks import MAX_REGISTER_ROWS
 from qiantang.enterprises import service as ent_service
 from qiantang.errors import Forbidden, ValidationFailed
 from qiantang.exports import pdf_response
@@ -28,7 +28,6 @@ router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["信用评分 Credit scoring"])
 Viewer = Annotated[Auth, require(Permission.VIEW_CITY_DATA)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
-MAX_REGISTER_ROWS = 200_000
 
 
 def _city_staff(auth: CurrentAuth) -> Auth:
@@ -157,7 +156,7 @@ def upload_page(request: Request, db: DB, auth: CityStaff):
 
 
 @router.post("/credit/upload")
-async def upload_run(
+def upload_run(
     request: Request,
     db: DB,
     auth: CityStaff,
@@ -170,10 +169,12 @@ async def upload_run(
     segment: Annotated[str, Form(max_length=64)] = "",
     allow_personal: Annotated[str | None, Form()] = None,
 ):
-    from qiantang.credit.pipeline import cross_validate, train
+    """Check the table here (row and column errors at once), then cross-validate it as a job."""
     from qiantang.credit.tabular import prepare, read_upload
+    from qiantang.jobs import service as jobs
 
-    content = await file.read()
+    # A plain (sync) route: FastAPI runs it in a worker thread, so parsing never blocks the event loop.
+    content = file.file.read()
     filename = file.filename or ""
     form = {
         "target": target,
@@ -205,28 +206,20 @@ async def upload_run(
             cv_settings=pol.cv_settings(),
             active="credit",
         )
-    # Minutes of CPU on large tables: off the event loop, so other users' pages keep loading.
-    cv = await run_in_threadpool(cross_validate, data, nested=(mode == "nested"))
-    row = None
-    if save:
-        trained = await run_in_threadpool(train, data, kind="auto" if mode == "nested" else "scorecard")
-        row = registry.register(
-            db,
-            trained=trained,
-            data=data,
-            name=(name.strip() or filename.rsplit(".", 1)[0] or "上传数据模型")[:100],
-            target_text=f"「{target}」列取值为「{bad}」视为坏样本（{filename}）",
-            segment=(segment.strip() or "upload")[:64],
-            input_kind=registry.INPUT_TABLE,
-            created_by=auth.user.username,
-            cv=cv,
-        )
+    job = jobs.enqueue(
+        db,
+        "credit.cv",
+        title=f"自有数据交叉验证：{filename}",
+        user_id=auth.user.id,
+        params={**form, "filename": filename, "username": auth.user.username},
+        input_data=content,
+    )
     audit.record(
         db,
         action="upload",
         user=auth.user,
         object_type="credit_dataset",
-        object_id=row.id if row else None,
+        object_id=job.id,
         ip=client_ip(request),
         detail={
             "file": filename,
@@ -234,21 +227,11 @@ async def upload_run(
             "target": target,
             "bad": bad,
             "mode": mode,
+            "job": job.id,
             "personal_columns": [f.name for f in data.features if f.personal],
         },
     )
-    return render(
-        request,
-        "credit/upload.html",
-        data=data,
-        cv=cv,
-        summary=cv.summary(),
-        registered=row,
-        filename=filename,
-        form=form,
-        cv_settings=pol.cv_settings(),
-        active="credit",
-    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 @router.get("/enterprises/{uscc}/credit-report")

@@ -37,6 +37,7 @@ from qiantang.filings.periods import (
     parse_period,
     period_label,
     periods_between,
+    previous_period,
     quarter_end_of,
     quarter_start,
 )
@@ -1132,3 +1133,70 @@ __all__ = [
     "today_utc",
     "upload_filings",
 ]
+
+
+@dataclass
+class ReminderResult:
+    due_soon: int = 0  # institutions reminded a week before the deadline
+    missing: int = 0  # institutions found missing the day after
+
+
+REMIND_DAYS_BEFORE = 7
+
+
+def send_reminders(session: Session, *, today: date | None = None) -> ReminderResult:
+    """Filing-deadline reminders: a week before (the reporters of institutions that have not filed)
+    and from the day after (reporters and their district office: missing). Each goes out once."""
+    from qiantang.notify import service as notify
+
+    today = today or today_utc()
+    out = ReminderResult()
+    for code, template in all_templates().items():
+        period = latest_ended_period(today)
+        for period_end in (period, previous_period(period)):
+            due = period_end + timedelta(days=template.due_days)
+            days_left = (due - today).days
+            if not (-30 <= days_left <= REMIND_DAYS_BEFORE) or days_left == 0:
+                continue
+            report = compliance(
+                session, scope=Scope.system(), period_end=period_end, template_code=code, today=today
+            )
+            wanted = ComplianceStatus.PENDING if days_left > 0 else ComplianceStatus.MISSING
+            late = [r for r in report.rows if r.status == wanted]
+            label = period_label(period_end)
+            for row in late:
+                reporters = list(
+                    session.scalars(
+                        select(User.id).where(
+                            User.institution_id == row.institution_id,
+                            User.role == Role.INSTITUTION_REPORTER,
+                            User.is_active.is_(True),
+                        )
+                    )
+                )
+                key = f"{code}:{period_end.isoformat()}:{row.institution_id}"
+                link = f"/filings?period={period_end.isoformat()}"
+                if days_left > 0:
+                    notify.notify(
+                        session,
+                        "filing_due_soon",
+                        user_ids=reporters,
+                        title=f"{row.name}：{label}{template.name_zh}应于 {due.isoformat()} 前报送",
+                        body=f"距截止日还有 {days_left} 天，尚未收到该期报表。",
+                        link=link,
+                        dedupe_key=key,
+                    )
+                    out.due_soon += 1
+                else:
+                    officers = notify.staff(session, district_code=row.district_code)
+                    notify.notify(
+                        session,
+                        "filing_missing",
+                        user_ids=reporters + officers,
+                        title=f"{row.name}：{label}{template.name_zh}逾期未报",
+                        body=f"截止日为 {due.isoformat()}，至今未收到该期报表（{row.district_name_zh}）。",
+                        link=f"/filings?period={period_end.isoformat()}&status=missing",
+                        dedupe_key=key,
+                    )
+                    out.missing += 1
+    return out

@@ -292,7 +292,7 @@ def scenario_page(request: Request, db: DB, auth: CurrentAuth, scenario_id: int)
 
 @router.get("/network/import")
 def import_page(request: Request, db: DB, auth: Editor):
-    return render(request, "network/import.html", active="network", error=None, stored=None)
+    return render(request, "network/import.html", active="network")
 
 
 @router.get("/network/import/template")
@@ -301,22 +301,21 @@ def import_template(auth: CurrentAuth):
 
 
 @router.post("/network/import")
-async def import_upload(request: Request, db: DB, auth: Editor, file: Annotated[UploadFile, File()]):
-    content = await file.read()
-    try:
-        stored = imports.import_guarantees(db, content=content, filename=file.filename or "", actor=auth.user)
-    except ValidationFailed as exc:
-        db.rollback()
-        return render(
-            request,
-            "network/import.html",
-            status_code=422,
-            active="network",
-            error=exc,
-            stored=None,
-            filename=file.filename,
-        )
-    return render(request, "network/import.html", active="network", error=None, stored=stored)
+def import_upload(db: DB, auth: Editor, file: Annotated[UploadFile, File()]):
+    """Hand the file to a background job: a 200k-row file is checked and stored by the worker, and the
+    job page shows its progress, then the count stored or every row's problem (nothing stored)."""
+    from qiantang.jobs import service as jobs
+
+    content = file.file.read()  # a plain route: runs in a worker thread, off the event loop
+    job = jobs.enqueue(
+        db,
+        "network.import",
+        title=f"导入担保关系：{file.filename or ''}",
+        user_id=auth.user.id,
+        params={"filename": file.filename or ""},
+        input_data=content,
+    )
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 # ---------------------------------------------------------------------------------------------- API

@@ -88,6 +88,23 @@ def plan_pdf(request: Request, db: DB, auth: Exporter, plan_id: int):
     return pdf_response(pdf, f"plan-{plan.code}.pdf")
 
 
+@router.post("/plan/{plan_id:int}/report-job")
+def plan_pdf_job(request: Request, db: DB, auth: Exporter, plan_id: int):
+    """The PDF takes seconds (a chart per target): made by a background job, downloaded from its page."""
+    from qiantang.jobs import service as jobs
+
+    plan = get_or_404(db, Plan, plan_id)
+    job = jobs.enqueue(
+        db,
+        "plan.report_pdf",
+        title=f"规划进展报告：{plan.name_zh}",
+        user_id=auth.user.id,
+        params={"plan_id": plan.id},
+    )
+    record_export(db, request, auth, "plan_report", object_id=plan_id, detail={"job": job.id})
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
 @router.get("/plan/indicators/{code}")
 def indicator_page(request: Request, db: DB, auth: Viewer, code: str, plan: int | None = None):
     indicator = get_or_404(db, Indicator, code)
@@ -145,14 +162,14 @@ def values_template(db: DB, auth: Viewer):
 
 
 @router.post("/plan/values/upload")
-async def values_upload(
+def values_upload(
     request: Request,
     db: DB,
     auth: Editor,
     file: Annotated[UploadFile, File()],
     plan_id: Annotated[int, Form()],
 ):
-    content = await file.read()
+    content = file.file.read()  # a plain route: runs in a worker thread, off the event loop
     try:
         written = service.upload_values(
             db, content=content, filename=file.filename or "", username=auth.user.username
@@ -182,7 +199,7 @@ def plan_template(db: DB, auth: Viewer):
 
 
 @router.post("/plan/upload")
-async def plan_upload(
+def plan_upload(
     request: Request,
     db: DB,
     auth: Editor,
@@ -200,7 +217,7 @@ async def plan_upload(
         period_end=period_end,
         source_document=source_document.strip(),
     )
-    content = await file.read()
+    content = file.file.read()  # a plain route: runs in a worker thread, off the event loop
     try:
         plan = service.upload_plan(
             db, meta=meta, content=content, filename=file.filename or "", username=auth.user.username

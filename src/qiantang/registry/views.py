@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.errors import RowError, ValidationFailed
@@ -190,6 +191,11 @@ def new_institution_page(request: Request, db: DB, auth: Editor):
 @router.post("/institutions/new")
 async def create_institution_form(request: Request, db: DB, auth: Editor):
     form = dict(await request.form())
+    # The database work runs in a worker thread: an async route must never wait on the database.
+    return await run_in_threadpool(_create_institution, request, db, auth, form)
+
+
+def _create_institution(request: Request, db, auth, form: dict):
     try:
         inst = service.create_institution(db, data=_form_input(form), actor=auth.user)
     except ValidationFailed as exc:
@@ -209,9 +215,13 @@ def edit_institution_page(request: Request, db: DB, auth: Editor, institution_id
 
 @router.post("/institutions/{institution_id}/edit")
 async def edit_institution_form(request: Request, db: DB, auth: Editor, institution_id: int):
+    form = dict(await request.form())
+    return await run_in_threadpool(_edit_institution, request, db, auth, institution_id, form)
+
+
+def _edit_institution(request: Request, db, auth, institution_id: int, form: dict):
     inst = service.get_institution(db, scope=auth.scope, institution_id=institution_id)
     service.check_editable(inst)
-    form = dict(await request.form())
     try:
         service.update_institution(
             db, institution_id=inst.id, data=_form_input(form, existing=inst), actor=auth.user

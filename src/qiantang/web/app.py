@@ -112,12 +112,16 @@ def create_app() -> FastAPI:
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
     from qiantang.help.views import router as help_router
+    from qiantang.jobs.views import api_router as jobs_api
+    from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
     from qiantang.network.views import router as network_router
+    from qiantang.notify.views import api_router as notify_api
+    from qiantang.notify.views import router as notify_router
     from qiantang.overview.views import api_router as overview_api
     from qiantang.overview.views import router as overview_router
     from qiantang.plan.views import api_router as plan_api
@@ -144,6 +148,8 @@ def create_app() -> FastAPI:
         enterprises_router,
         audit_router,
         help_router,
+        jobs_router,
+        notify_router,
     )
     api_routers = (
         auth_api_router,
@@ -159,6 +165,8 @@ def create_app() -> FastAPI:
         listing_api,
         matching_api,
         enterprises_api,
+        jobs_api,
+        notify_api,
     )
     for router in html_routers:
         app.include_router(router)

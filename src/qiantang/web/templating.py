@@ -37,6 +37,8 @@ TEMPLATE_PACKAGES = (
     "listing",
     "matching",
     "help",
+    "jobs",
+    "notify",
 )
 
 
@@ -146,6 +148,7 @@ def environment() -> Environment:
         sig=formatting.fmt_sig,
         mask=jinja_mask,
         quarter=formatting.fmt_quarter,
+        localtime=formatting.fmt_local,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),

@@ -1,7 +1,7 @@
 """search indexes (FTS5 trigram / pg_trgm) and stored page results
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-05 08:10:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from qiantang import search
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Notifications: an in-app inbox for every user, e-mail (SMTP) and DingTalk / WeCom group robots."""
