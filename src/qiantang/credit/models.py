@@ -15,6 +15,7 @@ from qiantang.enums import str_enum
 class ModelKind(StrEnum):
     SCORECARD = "scorecard"  # binning + logistic regression + points (the explainable champion)
     LIGHTGBM = "lightgbm"  # gradient boosting with monotone constraints (the challenger)
+    BLEND = "blend"  # calibrated logistic stack of the scorecard and the challenger (credit/blend.py)
 
 
 class ModelStatus(StrEnum):
