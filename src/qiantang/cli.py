@@ -199,7 +199,11 @@ def plan_upload_values(
 @network_app.command("analyse")
 def network_analyse(
     as_of: Annotated[
-        str | None, typer.Option(help="Date of the guarantees in force (default: the loans' as-of date)")
+        str | None,
+        typer.Option(
+            help="Analysis date: guarantees in force, loan classes and statements known then "
+            "(default: the loans' as-of date)"
+        ),
     ] = None,
     recovery: Annotated[float, typer.Option(help="Recovery rate of a defaulted loan")] = 0.4,
     capacity: Annotated[float, typer.Option(help="Loss-absorbing capacity = net assets × this")] = 1.0,
@@ -564,7 +568,7 @@ def credit_oot(
         w = result[key]
         console.print(f"{label}：{w['name']}，{w['rows']:,} 家企业，坏样本率 {w['bad_rate']:.2%}")
     table = Table(title="跨时间验证 · out-of-time validation (95% bootstrap CI)", box=box.SIMPLE_HEAD)
-    for col in ("模型 model", "开发期样本外 AUC", "跨时间 AUC", "开发期样本外 KS", "跨时间 KS"):
+    for col in ("模型 model", "开发期样本外 AUC", "跨时间 AUC", "开发期样本外 KS", "跨时间 KS", "平均 PD"):
         table.add_column(col, justify="left" if col.startswith("模型") else "right")
 
     def ci(iv: dict) -> str:
@@ -573,8 +577,8 @@ def credit_oot(
     for row in result["models"]:
         name = row["kind"] + (f" → {row['chosen']}" if row["kind"] == "auto" else "")
         d, o = row["development"], row["out_of_time"]
-        table.add_row(name, ci(d["auc"]), ci(o["auc"]), ci(d["ks"]), ci(o["ks"]))
-    wide_console(120).print(table)
+        table.add_row(name, ci(d["auc"]), ci(o["auc"]), ci(d["ks"]), ci(o["ks"]), f"{row['mean_pd']:.2%}")
+    wide_console(140).print(table)
     if json_out:
         with open(json_out, "w", encoding="utf-8") as fh:
             json.dump(result, fh, ensure_ascii=False, indent=1)

@@ -59,7 +59,8 @@ def test_champion_rule_prefers_the_scorecard_unless_the_challenger_is_clearly_be
     assert len(sel.lightgbm.trials) == 12  # the policy's grid, searched inside the training data
     # The blend is calibrated on the two models' out-of-fold predictions and scores like them.
     w = sel.as_dict()["blend_weights"]
-    assert w["scorecard"] >= 0 and w["lightgbm"] >= 0 and w["scorecard"] + w["lightgbm"] > 0
+    assert min(w["scorecard"], w["lightgbm"], w["linear"]) >= 0
+    assert w["scorecard"] + w["lightgbm"] + w["linear"] > 0
     pd_ = sel.blend.predict_pd(small.X)
     assert abs(pd_.mean() - small.bad_rate) < 0.03
     reasons = sel.blend.reasons(small.X.iloc[:5], top=4)

@@ -132,7 +132,8 @@ def out_of_time(
     """Out-of-time validation: each kind trained on the window ending at ``development`` (default: a
     year before the loans' date; features at the year-end before it) and applied unchanged to the next
     window, ending at ``validation`` (default: the loans' date). AUC and KS with 95 % stratified
-    bootstrap intervals on the later window, beside the out-of-fold ones in the development window."""
+    bootstrap intervals on the later window, beside the out-of-fold ones in the development window;
+    and the mean PD the model gives the later window, against its observed bad rate."""
     say = say or (lambda _m: None)
     latest = feats.latest_loan_date(session.connection())
     if latest is None:
@@ -155,6 +156,7 @@ def out_of_time(
                 "chosen": trained.kind,
                 "development": {k: trained.validation["out_of_fold"][k] for k in ("auc", "gini", "ks")},
                 "out_of_time": {k: iv.as_dict() for k, iv in later.items()},
+                "mean_pd": float(np.mean(trained.model.predict_pd(oot.X))),
             }
         )
     return {

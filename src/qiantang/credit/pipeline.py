@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from qiantang.credit import metrics
 from qiantang.credit import policy as pol
 from qiantang.credit.baselines import LightGBMDefault, OptbinningDefault, PlainLogistic
-from qiantang.credit.blend import BlendModel, BlendParams, fit_stack, stacked_oof
+from qiantang.credit.blend import BlendModel, BlendParams, LinearModel, fit_stack, stacked_oof
 from qiantang.credit.challenger import LightGBMModel
 from qiantang.credit.scorecard import ScorecardModel
 from qiantang.credit.tabular import Dataset
@@ -34,7 +34,7 @@ from qiantang.credit.validation import full_report, population_profile
 MODEL_LABELS = {
     "scorecard": "评分卡（本平台）",
     "lightgbm": "LightGBM 挑战者（本平台，训练折内调参）",
-    "blend": "评分卡与 LightGBM 校准融合（本平台）",
+    "blend": "校准融合：评分卡 + LightGBM + 线性（本平台）",
     "champion": "冠军模型（平台嵌套交叉验证自选）",
     "optbinning_default": OptbinningDefault.label,
     "plain_logistic": PlainLogistic.label,
@@ -102,6 +102,7 @@ class Selection:
                 "intercept": p.intercept,
                 "scorecard": p.w_scorecard,
                 "lightgbm": p.w_lightgbm,
+                "linear": p.w_linear,
             }
         return out
 
@@ -115,6 +116,14 @@ def scorecard_cv(data: Dataset, *, folds: int, seed: int, **params: Any) -> tupl
         oof[test_rows] = model.score(data.X.iloc[test_rows])
         aucs.append(metrics.auc(data.y[test_rows], -oof[test_rows]))
     return aucs, oof
+
+
+def linear_oof(data: Dataset, *, folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold log-odds of the blend's linear part (``blend.LinearModel``)."""
+    oof = np.empty(data.n)
+    for train_rows, test_rows in folds_of(data.y, folds=folds, seed=seed):
+        oof[test_rows] = LinearModel().fit(data.subset(train_rows)).raw(data.X.iloc[test_rows])
+    return oof
 
 
 def scorecard_cv_auc(data: Dataset, *, folds: int, seed: int, **params: Any) -> tuple[float, np.ndarray]:
@@ -192,13 +201,18 @@ def select_champion(
             fold_auc["lightgbm"] = [metrics.auc(data.y[t], lgb_raw[t]) for _, t in split]
             risks["lightgbm"] = lgb_raw
         if "blend" in candidates:
-            say("评分卡与 LightGBM 融合（训练集内交叉拟合）")
-            risks["blend"], fold_auc["blend"] = stacked_oof(sc_logit, lgb_raw, data.y, split)
-            a, ws, wg = fit_stack(sc_logit, lgb_raw, data.y)
+            say("融合模型（训练集内交叉拟合）")
+            inputs = np.column_stack([sc_logit, lgb_raw, linear_oof(data, folds=folds, seed=seed)])
+            risks["blend"], fold_auc["blend"] = stacked_oof(inputs, data.y, split)
+            a, weights = fit_stack(inputs, data.y)
+            ws, wg, wl = (float(w) for w in weights)
             blend = BlendModel(
                 scorecard,
                 lightgbm,
-                BlendParams(intercept=a, w_scorecard=ws, w_lightgbm=wg, scaling=scorecard.params.scaling),
+                BlendParams(
+                    intercept=a, w_scorecard=ws, w_lightgbm=wg, w_linear=wl, scaling=scorecard.params.scaling
+                ),
+                linear=LinearModel().fit(data),
             )
     kind = choose_kind(fold_auc, margin=margin)
     inner = {k: float(np.mean(v)) for k, v in fold_auc.items()}
@@ -395,11 +409,12 @@ def oof_predictions(
     Scorecard: refitted on each training fold. LightGBM: the fold models of its own cross-validation
     (the one that chose the number of trees), calibrated with the model's Platt coefficients.
     """
-    if model.kind == "blend":
+    if model.kind == "blend":  # the LightGBM part's out-of-fold scores come from the same split
         _, sc_oof = scorecard_cv(data, folds=folds, seed=seed)
         sc_logit = model.scorecard.params.scaling.logit_from_score(sc_oof)
         split = folds_of(data.y, folds=folds, seed=seed)
-        logit, _ = stacked_oof(sc_logit, model.lightgbm.oof_raw, data.y, split)
+        inputs = np.column_stack([sc_logit, model.lightgbm.oof_raw, linear_oof(data, folds=folds, seed=seed)])
+        logit, _ = stacked_oof(inputs, data.y, split)
         return logit, 1.0 / (1.0 + np.exp(-logit)), model.params.scaling.score_from_logit(logit)
     if model.kind == "lightgbm" and getattr(model, "oof_raw", None) is not None:
         a, b = model.calibration

@@ -29,7 +29,7 @@ from qiantang.web.i18n import gettext as _
 KIND_LABEL_ZH = {
     "scorecard": "评分卡（分箱 + 逻辑回归 + 分值刻度）",
     "lightgbm": "LightGBM 梯度提升（单调约束、校准）",
-    "blend": "评分卡与 LightGBM 的校准融合（逻辑回归堆叠）",
+    "blend": "评分卡、LightGBM 与线性模型的校准融合（逻辑回归堆叠）",
 }
 STATUS_COLOUR = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_ZH = {"ok": "稳定", "warn": "预警", "alert": "警报"}
