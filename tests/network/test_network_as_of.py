@@ -115,3 +115,45 @@ def test_loans_known_on_a_year_end_are_that_year_ends_classes(db):
     npl = [c.value for c in LoanClass if c.is_npl]
     current = ent_service.loans_known(db, as_of=date(2025, 12, 31))
     assert known["classification"].isin(npl).sum() < current["classification"].isin(npl).sum()
+
+
+def test_loans_known_rules_for_missing_and_stale_records(db):
+    as_of = date(2024, 6, 30)
+    loan = db.scalars(
+        select(Loan)
+        .where(Loan.start_date < date(2023, 12, 31), Loan.maturity_date > date(2024, 12, 31))
+        .order_by(Loan.id)
+    ).first()
+    db.execute(delete(LoanClassification).where(LoanClassification.loan_id == loan.id))
+    db.flush()
+    # No record by the date: 正常, the whole amount outstanding.
+    known = ent_service.loans_known(db, as_of=as_of).set_index("id")
+    assert known.loc[loan.id, "classification"] == LoanClass.NORMAL.value
+    assert known.loc[loan.id, "balance"] == pytest.approx(float(loan.amount))
+    # A 关注 record at the last year-end is carried forward to the date.
+    db.add(
+        LoanClassification(
+            loan_id=loan.id,
+            as_of=date(2023, 12, 31),
+            classification=LoanClass.SPECIAL_MENTION,
+            balance=123.0,
+            source="test",
+        )
+    )
+    db.flush()
+    known = ent_service.loans_known(db, as_of=as_of).set_index("id")
+    assert known.loc[loan.id, "classification"] == LoanClass.SPECIAL_MENTION.value
+    assert known.loc[loan.id, "balance"] == pytest.approx(123.0)
+    # Past maturity with an older, performing record: repaid, not counted.
+    repaid = db.scalars(
+        select(Loan)
+        .where(
+            Loan.start_date < date(2023, 12, 31),
+            Loan.maturity_date.between(date(2024, 1, 1), date(2024, 12, 30)),
+            Loan.balance == 0,
+        )
+        .order_by(Loan.id)
+    ).first()
+    if repaid is not None:
+        assert repaid.id in set(ent_service.loans_known(db, as_of=date(2023, 12, 31))["id"])
+        assert repaid.id not in set(ent_service.loans_known(db, as_of=date(2024, 12, 31))["id"])
