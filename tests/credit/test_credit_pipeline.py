@@ -78,7 +78,7 @@ def test_a_blend_is_registered_and_scored_like_the_others(db, small):
     registry._CACHE.clear()
     loaded = registry.load(row)
     assert np.allclose(loaded.score(small.X), trained.model.score(small.X))
-    score, _pd, grades, reasons = scored_outputs(loaded, small.X.iloc[:20], top=4)
+    _score, _pd, grades, reasons = scored_outputs(loaded, small.X.iloc[:20], top=4)
     assert len(grades) == 20 and all(r.startswith("[") for r in reasons)
 
 
