@@ -198,3 +198,25 @@ def test_grade_distribution_keeps_a_district_officer_to_the_district(db):
     assert list(xihu) == list(city) == pol.grade_names()
     assert sum(xihu.values()) == in_xihu < sum(city.values())
     assert all(xihu[g] <= city[g] for g in city)
+
+
+def test_target_at_an_earlier_year_end_reads_the_classification_history(db):
+    from qiantang.enterprises.models import LoanClassification
+    from qiantang.standards.loan_class import LoanClass
+
+    earlier = date(2024, 12, 31)
+    target = feats.read_target(db.connection(), performance_date=earlier)
+    npl = [c for c in LoanClass if c.is_npl]
+    rows = db.execute(
+        select(Loan.borrower_id, LoanClassification.classification)
+        .join(Loan, Loan.id == LoanClassification.loan_id)
+        .where(LoanClassification.as_of == earlier, LoanClassification.balance > 0)
+    ).all()
+    assert rows, "the demo writes a year-end history"
+    expected_bad = {b for b, c in rows if c in npl}
+    got = dict(zip(target["enterprise_id"].astype(int), target["bad"].astype(int), strict=True))
+    assert set(got) == {b for b, _c in rows}
+    assert {b for b, bad in got.items() if bad} == expected_bad
+    # Fewer firms were non-performing a year earlier than on the current date.
+    now = feats.read_target(db.connection(), performance_date=AS_OF)
+    assert target["bad"].sum() < now["bad"].sum()

@@ -34,13 +34,52 @@ def test_quick_cross_validation_runs_every_model_on_the_same_folds(small):
     assert report.as_dict()["summary"][0]["label"]
 
 
+def test_one_standard_error_rule_prefers_the_simpler_candidate_within_noise():
+    # LightGBM best on average, but within one standard error of the blend's fold AUCs: blend.
+    folds = {
+        "scorecard": [0.80, 0.81, 0.79, 0.80, 0.80],
+        "blend": [0.83, 0.84, 0.82, 0.83, 0.83],
+        "lightgbm": [0.85, 0.82, 0.84, 0.82, 0.83],
+    }
+    assert pipeline.choose_kind(folds, margin=0.005) == "blend"
+    # A consistent gain larger than the margin and than its noise wins.
+    folds["lightgbm"] = [x + 0.02 for x in folds["blend"]]
+    assert pipeline.choose_kind(folds, margin=0.005) == "lightgbm"
+    # Within the margin, the scorecard stays.
+    close = {"scorecard": [0.80, 0.81, 0.79], "blend": [0.803, 0.813, 0.793]}
+    assert pipeline.choose_kind(close, margin=0.005) == "scorecard"
+    assert pipeline.choose_kind(close, margin=0.0) == "blend"
+
+
 def test_champion_rule_prefers_the_scorecard_unless_the_challenger_is_clearly_better(small):
     sel = pipeline.select_champion(small, folds=3, margin=1.0)  # an impossible margin
-    assert sel.kind == "scorecard" and set(sel.inner_auc) == {"scorecard", "lightgbm"}
+    assert sel.kind == "scorecard" and set(sel.inner_auc) == {"scorecard", "blend", "lightgbm"}
     assert sel.model is sel.scorecard
-    sel = pipeline.select_champion(small, folds=3, margin=-1.0)
-    assert sel.kind == "lightgbm" and sel.model is sel.lightgbm
+    assert sum(sel.stability.values()) == pytest.approx(1.0) and sel.stability["scorecard"] == 1.0
     assert len(sel.lightgbm.trials) == 12  # the policy's grid, searched inside the training data
+    # The blend is calibrated on the two models' out-of-fold predictions and scores like them.
+    w = sel.as_dict()["blend_weights"]
+    assert min(w["scorecard"], w["lightgbm"], w["linear"]) >= 0
+    assert w["scorecard"] + w["lightgbm"] + w["linear"] > 0
+    pd_ = sel.blend.predict_pd(small.X)
+    assert abs(pd_.mean() - small.bad_rate) < 0.03
+    reasons = sel.blend.reasons(small.X.iloc[:5], top=4)
+    assert all(len(r) <= 4 for r in reasons) and any(reasons)
+
+
+def test_a_blend_is_registered_and_scored_like_the_others(db, small):
+    from qiantang.credit import registry
+    from qiantang.credit.service import scored_outputs
+
+    trained = pipeline.train(small, kind="blend")
+    assert trained.kind == "blend" and trained.validation["out_of_fold"]["auc"]["value"] > 0.7
+    row = registry.register(db, trained=trained, data=small, name="blend test", target_text="Status = bad")
+    assert row.kind.value == "blend"
+    registry._CACHE.clear()
+    loaded = registry.load(row)
+    assert np.allclose(loaded.score(small.X), trained.model.score(small.X))
+    _score, _pd, grades, reasons = scored_outputs(loaded, small.X.iloc[:20], top=4)
+    assert len(grades) == 20 and all(r.startswith("[") for r in reasons)
 
 
 def test_training_stores_out_of_fold_validation(small):

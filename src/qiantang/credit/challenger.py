@@ -247,30 +247,15 @@ class LightGBMModel:
         """TreeSHAP contributions to the raw log-odds, (n, features); the expected value is dropped."""
         return self.booster.predict(self.frame(X), pred_contrib=True)[:, :-1]
 
+    def logit_contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """TreeSHAP contributions in calibrated log-odds of bad, (n, features)."""
+        return self.contributions(X) * self.calibration[0]
+
     def reasons(self, X: pd.DataFrame, *, top: int = 4) -> list[list[dict[str, Any]]]:
         """Per record, the ``top`` features whose SHAP value raises the risk most (points lost shown)."""
-        contrib = self.contributions(X) * self.calibration[0]
-        factor = self.params.scaling.factor
-        order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
-        out = []
-        for i in range(len(X)):
-            row = []
-            for j in order[i]:
-                if contrib[i, j] <= 1e-9:
-                    continue
-                f = self.features[j]
-                value = X[f.name].iloc[i]
-                row.append(
-                    {
-                        "feature": f.name,
-                        "label": f.label or f.name,
-                        "value": _jsonable(value),
-                        "shap": round(float(contrib[i, j]), 4),
-                        "points_lost": round(float(contrib[i, j] * factor), 1),
-                    }
-                )
-            out.append(row)
-        return out
+        return contribution_reasons(
+            self.features, self.logit_contributions(X), X, factor=self.params.scaling.factor, top=top
+        )
 
     # ------------------------------------------------------------------------------------ spec
     def to_spec(self) -> dict[str, Any]:
@@ -311,6 +296,31 @@ class LightGBMModel:
         return model
 
 
+def contribution_reasons(
+    features: list[Feature], contrib: np.ndarray, X: pd.DataFrame, *, factor: float, top: int
+) -> list[list[dict[str, Any]]]:
+    """Per record, the ``top`` features whose contribution (log-odds of bad) raises the risk most."""
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
+    out = []
+    for i in range(len(X)):
+        row = []
+        for j in order[i]:
+            if contrib[i, j] <= 1e-9:
+                continue
+            f = features[j]
+            row.append(
+                {
+                    "feature": f.name,
+                    "label": f.label or f.name,
+                    "value": _jsonable(X[f.name].iloc[i]),
+                    "shap": round(float(contrib[i, j]), 4),
+                    "points_lost": round(float(contrib[i, j] * factor), 1),
+                }
+            )
+        out.append(row)
+    return out
+
+
 def _threads(p: LightGBMParams, rows: int) -> int:
     if p.n_jobs:
         return p.n_jobs
@@ -335,4 +345,4 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, int | str | bool) else str(value)
 
 
-__all__ = ["DEFAULT_GRID", "LightGBMModel", "LightGBMParams", "monotone_direction"]
+__all__ = ["DEFAULT_GRID", "LightGBMModel", "LightGBMParams", "contribution_reasons", "monotone_direction"]

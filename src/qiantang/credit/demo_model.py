@@ -21,7 +21,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from qiantang.credit import features as feats
-from qiantang.credit import registry
+from qiantang.credit import metrics, registry
+from qiantang.credit import policy as pol
 from qiantang.credit.pipeline import train
 from qiantang.credit.service import SIZE_SEGMENTS, batch_score
 from qiantang.credit.tabular import Dataset, prepare
@@ -117,4 +118,52 @@ def build_demo_model(session: Session, *, say=None, challenger: bool = True) -> 
     return out
 
 
-__all__ = ["DEMO_NAME", "TARGET_TEXT", "build_demo_model", "demo_dataset"]
+OOT_KINDS = ("scorecard", "blend", "lightgbm", "auto")
+
+
+def out_of_time(
+    session: Session,
+    *,
+    development: date | None = None,
+    validation: date | None = None,
+    kinds: tuple[str, ...] = OOT_KINDS,
+    say=None,
+) -> dict[str, Any]:
+    """Out-of-time validation: each kind trained on the window ending at ``development`` (default: a
+    year before the loans' date; features at the year-end before it) and applied unchanged to the next
+    window, ending at ``validation`` (default: the loans' date). AUC and KS with 95 % stratified
+    bootstrap intervals on the later window, beside the out-of-fold ones in the development window;
+    and the mean PD the model gives the later window, against its observed bad rate."""
+    say = say or (lambda _m: None)
+    latest = feats.latest_loan_date(session.connection())
+    if latest is None:
+        raise ValueError("数据库中没有贷款数据，无法做跨时间验证")
+    validation = validation or latest
+    development = development or date(validation.year - 1, 12, 31)
+    say(f"开发样本：{development.year - 1}-12-31 → {development.isoformat()}")
+    dev = demo_dataset(session, performance_date=development)
+    say(f"验证样本：{validation.year - 1}-12-31 → {validation.isoformat()}")
+    oot = demo_dataset(session, performance_date=validation)
+    v = pol.validation_settings()
+    rows = []
+    for kind in kinds:
+        say(f"训练 {kind}")
+        trained = train(dev, kind=kind, say=say)
+        later = metrics.bootstrap(oot.y, trained.model.risk(oot.X), n_boot=v["bootstrap"], level=v["level"])
+        rows.append(
+            {
+                "kind": kind,
+                "chosen": trained.kind,
+                "development": {k: trained.validation["out_of_fold"][k] for k in ("auc", "gini", "ks")},
+                "out_of_time": {k: iv.as_dict() for k, iv in later.items()},
+                "mean_pd": float(np.mean(trained.model.predict_pd(oot.X))),
+            }
+        )
+    return {
+        "development": {"name": dev.name, "rows": dev.n, "bad_rate": dev.bad_rate},
+        "out_of_time": {"name": oot.name, "rows": oot.n, "bad_rate": oot.bad_rate},
+        "models": rows,
+    }
+
+
+__all__ = ["DEMO_NAME", "OOT_KINDS", "TARGET_TEXT", "build_demo_model", "demo_dataset", "out_of_time"]

@@ -387,12 +387,25 @@ def in_population(raw: pd.DataFrame) -> np.ndarray:
 
 def read_target(conn: Connection, *, performance_date: date) -> pd.DataFrame:
     """Borrowers with a loan outstanding at ``performance_date``: ``enterprise_id``, ``bad`` (0/1) and
-    ``max_dpd`` (the most days past due of any of its loans on that date)."""
+    ``max_dpd`` (the most days past due of any of its loans on that date).
+
+    Classes on that date come from the dated history (``loan_classifications``), and from the loans'
+    current rows for loans with no history row on that date — so an earlier year-end is a performance
+    date as good as the current one (out-of-time validation)."""
     classes = ", ".join(f"'{c}'" for c in NPL_CLASSES)
     return _frame(
         conn,
         f"SELECT borrower_id, MAX(CASE WHEN classification IN ({classes}) THEN 1 ELSE 0 END), "
-        "MAX(days_past_due) FROM loans WHERE as_of = :d AND balance > 0 GROUP BY borrower_id",
+        "MAX(days_past_due) FROM ("
+        " SELECT l.borrower_id, h.classification, COALESCE(h.days_past_due, 0) AS days_past_due"
+        " FROM loan_classifications h JOIN loans l ON l.id = h.loan_id"
+        " WHERE h.as_of = :d AND COALESCE(h.balance, 1) > 0"
+        " UNION ALL"
+        " SELECT borrower_id, classification, days_past_due FROM loans"
+        " WHERE as_of = :d AND balance > 0"
+        " AND NOT EXISTS (SELECT 1 FROM loan_classifications h2"
+        " WHERE h2.loan_id = loans.id AND h2.as_of = :d)"
+        ") known GROUP BY borrower_id",
         ["enterprise_id", "bad", "max_dpd"],
         floats=("enterprise_id", "bad", "max_dpd"),
         d=performance_date,

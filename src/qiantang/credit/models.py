@@ -18,6 +18,7 @@ from qiantang.web.i18n import gettext, label
 class ModelKind(StrEnum):
     SCORECARD = "scorecard"  # binning + logistic regression + points (the explainable champion)
     LIGHTGBM = "lightgbm"  # gradient boosting with monotone constraints (the challenger)
+    BLEND = "blend"  # calibrated logistic stack of the scorecard and the challenger (credit/blend.py)
 
     @property
     def zh(self) -> str:

@@ -204,8 +204,8 @@ class ReasonFragments:
 
 
 def lightgbm_codes(model, X, *, top: int) -> np.ndarray:
-    """Compact reasons JSON per row of a LightGBM model (TreeSHAP), vectorised over rows."""
-    contrib = model.contributions(X) * model.calibration[0]
+    """Compact reasons JSON per row of a LightGBM or blend model (contributions), vectorised over rows."""
+    contrib = model.logit_contributions(X)
     factor = model.params.scaling.factor
     n, p = contrib.shape
     k = min(top, p)

@@ -1,7 +1,8 @@
 """The model registry: every trained version stored whole, one champion per segment.
 
 A version keeps its features, settings, the full model (bins, WOE, coefficients and points for a
-scorecard; the LightGBM model text, calibration and monotone constraints for the challenger), the
+scorecard; the LightGBM model text, calibration and monotone constraints for the challenger; both and
+the stacking weights for a blend), the
 SHA-256 of its training table, its validation metrics, who registered it and when. Nothing about a
 registered version changes afterwards except its status (candidate → champion → retired).
 """
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
 from qiantang.credit import policy as pol
+from qiantang.credit.blend import BlendModel
 from qiantang.credit.challenger import LightGBMModel
 from qiantang.credit.models import CreditModel, ModelKind, ModelStatus
 from qiantang.credit.pipeline import CVReport, Trained
@@ -90,7 +92,7 @@ def register(
         features=[f.as_dict() for f in used],
         params=model.params.as_dict(),
         spec=spec,
-        artifact=model.artifact() if isinstance(model, LightGBMModel) else None,
+        artifact=model.artifact() if isinstance(model, LightGBMModel | BlendModel) else None,
         training_rows=data.n,
         training_bad_rate=data.bad_rate,
         training_hash=data.fingerprint(),
@@ -193,13 +195,15 @@ def get(session: Session, model_id: int) -> CreditModel:
 _CACHE: dict[tuple, Any] = {}
 
 
-def load(row: CreditModel) -> ScorecardModel | LightGBMModel:
+def load(row: CreditModel) -> ScorecardModel | LightGBMModel | BlendModel:
     """The scoring object of a registered version (cached per id, hash and creation time)."""
     key = (row.id, row.name, row.version, row.training_hash, str(row.created_at))
     model = _CACHE.get(key)
     if model is None:
         if row.kind == ModelKind.SCORECARD:
             model = ScorecardModel.from_spec(row.spec["model"])
+        elif row.kind == ModelKind.BLEND:
+            model = BlendModel.from_spec(row.spec["model"], row.artifact or b"")
         else:
             model = LightGBMModel.from_spec(row.spec["model"], row.artifact or b"")
         if len(_CACHE) > 32:

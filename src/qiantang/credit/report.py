@@ -31,6 +31,7 @@ from qiantang.web.i18n import is_zh
 KIND_LABEL_ZH = {
     "scorecard": "评分卡（分箱 + 逻辑回归 + 分值刻度）",
     "lightgbm": "LightGBM 梯度提升（单调约束、校准）",
+    "blend": "评分卡、LightGBM 与线性模型的校准融合（逻辑回归堆叠）",
 }
 STATUS_COLOUR = {"ok": "green", "warn": "yellow", "alert": "red"}
 STATUS_ZH = {"ok": "稳定", "warn": "预警", "alert": "警报"}
@@ -146,15 +147,10 @@ def validation_context(session: Session, row: CreditModel) -> dict[str, Any]:
             )
         features.sort(key=lambda f: (not f["selected"], -f["iv"]))
     else:
-        imp = row.spec["model"].get("importance", {})
-        cons = dict(
-            zip(
-                [f["name"] for f in row.spec["model"]["features"]],
-                row.spec["model"]["monotone_constraints"],
-                strict=True,
-            )
-        )
-        for f in row.spec["model"]["features"]:
+        spec = row.spec["model"].get("lightgbm", row.spec["model"])  # a blend: its LightGBM part
+        imp = spec.get("importance", {})
+        cons = dict(zip([f["name"] for f in spec["features"]], spec["monotone_constraints"], strict=True))
+        for f in spec["features"]:
             features.append(
                 {
                     "name": f["name"],

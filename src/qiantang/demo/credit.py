@@ -57,6 +57,7 @@ class CreditResult:
     # they stopped paying (NaT otherwise). The financial statements (demo/financials.py) follow them.
     firm_quality: np.ndarray | None = None
     firm_default_on: np.ndarray | None = None
+    class_history: dict[str, object] | None = None  # loan_classifications rows (year-ends)
 
 
 def digit_text(prefix: str, parts: list[tuple[np.ndarray, int]], chunk: int = 500_000) -> np.ndarray:
@@ -265,6 +266,7 @@ class _Book:
     maturity_def: np.ndarray
     bal_norm: np.ndarray
     bal_def: np.ndarray
+    amortising: np.ndarray
 
 
 def _quality(rng, ent: EnterpriseResult, comp_of_firm: np.ndarray, size_ix: np.ndarray, listed: np.ndarray):
@@ -349,7 +351,17 @@ def _book(rng, ent: EnterpriseResult, firms, counts, size_ix, listed, dpd_firm) 
     caught = (start_def < d_loan) & (maturity_def >= d_loan)  # outstanding when the firm stopped paying
     bal_def = np.where(caught, balance(maturity_def, np.maximum(d_loan, start_def)), 0.0)
     return _Book(
-        owner, small_lender, term_days, amount, start, maturity, start_def, maturity_def, bal_norm, bal_def
+        owner,
+        small_lender,
+        term_days,
+        amount,
+        start,
+        maturity,
+        start_def,
+        maturity_def,
+        bal_norm,
+        bal_def,
+        amortising,
     )
 
 
@@ -423,14 +435,15 @@ def build_credit(
     npl_firm, watch_firm = _states(book, quality, firms, can_default, n_ent)
     start, maturity, bal, dpd, cls = _classify(rng, book, npl_firm, watch_firm, dpd_firm)
     owner, amount, small_lender = book.owner, book.amount, book.small_lender
+    amortising, term_days = book.amortising, book.term_days
     del book
     lender = _lenders(rng, inst, years_of(start), small_lender)
 
     # Sort loans by borrower and start date; ids follow.
     n = len(owner)
     order = np.lexsort((start, owner))
-    owner, start, maturity, amount, bal, dpd, cls, lender = (
-        a[order] for a in (owner, start, maturity, amount, bal, dpd, cls, lender)
+    owner, start, maturity, amount, bal, dpd, cls, lender, amortising, term_days = (
+        a[order] for a in (owner, start, maturity, amount, bal, dpd, cls, lender, amortising, term_days)
     )
     del order
     loan_ids = np.arange(1, n + 1, dtype=np.int64)
@@ -476,6 +489,18 @@ def build_credit(
         "days_past_due": dpd,
         "as_of": np.full(n, AS_OF),
     }
+    default_on = np.where(npl_firm, AS_OF - dpd_firm, np.datetime64("NaT")).astype("datetime64[D]")
+    history = class_history(
+        start=start,
+        maturity=maturity,
+        amount=amount,
+        balance=bal,
+        cls=cls,
+        dpd=dpd,
+        amortising=amortising,
+        term_days=term_days,
+        default_on=default_on[owner],
+    )
     live_bal = bal.sum()
     summary = {
         **net_summary,
@@ -487,8 +512,66 @@ def build_credit(
         "small_loan_company_loans": int(small_lender.sum()),
         "guaranteed_loan_share": round(float(guaranteed.mean()), 4),
     }
-    default_on = np.where(npl_firm, AS_OF - dpd_firm, np.datetime64("NaT")).astype("datetime64[D]")
-    return CreditResult(loans, guarantees, summary, firm_quality=quality, firm_default_on=default_on)
+    summary["class_history_rows"] = len(history["loan_id"])
+    return CreditResult(
+        loans, guarantees, summary, firm_quality=quality, firm_default_on=default_on, class_history=history
+    )
+
+
+HISTORY_YEARS = range(2016, 2026)  # year-end classifications 2016-12-31 … 2025-12-31 (the current one)
+WATCH_BEFORE_DEFAULT = 180  # days before a firm stops paying from which its loans are classed 关注
+
+
+def class_history(
+    *, start, maturity, amount, balance, cls, dpd, amortising, term_days, default_on
+) -> dict[str, np.ndarray]:
+    """Every loan's class at each year-end it was outstanding, from its latent path; the last row
+    (2025-12-31) is its current class. A firm that stops paying on day d: its loans are 正常 until
+    ``WATCH_BEFORE_DEFAULT`` days before d, 关注 until d, then classed by the days past due at the
+    year-end (never better than the floor, never worse than the current class), the balance frozen at
+    what was owed on d. Other loans: 正常 before 2025-12-31, balance on their repayment schedule."""
+    n = len(start)
+    npl = (cls >= 2) & (balance > 0)
+    rows_loan, rows_day = [], []
+    for year in HISTORY_YEARS:
+        ye = np.datetime64(f"{year}-12-31", "D")
+        on = (start <= ye) & ((maturity >= ye) | (npl & (ye <= AS_OF)))
+        if ye == AS_OF:
+            on = (start <= ye) & (balance > 0)
+        idx = np.flatnonzero(on)
+        rows_loan.append(idx)
+        rows_day.append(np.full(len(idx), ye))
+    loan = np.concatenate(rows_loan)
+    at = np.concatenate(rows_day)
+    current = at == AS_OF
+    d = default_on[loan]
+    has_d = ~np.isnat(d)
+    days_after = np.where(has_d, (at - np.where(has_d, d, at)).astype(np.int64), -1)
+    defaulted = npl[loan] & has_d & (days_after >= 0)
+    row_dpd = np.where(defaulted, np.maximum(days_after, 0), 0)
+    row_cls = np.where(
+        defaulted, np.minimum(cls[loan], np.maximum(floor_for_days_past_due_array(row_dpd), 1)), 0
+    )
+    soon = npl[loan] & has_d & (days_after < 0) & (days_after >= -WATCH_BEFORE_DEFAULT)
+    row_cls = np.where(soon, 1, row_cls)
+    remaining = np.clip((maturity[loan] - at).astype(np.int64) / term_days[loan], 0.05, 1.0)
+    scheduled = np.where(amortising[loan], np.ceil(amount[loan] * remaining), amount[loan])
+    row_bal = np.where(defaulted, balance[loan], scheduled)
+    # The current row is the loan's own 2025-12-31 class, balance and days past due.
+    row_cls = np.where(current, cls[loan], row_cls)
+    row_dpd = np.where(current, dpd[loan], row_dpd)
+    row_bal = np.where(current, balance[loan], row_bal)
+    order = np.lexsort((at, loan))
+    del n
+    return {
+        "id": np.arange(1, len(loan) + 1, dtype=np.int64),
+        "loan_id": loan[order] + 1,
+        "as_of": at[order],
+        "classification": CLASS_VALUES[row_cls[order]],
+        "balance": row_bal[order],
+        "days_past_due": row_dpd[order],
+        "source": np.full(len(loan), "demo", dtype=object),
+    }
 
 
 def _guarantees(

@@ -107,6 +107,9 @@ class EnterpriseFinancial(Base):
     tax_paid: Mapped[float | None] = mapped_column(Money)
     employees: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(32), default="")
+    # The day the statement was filed (known from then on); NULL: known from April 30 of the next year
+    # (enterprises.service.statement_known).
+    filed_on: Mapped[date | None] = mapped_column(Date)
 
 
 class GuaranteeMode(StrEnum):
@@ -121,7 +124,8 @@ class GuaranteeMode(StrEnum):
 
 
 class Loan(Base):
-    """A loan from a lending institution to an enterprise, with its five-tier class as of ``as_of``."""
+    """A loan from a lending institution to an enterprise, with its latest five-tier class (as of
+    ``as_of``); earlier classes are kept in ``loan_classifications``."""
 
     __tablename__ = "loans"
     __label_zh__ = "贷款"
@@ -147,6 +151,28 @@ class Loan(Base):
     as_of: Mapped[date] = mapped_column(Date)
 
     borrower: Mapped[Enterprise] = relationship(lazy="raise")
+
+
+class LoanClassification(Base):
+    """A loan's five-tier class (and balance, days past due) as known on a date: the dated history that
+    analyses as of an earlier date read (``enterprises.service.loans_known``)."""
+
+    __tablename__ = "loan_classifications"
+    __label_zh__ = "贷款五级分类历史"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "as_of", name="uq_loan_classifications_loan_date"),
+        Index("ix_loan_classifications_as_of", "as_of"),
+        CheckConstraint("balance IS NULL OR balance >= 0", name="balance_nonneg"),
+        CheckConstraint("days_past_due IS NULL OR days_past_due >= 0", name="dpd_nonneg"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"))
+    as_of: Mapped[date] = mapped_column(Date)
+    classification: Mapped[LoanClass] = mapped_column(str_enum(LoanClass, 16))
+    balance: Mapped[float | None] = mapped_column(Money)  # 元 on that date; NULL if not reported
+    days_past_due: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(32), default="")  # demo, import, …
 
 
 class GuaranteeKind(StrEnum):

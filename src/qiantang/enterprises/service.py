@@ -6,11 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, and_, false, func, or_, select
+import numpy as np
+import pandas as pd
+from sqlalchemy import Float, Select, and_, cast, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from qiantang.auth.scope import Scope
 from qiantang.credit.models import CreditScore
+from qiantang.db import read_frame
 from qiantang.enterprises.models import (
     Enterprise,
     EnterpriseFinancial,
@@ -18,6 +21,7 @@ from qiantang.enterprises.models import (
     GuaranteeKind,
     ListingStatus,
     Loan,
+    LoanClassification,
 )
 from qiantang.errors import NotFound
 from qiantang.formatting import fmt_amount
@@ -419,3 +423,138 @@ def risk_signals(
                     )
                 )
     return sorted(out, key=lambda s: _LEVEL_ORDER[s.level])
+
+
+# --------------------------------------------------------------------------------------------------
+# What was known on a date: statements filed and loan classes reported by then (no look-ahead).
+
+# A year's statement with no recorded filing date is known from April 30 of the next year: the
+# four-month deadline for annual reports of listed companies (《证券法》2019 第七十九条) and the usual
+# deadline banks set for borrowers' audited statements. (Unlisted firms settle income tax by May 31,
+# 《企业所得税法》第五十四条, and publish annual reports by June 30, 《企业信息公示暂行条例》第八条.)
+STATEMENT_KNOWN_FROM = (4, 30)  # month, day of the following year
+
+
+def statement_cutoff_year(as_of: date) -> int:
+    """The latest financial year whose statement (without a filing date) is known on ``as_of``."""
+    month, day = STATEMENT_KNOWN_FROM
+    return as_of.year - 1 if as_of >= date(as_of.year, month, day) else as_of.year - 2
+
+
+def statement_known(as_of: date):
+    """SQL condition on ``enterprise_financials``: the statement was known on ``as_of``."""
+    return or_(
+        EnterpriseFinancial.filed_on <= as_of,
+        and_(
+            EnterpriseFinancial.filed_on.is_(None), EnterpriseFinancial.year <= statement_cutoff_year(as_of)
+        ),
+    )
+
+
+def _dates(values) -> np.ndarray:
+    return pd.to_datetime(pd.Series(values), errors="coerce").to_numpy("datetime64[D]")
+
+
+def loans_known(session: Session, *, as_of: date, borrower_ids=None) -> pd.DataFrame:
+    """Loans outstanding on ``as_of`` as they were known then: id, borrower_id, lender_id, balance (元),
+    classification (LoanClass value).
+
+    A loan counts from its start date. Its class and balance are those of its latest record dated on or
+    before ``as_of`` — a row of ``loan_classifications`` or the loan's own current row. A loan with no
+    record yet is 正常 with its full amount outstanding; a loan past maturity whose latest record predates
+    the maturity and is not non-performing was repaid. On or after the loans' current date this is the
+    ``loans`` table itself (its row is every loan's latest record).
+    """
+    loan_filter = [Loan.start_date <= as_of]
+    read = read_frame
+    if borrower_ids is not None:  # a few firms (a graph): bound IN list, read through the ORM
+        loan_filter.append(Loan.borrower_id.in_(list(borrower_ids)))
+
+        def read(session, stmt):
+            result = session.execute(stmt)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+    latest = session.scalar(select(func.max(Loan.as_of)))
+    if latest is None or as_of >= latest:
+        frame = read(
+            session,
+            select(
+                Loan.id,
+                Loan.borrower_id,
+                Loan.lender_id,
+                cast(Loan.balance, Float).label("balance"),
+                Loan.classification,
+            ).where(Loan.balance > 0, *loan_filter),
+        )
+        frame["classification"] = _class_values(frame["classification"])
+        return frame
+    loans = read(
+        session,
+        select(
+            Loan.id,
+            Loan.borrower_id,
+            Loan.lender_id,
+            cast(Loan.amount, Float).label("amount"),
+            cast(Loan.balance, Float).label("balance"),
+            Loan.classification,
+            Loan.maturity_date,
+            Loan.as_of,
+        ).where(*loan_filter),
+    )
+    hist_filter = [LoanClassification.as_of <= as_of]
+    if borrower_ids is not None:
+        hist_filter.append(LoanClassification.loan_id.in_(loans["id"].tolist()))
+    last = (
+        select(LoanClassification.loan_id, func.max(LoanClassification.as_of).label("d"))
+        .where(*hist_filter)
+        .group_by(LoanClassification.loan_id)
+        .subquery()
+    )
+    hist = read(
+        session,
+        select(
+            LoanClassification.loan_id,
+            LoanClassification.as_of.label("h_as_of"),
+            LoanClassification.classification.label("h_class"),
+            cast(LoanClassification.balance, Float).label("h_balance"),
+        ).join(last, (last.c.loan_id == LoanClassification.loan_id) & (last.c.d == LoanClassification.as_of)),
+    )
+    frame = loans.merge(hist, how="left", left_on="id", right_on="loan_id")
+    d = np.datetime64(as_of, "D")
+    own_date = _dates(frame["as_of"])
+    hist_date = _dates(frame["h_as_of"])
+    own = own_date <= d  # the loan's current row is already known (ties: it wins)
+    has_hist = ~np.isnat(hist_date) & ~(own & (hist_date <= own_date))
+    use_own = own & ~has_hist
+    record_date = np.where(use_own, own_date, np.where(has_hist, hist_date, np.datetime64("NaT")))
+    cls = np.where(
+        use_own,
+        _class_values(frame["classification"]),
+        np.where(has_hist, _class_values(frame["h_class"]), LoanClass.NORMAL.value),
+    )
+    amount = frame["amount"].to_numpy(float)
+    h_bal = frame["h_balance"].to_numpy(float)
+    balance = np.where(
+        use_own, frame["balance"].to_numpy(float), np.where(has_hist & ~np.isnan(h_bal), h_bal, amount)
+    )
+    maturity = _dates(frame["maturity_date"])
+    npl = np.isin(cls, [c.value for c in LoanClass if c.is_npl])
+    repaid = (maturity < d) & ~npl & (np.isnat(record_date) | (record_date < maturity))
+    balance = np.where(repaid, 0.0, balance)
+    out = pd.DataFrame(
+        {
+            "id": frame["id"].to_numpy(),
+            "borrower_id": frame["borrower_id"].to_numpy(),
+            "lender_id": frame["lender_id"].to_numpy(),
+            "balance": balance,
+            "classification": cls,
+        }
+    )
+    return out[out["balance"] > 0].sort_values("id").reset_index(drop=True)
+
+
+def _class_values(values: pd.Series) -> np.ndarray:
+    """LoanClass values as plain strings (the driver may give enum members or their names)."""
+    text = values.astype(str).str.replace("LoanClass.", "", regex=False)
+    by_name = {c.name: c.value for c in LoanClass}
+    return text.map(lambda v: by_name.get(v, v)).to_numpy(object)

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qiantang.auth.scope import Scope
-from qiantang.enterprises.models import Enterprise, Loan
+from qiantang.enterprises.models import Enterprise
+from qiantang.enterprises.service import loans_known
 from qiantang.formatting import unit_label
 from qiantang.network import service
 from qiantang.network.models import GuaranteeGroup, NetworkNode, NetworkRun
@@ -28,17 +29,16 @@ def visible_ids(scope: Scope, members) -> set[int]:
     return {e.id for _n, e in members if e.district_code == scope.district_code}
 
 
-def _worst_class(session: Session, ids: list[int]) -> dict[int, str]:
-    """Each firm's worst outstanding loan: npl, special_mention, normal (or none)."""
+def _worst_class(session: Session, ids: list[int], as_of) -> dict[int, str]:
+    """Each firm's worst outstanding loan on ``as_of`` as known then: npl, special_mention, normal."""
     worst: dict[int, str] = {}
     rank = {c.value: c.rank for c in LoanClass}
     for chunk in range(0, len(ids), 5000):
-        part = ids[chunk : chunk + 5000]
-        rows = session.execute(
-            select(Loan.borrower_id, Loan.classification).where(Loan.borrower_id.in_(part), Loan.balance > 0)
-        ).all()
-        for borrower, cls in rows:
-            r = rank[cls.value]
+        loans = loans_known(session, as_of=as_of, borrower_ids=ids[chunk : chunk + 5000])
+        for borrower, cls in zip(
+            loans["borrower_id"].tolist(), loans["classification"].tolist(), strict=True
+        ):
+            r = rank[cls]
             label = "npl" if r >= 2 else ("special_mention" if r == 1 else "normal")
             if borrower not in worst or rank_of(label) > rank_of(worst[borrower]):
                 worst[borrower] = label
@@ -58,7 +58,7 @@ def _spec(
     focus: int | None = None,
 ) -> dict:
     ids = [f.id for f in firms]
-    worst = _worst_class(session, ids)
+    worst = _worst_class(session, ids, run.as_of)
     visible = {f.id for f in firms if scope.is_citywide or f.district_code == scope.district_code}
     top = max((n.pagerank for n in nodes.values()), default=1.0) or 1.0
     areas = area_names(session, zh=is_zh())

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from qiantang.auth.scope import Scope
 from qiantang.db import bulk_insert, get_or_404, read_frame, reset_sequences
+from qiantang.enterprises import service as ent_service
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.errors import NotFound
 from qiantang.network import analysis
@@ -112,7 +113,9 @@ def _money(column):
 
 
 def load_network(session: Session, *, as_of: date | None = None, params: Params = Params()) -> Network:
-    """Every enterprise-to-enterprise guarantee in force on ``as_of`` (default: the loans' as-of date)."""
+    """Every enterprise-to-enterprise guarantee in force on ``as_of`` (default: the loans' as-of date),
+    with only what was known on that date: loan classes and balances reported by then and financial
+    statements filed by then (``enterprises.service.loans_known`` / ``statement_known``)."""
     if as_of is None:
         as_of = session.scalar(select(func.max(Loan.as_of))) or date.today()
     in_force = (Guarantee.start_date <= as_of) & (
@@ -142,29 +145,48 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
                 Enterprise.district_code,
                 Enterprise.industry_section,
                 _money(Enterprise.total_assets).label("total_assets"),
+                Enterprise.financials_year,
+                _money(Enterprise.registered_capital).label("registered_capital"),
             ),
         )
         .set_index("id")
         .reindex(ids)
     )
+    # Only statements known on the analysis date (filed by then; see enterprises.service.statement_known).
+    known = ent_service.statement_known(as_of)
     latest = (
         select(EnterpriseFinancial.enterprise_id, func.max(EnterpriseFinancial.year).label("year"))
+        .where(known)
         .group_by(EnterpriseFinancial.enterprise_id)
         .subquery()
     )
-    reported = read_frame(
+    statements = read_frame(
         session,
-        select(EnterpriseFinancial.enterprise_id, _money(EnterpriseFinancial.equity).label("equity")).join(
+        select(
+            EnterpriseFinancial.enterprise_id,
+            _money(EnterpriseFinancial.equity).label("equity"),
+            _money(EnterpriseFinancial.total_assets).label("total_assets"),
+        ).join(
             latest,
             (latest.c.enterprise_id == EnterpriseFinancial.enterprise_id)
             & (latest.c.year == EnterpriseFinancial.year),
         ),
+    ).set_index("enterprise_id")
+    reported = statements["equity"].astype(float).reindex(ids)
+    # Without a reported net-asset figure: total assets × the fallback ratio, from the latest known
+    # statement, else the registry's figure if its year is known by then; with nothing known, the
+    # registered capital.
+    registry_year = firms["financials_year"].astype(float)
+    registry_known = registry_year.isna() | (registry_year <= ent_service.statement_cutoff_year(as_of))
+    assets = (
+        statements["total_assets"]
+        .astype(float)
+        .reindex(ids)
+        .fillna(firms["total_assets"].astype(float).where(registry_known))
     )
-    if len(reported):
-        reported = reported.dropna().set_index("enterprise_id")["equity"].reindex(ids)
-    else:
-        reported = pd.Series(np.nan, index=ids)
-    fallback = firms["total_assets"].astype(float).fillna(0.0) * params.fallback_equity_ratio
+    fallback = (
+        (assets * params.fallback_equity_ratio).fillna(firms["registered_capital"].astype(float)).fillna(0.0)
+    )
     net = Network(
         as_of=as_of,
         enterprise_ids=ids,
@@ -179,16 +201,7 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
     g_node = net.node_of(enterprise_edges["g"].to_numpy(np.int64))
     b_node = net.node_of(enterprise_edges["b"].to_numpy(np.int64))
     net.edges = analysis.Edges.build(len(ids), g_node, b_node, enterprise_edges["amount"].to_numpy(float))
-    loans = read_frame(
-        session,
-        select(
-            Loan.id,
-            Loan.borrower_id,
-            Loan.lender_id,
-            _money(Loan.balance).label("balance"),
-            Loan.classification,
-        ).where(Loan.balance > 0),
-    )
+    loans = ent_service.loans_known(session, as_of=as_of)  # classes and balances known on as_of
     loans["node"] = net.node_of(loans["borrower_id"].to_numpy(np.int64))
     net.loans = loans[loans["node"] >= 0].reset_index(drop=True)
     raw["b_node"] = net.node_of(raw["b"].to_numpy(np.int64))

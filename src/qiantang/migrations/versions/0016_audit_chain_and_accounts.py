@@ -1,7 +1,7 @@
 """tamper-evident audit chain; accounts that must change a temporary password
 
 Revision ID: 0016
-Revises: 0008
+Revises: 0014
 Create Date: 2026-12-05 08:00:00
 
 The audit events get a sequence number, the previous event's hash and their own hash (SM3), the
@@ -24,7 +24,7 @@ from alembic import op
 from qiantang.audit.chain import GENESIS, canonical, digest
 
 revision: str = "0016"
-down_revision: str | None = "0008"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
