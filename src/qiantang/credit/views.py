@@ -126,7 +126,7 @@ def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: st
             request,
             db,
             auth,
-            lambda: report.validation_pdf(db, row, demo=request.app.state.is_demo()),
+            lambda: report.validation_pdf(db, row, demo=request.app.state.is_demo(request)),
             object_type="credit_validation",
             object_id=row.id,
             filename=f"credit-model-{row.id}-validation.pdf",
@@ -199,7 +199,9 @@ async def upload_run(
             cv_settings=pol.cv_settings(),
             active="credit",
         )
-    # Minutes of CPU on large tables: off the event loop, so other users' pages keep loading.
+    # Minutes of CPU on large tables: off the event loop, so other users' pages keep loading; and
+    # outside any transaction, so other writers do not wait for it (the next query begins a new one).
+    db.commit()
     cv = await run_in_threadpool(cross_validate, data, nested=(mode == "nested"))
     row = None
     if save:
@@ -246,7 +248,7 @@ def credit_report_page(request: Request, db: DB, auth: Viewer, uscc: str, format
             request,
             db,
             auth,
-            lambda: report.credit_report_pdf(db, ent, demo=request.app.state.is_demo()),
+            lambda: report.credit_report_pdf(db, ent, demo=request.app.state.is_demo(request)),
             object_type="credit_report",
             object_id=ent.uscc,
             filename=f"credit-report-{ent.uscc}.pdf",

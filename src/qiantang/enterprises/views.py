@@ -122,7 +122,9 @@ def enterprises_export(
         ]
         for r in rows
     )
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     if total > len(rows):
         notes.append(_("Only the first %(n)s rows were exported; narrow the filters.", n=len(rows)))
     content = build_xlsx(
