@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
@@ -30,6 +29,7 @@ from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseState, Ow
 from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Alert, AlertStatus, Level
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
+from qiantang.safetext import display_name
 
 OBJECT_TYPE = "case"
 FINAL_STATES = (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
@@ -687,8 +687,12 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+
 
 
 def sanitize_filename(name: str | None) -> str:
-    """A safe file name: no folders, no control or reserved characters, at most 255 characters."""
-    name = unicodedata.normalize("NFC", name or "")
+    """A safe file name: no folders, no control, bidirectional or reserved characters, at most 255.
+
+    Bidirectional controls are dropped (``‮txt.exe`` would show as ``exe.txt``): the name is stored,
+    listed and downloaded as it really ends.
+    """
+    name = display_name(name or "")
     name = re.split(r"[\\/]", name)[-1]
     name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
     if not name or set(name) <= {"_", " "}:
