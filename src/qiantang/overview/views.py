@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+
+from qiantang.auth.permissions import has_any
+from qiantang.errors import Forbidden
 
 from qiantang.overview import schemas, service
 from qiantang.registry.models import InstitutionCategory
@@ -12,7 +16,7 @@ from qiantang.standards.sme_size import SizeClass
 from qiantang.web.deps import DB, CurrentAuth
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
-from qiantang.web.templating import render
+from qiantang.web.templating import NAV, nav_for, render
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["概览 Overview"])
@@ -50,8 +54,22 @@ def _charts(ov: service.Overview) -> dict:
     return charts
 
 
+# The overview opens for exactly the roles whose menu shows it.
+_OVERVIEW = next(item.permissions for item in NAV if item.code == "overview")
+
+
+def _sees_overview(auth) -> bool:
+    return has_any(auth.user.role, _OVERVIEW)
+
+
 @router.get("/")
 def overview_page(request: Request, db: DB, auth: CurrentAuth):
+    if not _sees_overview(auth):
+        # Lenders and firms see no city figures: their home is the first page of their own menu.
+        items = nav_for(auth.user)
+        if not items:
+            raise Forbidden("您的角色没有可打开的页面", message_en="Your role has no pages to open")
+        return RedirectResponse(items[0].url, status_code=303)
     ov = service.build_overview(db, scope=auth.scope)
     return render(
         request,
@@ -68,5 +86,7 @@ def overview_page(request: Request, db: DB, auth: CurrentAuth):
 
 @api_router.get("/overview", response_model=schemas.OverviewOut, summary="概览关键指标 Key figures")
 def overview_api(db: DB, auth: CurrentAuth) -> schemas.OverviewOut:
+    if not _sees_overview(auth):
+        raise Forbidden("您的角色不能查看全市概览", message_en="Your role cannot see the city overview")
     ov = service.build_overview(db, scope=auth.scope)
     return schemas.OverviewOut.from_overview(ov)

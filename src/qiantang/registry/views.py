@@ -25,13 +25,16 @@ from qiantang.registry.models import (
 )
 from qiantang.registry.service import InstitutionFilters
 from qiantang.schemas import Page
-from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
+from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require, require_any
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
 from qiantang.web.params import Blank
-from qiantang.web.templating import pagination, render
+from qiantang.web.templating import nav_permissions, pagination, render
 
-router = APIRouter(include_in_schema=False)
+# The institution pages and their API open for exactly the roles whose menu shows them (not for
+# lenders and firms, whose scope would show them an empty list); the reference lists stay open.
+_VIEWER = require_any(*nav_permissions("registry"))
+router = APIRouter(include_in_schema=False, dependencies=[_VIEWER])
 api_router = APIRouter(tags=["机构名录 Registry"])
 PER_PAGE = 50
 
@@ -280,7 +283,9 @@ def institution_page(request: Request, db: DB, auth: CurrentAuth, institution_id
     return _detail_page(request, db, auth, institution_id)
 
 
-@api_router.get("/institutions", response_model=Page[schemas.InstitutionOut], summary="机构列表")
+@api_router.get(
+    "/institutions", dependencies=[_VIEWER], response_model=Page[schemas.InstitutionOut], summary="机构列表"
+)
 def institutions_api(
     db: DB,
     auth: CurrentAuth,
@@ -293,7 +298,10 @@ def institutions_api(
 
 
 @api_router.get(
-    "/institutions/{institution_id}", response_model=schemas.InstitutionDetailOut, summary="机构详情"
+    "/institutions/{institution_id}",
+    dependencies=[_VIEWER],
+    response_model=schemas.InstitutionDetailOut,
+    summary="机构详情",
 )
 def institution_api(db: DB, auth: CurrentAuth, institution_id: int):
     return service.get_institution(db, scope=auth.scope, institution_id=institution_id)
@@ -301,6 +309,7 @@ def institution_api(db: DB, auth: CurrentAuth, institution_id: int):
 
 @api_router.post(
     "/institutions",
+    dependencies=[_VIEWER],
     response_model=schemas.InstitutionDetailOut,
     status_code=201,
     summary="登记机构 Register an institution",
@@ -311,6 +320,7 @@ def create_institution_api(body: schemas.InstitutionIn, db: DB, auth: Editor):
 
 @api_router.patch(
     "/institutions/{institution_id}",
+    dependencies=[_VIEWER],
     response_model=schemas.InstitutionDetailOut,
     summary="变更机构信息 Change an institution's data",
 )
@@ -327,6 +337,7 @@ def update_institution_api(body: schemas.InstitutionUpdate, db: DB, auth: Editor
 
 @api_router.post(
     "/institutions/{institution_id}/status-changes",
+    dependencies=[_VIEWER],
     response_model=schemas.StatusChangeOut,
     status_code=201,
     summary="登记状态变更 Record a status change",
