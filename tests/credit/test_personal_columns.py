@@ -84,7 +84,7 @@ def test_insisting_uses_them_but_never_shows_their_cut_points():
     assert phone.personal and "个人信息" in phone.labels()[0]
 
 
-def test_upload_page_refuses_then_accepts_with_the_box_ticked(clients, db):
+def test_upload_page_refuses_then_accepts_with_the_box_ticked(clients, db, run_jobs):
     c = clients.as_user("analyst")
     token = page_csrf_token(c.get("/credit/upload").text)
     content = people().to_csv(index=False).encode("utf-8")
@@ -95,8 +95,11 @@ def test_upload_page_refuses_then_accepts_with_the_box_ticked(clients, db):
         "/credit/upload",
         data={**form, "allow_personal": "1", "register": "1", "name": "个人信息测试"},
         files={"file": ("borrowers.csv", content, "text/csv")},
+        follow_redirects=False,
     )
-    assert r.status_code == 200, r.text[:1000]
+    # Accepted: checked at once, then cross-validated and registered by a background job.
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/"), r.text[:1000]
+    assert run_jobs("credit.cv") == [int(r.headers["location"].rsplit("/", 1)[1])]
     row = db.scalar(select(CreditModel).where(CreditModel.name == "个人信息测试"))
     page = c.get(f"/credit/models/{row.id}")
     assert page.status_code == 200
