@@ -7,7 +7,6 @@ from fastapi.responses import RedirectResponse
 
 from qiantang.auth.permissions import has_any
 from qiantang.errors import Forbidden
-
 from qiantang.overview import schemas, service
 from qiantang.registry.models import InstitutionCategory
 from qiantang.registry.service import area_names
