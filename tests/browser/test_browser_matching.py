@@ -18,7 +18,7 @@ def login(page, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    page.wait_for_url(lambda url: "/login" not in url)  # lenders and firms land on /matching
 
 
 def test_firm_posts_a_need_a_lender_picks_it_up_and_decides(page):
