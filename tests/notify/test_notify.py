@@ -290,3 +290,29 @@ def test_filing_reminders_a_week_before_and_the_day_after(db):
     [missing] = mine(reporter, "filing_missing")
     assert "逾期未报" in missing.title and "status=missing" in missing.link
     assert any(n.title == missing.title for n in mine(xihu, "filing_missing"))  # and its district office
+
+
+def test_the_inbox_speaks_the_readers_language(clients, db):
+    """Notifications carry their English wording; an English reader sees it, a Chinese one not."""
+    case = cases.open_case(db, alert=district_alert(db), today=date(2031, 1, 5))
+    row = db.scalars(select(Notification).where(Notification.link == f"/cases/{case.id}")).first()
+    assert row.title.startswith("新案件待办理") and row.title_en.startswith("New case to handle: ")
+    assert case.institution.name in row.title_en and "due by 2031-02-04" in row.body_en
+    xihu = db.scalar(select(User).where(User.username == "xihu"))
+    notify.notify(
+        db,
+        "filing_missing",
+        user_ids=[xihu.id],
+        title="某小贷公司：2030Q4季报逾期未报",
+        body="截止日为 2031-01-31，至今未收到该期报表。",
+        title_en="A small-loan company: quarterly return for 2030Q4 is overdue",
+        body_en="The deadline was 2031-01-31; the return has not arrived.",
+        link="/filings?status=missing",
+    )
+    db.commit()
+    c = clients.as_user("xihu")
+    assert "季报逾期未报" in c.get("/notifications").text
+    c.get("/lang/en?next=/")
+    english = c.get("/notifications").text
+    assert "quarterly return for 2030Q4 is overdue" in english and "The deadline was 2031-01-31" in english
+    assert "季报逾期未报" not in english

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qiantang.audit import service as audit
 from qiantang.db import Base, utcnow
-from qiantang.earlywarning.models import Alert, Level
+from qiantang.earlywarning.models import Alert, Level, summary_en
 from qiantang.enums import str_enum
 from qiantang.registry.models import Institution
 from qiantang.web.i18n import is_zh
@@ -97,10 +97,14 @@ class Case(Base):
     def title_text(self) -> str:
         """The title in the current language: the stored Chinese one, or the institution and the alert's
         English summary."""
-        if is_zh() or self.alert is None:
+        return self.title if is_zh() else self.title_en
+
+    @property
+    def title_en(self) -> str:
+        if self.alert is None:
             return self.title
         name = self.institution.name if self.institution else f"#{self.institution_id}"
-        return f"{name}: {self.alert.summary}"
+        return f"{name}: {summary_en(self.alert.summary_zh, self.alert.family, self.alert.evidence)}"
 
 
 class CaseEvent(Base):

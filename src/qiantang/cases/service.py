@@ -795,6 +795,8 @@ def share_with_district(session: Session, *, case_id: int, actor, comment: str =
         user_ids=notify.staff(session, district_code=case.district_code),
         title=f"市级共享案件请协同办理：{case.title}",
         body=f"办结期限 {case.due_on.isoformat()}。",
+        title_en=f"City case shared for joint handling: {case.title_en}",
+        body_en=f"Due by {case.due_on.isoformat()}.",
         link=f"/cases/{case.id}",
     )
     return case
@@ -821,6 +823,8 @@ def announce_new(session: Session, cases: list[Case]) -> None:
         if len(batch) == 1:
             title = f"新案件待办理：{first.title}"
             body = f"{Level(first.level).zh}预警，办结期限 {first.due_on.isoformat()}。"
+            title_en = f"New case to handle: {first.title_en}"
+            body_en = f"{Level(first.level).en} alert, due by {first.due_on.isoformat()}."
             link = f"/cases/{first.id}"
         else:
             soonest = min(c.due_on for c in batch)
@@ -828,9 +832,18 @@ def announce_new(session: Session, cases: list[Case]) -> None:
             names = list(dict.fromkeys(c.title.split("：", 1)[0] for c in batch))
             body = "、".join(names[:5]) + (f"等 {len(names)} 家机构" if len(names) > 5 else "")
             body += f"；最早办结期限 {soonest.isoformat()}。"
+            title_en = f"{len(batch)} new cases to handle"
+            body_en = f"{len(names)} institutions; the first is due by {soonest.isoformat()}."
             link = "/cases?state=pending"
         notify.notify(
-            session, "case_assigned", user_ids=_handlers(session, first), title=title, body=body, link=link
+            session,
+            "case_assigned",
+            user_ids=_handlers(session, first),
+            title=title,
+            body=body,
+            title_en=title_en,
+            body_en=body_en,
+            link=link,
         )
 
 
@@ -842,6 +855,8 @@ def _notify_escalated(session: Session, case: Case) -> None:
         user_ids=ids,
         title=f"案件逾期上报市级：{case.title}",
         body=f"应于 {case.due_on.isoformat()} 前办结，区县未按期办结，现由市级办理。",
+        title_en=f"Overdue case escalated to the city: {case.title_en}",
+        body_en=f"It was due by {case.due_on.isoformat()}; the district did not close it, the city takes it.",
         link=f"/cases/{case.id}",
     )
 
@@ -869,6 +884,8 @@ def remind_due(session: Session, *, today: date, days: int = DUE_SOON_DAYS) -> i
             user_ids=_handlers(session, case),
             title=f"案件将于 {case.due_on.isoformat()} 到期：{case.title}",
             body=f"距办结期限还有 {left} 天，当前状态：{CaseState(case.state).zh}。",
+            title_en=f"Case due on {case.due_on.isoformat()}: {case.title_en}",
+            body_en=f"{left} day(s) left; status: {CaseState(case.state).en}.",
             link=f"/cases/{case.id}",
             dedupe_key=f"case:{case.id}:{case.due_on.isoformat()}",
         )

@@ -1183,6 +1183,8 @@ def send_reminders(session: Session, *, today: date | None = None) -> ReminderRe
                         user_ids=reporters,
                         title=f"{row.name}：{label}{template.name_zh}应于 {due.isoformat()} 前报送",
                         body=f"距截止日还有 {days_left} 天，尚未收到该期报表。",
+                        title_en=f"{row.name}: {template.name_en} for {label} due by {due.isoformat()}",
+                        body_en=f"{days_left} day(s) to the deadline; the return has not arrived.",
                         link=link,
                         dedupe_key=key,
                     )
@@ -1195,6 +1197,8 @@ def send_reminders(session: Session, *, today: date | None = None) -> ReminderRe
                         user_ids=reporters + officers,
                         title=f"{row.name}：{label}{template.name_zh}逾期未报",
                         body=f"截止日为 {due.isoformat()}，至今未收到该期报表（{row.district_name_zh}）。",
+                        title_en=f"{row.name}: {template.name_en} for {label} is overdue",
+                        body_en=f"The deadline was {due.isoformat()}; the return has not arrived.",
                         link=f"/filings?period={period_end.isoformat()}&status=missing",
                         dedupe_key=key,
                     )

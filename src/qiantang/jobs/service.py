@@ -337,6 +337,11 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+def _title_en(job: Job) -> str:
+    spec = TASKS.get(job.kind)
+    return spec.title_en if spec else job.title
+
+
 def _notify_finished(sessions: Sessions, job_id: int, status: JobStatus) -> None:
     """Tell whoever started a job that it ended (in-app), unless it is itself a delivery."""
     if status == JobStatus.QUEUED:
@@ -354,6 +359,8 @@ def _notify_finished(sessions: Sessions, job_id: int, status: JobStatus) -> None
             user_ids=[job.user_id],
             title=f"后台任务{'已完成' if done else '失败'}：{job.title}",
             body=("结果已可查看。" if done else f"原因：{job.error}"),
+            title_en=f"Background job {'finished' if done else 'failed'}: {_title_en(job)}",
+            body_en=("The result is ready." if done else "It failed; the job page gives the reason."),
             link=f"/jobs/{job.id}",
         )
 

@@ -10,6 +10,7 @@ from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -20,6 +21,7 @@ from qiantang.enterprises.models import Enterprise, ListingStatus
 from qiantang.errors import Conflict, NotFound, QiantangError
 from qiantang.listing import pipeline
 from qiantang.listing.models import MAIN_PATH, Board, ListingAward, ReserveFirm, Stage, StageEvent
+from qiantang.web.i18n import N_
 
 OTC = (Stage.NEEQ, Stage.REGIONAL)
 
@@ -290,6 +292,29 @@ class PublishedCount:
     note: str
     quality: str
     source: str
+
+    @property
+    def basis_label(self) -> str:
+        """The basis as a msgid (translate it where shown)."""
+        return BASIS_LABELS.get(self.basis, self.basis_zh)
+
+    @property
+    def source_url(self) -> str:
+        return next((w for w in self.source.split() if w.startswith(("http://", "https://"))), "")
+
+    @property
+    def source_name(self) -> str:
+        """The publisher and date without the address; the address's host where nothing else is given."""
+        text = " ".join(w for w in self.source.split() if not w.startswith(("http://", "https://")))
+        return text or urlsplit(self.source_url).netloc
+
+
+BASIS_LABELS = {
+    "domestic_and_overseas": N_("Listed at home and abroad"),
+    "domestic": N_("Listed at home"),
+    "a_share": N_("A shares only"),
+    "unclear": N_("Basis not stated"),
+}
 
 
 @cache

@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qiantang.db import Base, utcnow
+from qiantang.web.i18n import is_zh
 
 
 class Notification(Base):
@@ -26,11 +27,22 @@ class Notification(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(String(4000), default="")
+    # The English wording, shown when the user reads English ("" where the sender gave none).
+    title_en: Mapped[str] = mapped_column(String(300), default="")
+    body_en: Mapped[str] = mapped_column(String(4000), default="")
     link: Mapped[str] = mapped_column(String(500), default="")  # a path on the platform, e.g. /cases/12
     dedupe_key: Mapped[str | None] = mapped_column(String(200))
     in_inbox: Mapped[bool] = mapped_column(Boolean, default=True)  # False: the user chose no in-app message
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def title_text(self) -> str:
+        return self.title if is_zh() or not self.title_en else self.title_en
+
+    @property
+    def body_text(self) -> str:
+        return self.body if is_zh() or not self.title_en else self.body_en
 
 
 class NotificationPreference(Base):

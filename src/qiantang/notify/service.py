@@ -141,6 +141,8 @@ def notify(
     user_ids: Iterable[int],
     title: str,
     body: str = "",
+    title_en: str = "",
+    body_en: str = "",
     link: str = "",
     dedupe_key: str | None = None,
 ) -> list[Notification]:
@@ -174,6 +176,8 @@ def notify(
             event_type=event_type,
             title=title[:300],
             body=body[:4000],
+            title_en=title_en[:300],
+            body_en=body_en[:4000],
             link=link[:500],
             dedupe_key=dedupe_key,
             # Only the in-app channel shows it in the inbox; the row is still what deliveries read.
