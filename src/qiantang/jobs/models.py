@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from qiantang.db import Base, JSONType, utcnow
 from qiantang.enums import str_enum
+from qiantang.web.i18n import is_zh
 
 
 class JobStatus(StrEnum):
@@ -64,3 +65,11 @@ class Job(Base):
     @property
     def finished(self) -> bool:
         return self.status in (JobStatus.DONE, JobStatus.FAILED)
+
+    @property
+    def title_text(self) -> str:
+        """The title in the reader's language: the stored (Chinese) one, or the task's English name."""
+        from qiantang.jobs.service import spec_of
+
+        spec = None if is_zh() else spec_of(self.kind)
+        return self.title if spec is None else spec.title_en
