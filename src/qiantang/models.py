@@ -9,6 +9,7 @@ from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRatin
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.jobs.models import Job
+from qiantang.disputes.models import Dispute
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
     Need,
@@ -40,6 +41,7 @@ __all__ = [
     "CreditModel",
     "CreditMonitoring",
     "CreditScore",
+    "Dispute",
     "Enterprise",
     "EnterpriseFinancial",
     "EwIndicator",

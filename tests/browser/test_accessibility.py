@@ -37,6 +37,8 @@ MAIN_PAGES = (
     "/listing/funnel",
     "/matching",
     "/matching/products",
+    "/disputes",
+    "/disputes/statistics",
     "/audit",
     "/users",
     "/jobs",
@@ -46,7 +48,15 @@ MAIN_PAGES = (
     "/help/early-warning",
 )
 # Forms that only editors reach.
-EDITOR_PAGES = ("/institutions/new", "/plan/new", "/network/import", "/credit/upload", "/listing/import")
+EDITOR_PAGES = (
+    "/institutions/new",
+    "/plan/new",
+    "/network/import",
+    "/credit/upload",
+    "/listing/import",
+    "/disputes/new",
+    "/disputes/import",
+)
 # The form a firm fills in to ask for finance.
 FIRM_FORMS = ("/matching/needs/new",)
 # From a list page, the first link matching the pattern is a detail page to check too.
@@ -62,6 +72,7 @@ FOLLOW = {
     "/network": r"^/network/groups/\d+$",
     "/listing": r"^/listing/\d+$",
     "/matching": r"^/matching/needs/\d+$",
+    "/disputes": r"^/disputes/\d+$",
 }
 # A firm's profile leads to its credit report and its place in the guarantee network.
 FIRM_PAGES = ("{firm}/credit-report", "/network/enterprises/{uscc}")

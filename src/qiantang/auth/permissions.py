@@ -18,6 +18,7 @@ class Permission(StrEnum):
     MATCHING_MANAGE = "matching_manage"  # approve products, push name lists, see every need
     MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
     MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
+    RECORD_DISPUTES = "record_disputes"  # register and close financial disputes (own district for officers)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -32,10 +33,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SUBMIT_FILINGS,
             Permission.MATCHING_MANAGE,
             Permission.MATCHING_POST,
+            Permission.RECORD_DISPUTES,
         }
     ),
     Role.DISTRICT_OFFICER: frozenset(
-        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST}
+        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST, Permission.RECORD_DISPUTES}
     ),
     Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),

@@ -41,6 +41,7 @@ PAGES: tuple[GuidePage, ...] = (
     GuidePage("network", N_("Guarantee networks"), ("network",)),
     GuidePage("listing", N_("Listing reserve"), ("listing",)),
     GuidePage("matching", N_("Financing matchmaking"), ("matching",)),
+    GuidePage("disputes", N_("Financial disputes"), ("disputes",)),
     GuidePage("audit", N_("Audit log and users"), ("audit", "users")),
 )
 BY_SLUG = {p.slug: p for p in PAGES}

@@ -114,6 +114,8 @@ def create_app() -> FastAPI:
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
     from qiantang.jobs.views import router as jobs_router
+    from qiantang.disputes.views import api_router as disputes_api
+    from qiantang.disputes.views import router as disputes_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
     from qiantang.matching.views import api_router as matching_api
@@ -144,6 +146,7 @@ def create_app() -> FastAPI:
         credit_router,
         network_router,
         listing_router,
+        disputes_router,
         matching_router,
         enterprises_router,
         audit_router,
@@ -163,6 +166,7 @@ def create_app() -> FastAPI:
         credit_api,
         network_api,
         listing_api,
+        disputes_api,
         matching_api,
         enterprises_api,
         jobs_api,

@@ -35,6 +35,7 @@ TEMPLATE_PACKAGES = (
     "credit",
     "network",
     "listing",
+    "disputes",
     "matching",
     "help",
     "jobs",
@@ -75,6 +76,15 @@ NAV: tuple[NavItem, ...] = (
         "四(四)3、六(三)2",
         (VIEW, Permission.MATCHING_POST, Permission.MATCHING_LEND),
         N_("Financing products, firms' demands, matching and response tracking."),
+    ),
+    NavItem(
+        "disputes",
+        N_("Financial disputes"),
+        "/disputes",
+        True,
+        "六(三)4",
+        (VIEW,),
+        N_("Mediation, arbitration and litigation of financial disputes: times and success rates."),
     ),
     NavItem(
         "fundraising",
