@@ -4,7 +4,7 @@ imports, pages, exports, the PDF and the API."""
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -295,3 +295,47 @@ def test_register_and_close_through_the_pages(clients, db):
     assert again.status_code == 422 and "已结案的纠纷不能再次结案" in again.text
     stored = db.scalar(select(Dispute).where(Dispute.ref_no == "WEB-1"))
     assert stored.outcome == Outcome.SETTLED and stored.recovered == 80_000 and stored.created_by == "xihu"
+
+
+def test_many_disputes_raise_a_conduct_signal_on_the_institutions_risk_profile(clients, db):
+    from qiantang.earlywarning import service as ew
+    from qiantang.earlywarning.models import EwSignal, SignalFamily
+    from qiantang.filings.models import Filing
+
+    quarter_end = db.scalar(select(func.max(Filing.period_end)))
+    target = db.scalars(
+        select(Institution)
+        .join(Filing, Filing.institution_id == Institution.id)
+        .where(
+            Institution.type_code == "small_loan",
+            Institution.status == InstitutionStatus.ACTIVE,
+            Filing.period_end == quarter_end,
+        )
+        .order_by(Institution.id)
+        .limit(1)
+    ).one()
+    already = db.scalar(
+        select(func.count())
+        .select_from(Dispute)
+        .where(Dispute.institution_id == target.id, Dispute.received_on > quarter_end - timedelta(days=80))
+    )
+    # Six disputes in the quarter reach the orange threshold (signals.toml: 3 yellow, 6 orange).
+    for k in range(max(0, 6 - already)):
+        service.register(
+            db,
+            dispute(
+                db,
+                ref=f"EW-{k}",
+                institution_id=target.id,
+                received_on=quarter_end - timedelta(days=10 + k),
+            ),
+            actor=Actor(),
+            today=TODAY,
+        )
+    ew.run(db, triggered_by="test")
+    signal = db.scalars(
+        select(EwSignal).where(EwSignal.institution_id == target.id, EwSignal.family == SignalFamily.CONDUCT)
+    ).all()
+    assert any(s.level.value == "orange" and s.value >= 6 for s in signal)
+    page = clients.as_user("admin").get(f"/early-warning/institutions/{target.id}").text
+    assert "金融纠纷较多" in page and "本季收到的金融纠纷" in page

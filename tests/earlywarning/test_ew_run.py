@@ -26,7 +26,7 @@ def test_the_demo_load_ran_the_early_warning(db):
     assert run.version.startswith("ind-") and "rules-" in run.version and "rating-" in run.version
     c = run.counts
     assert c["indicators"] > 0 and c["signals"] > 0 and c["ratings"] > 0
-    assert set(c["signals_by_family"]) == {"limit", "peer", "trend", "filing", "rating"}
+    assert set(c["signals_by_family"]) == {"limit", "peer", "trend", "filing", "rating", "conduct"}
     assert c["challenger"]["status"] in ("ok", "partial", "too_few_events")
     assert db.scalar(select(func.count()).select_from(EwIndicator)) == c["indicators"]
     assert db.scalar(select(func.count()).select_from(EwRating)) == c["ratings"]

@@ -68,7 +68,7 @@ class Indicator:
     templates: tuple[str, ...] | None
     formula_zh: str
     peer: bool = True  # checked against peers of the same type and quarter
-    group: str = ""  # capital | leverage | concentration | asset | liquidity | growth | earnings | filing
+    group: str = ""  # capital | leverage | … | earnings | filing | conduct
 
     def applies_to(self, template: str) -> bool:
         return self.templates is None or template in self.templates
@@ -231,6 +231,18 @@ INDICATORS: tuple[Indicator, ...] = (
         "本年累计数较上季下降的项数 + 注册资本与登记不一致（>0.5%）",
         peer=False,
         group="filing",
+    ),
+    # --- conduct: the dispute register (every quarter, filed or not) -------------------------------
+    Indicator(
+        "disputes_received",
+        "本季收到的金融纠纷",
+        "Disputes received this quarter",
+        "件",
+        "up",
+        ALL,
+        "金融纠纷登记中本季收到的、以该机构为被申请方的纠纷件数（调解、仲裁、诉讼）",
+        peer=False,
+        group="conduct",
     ),
     # --- small-loan companies ---------------------------------------------------------------------
     Indicator(
@@ -927,6 +939,10 @@ def _filing(panel: Panel) -> dict[str, np.ndarray]:
         "filing_inconsistent": inconsistent + nan_if_missing,
         "_ytd_falls": ytd_falls,
         "_capital_mismatch": capital_mismatch,
+        # From the dispute register, for every quarter (filed or not).
+        "disputes_received": panel.rows["disputes"].to_numpy(np.float64)
+        if "disputes" in panel.rows
+        else np.zeros(len(rows)),
     }
 
 

@@ -47,6 +47,7 @@ class SignalFamily(StrEnum):
     TREND = "trend"  # a sudden jump or a break in the institution's own trend
     FILING = "filing"  # late, missing, revised or inconsistent filings
     RATING = "rating"  # the CAMEL+RR rating fell to orange or red
+    CONDUCT = "conduct"  # many disputes with customers (the dispute register)
 
     @property
     def zh(self) -> str:
@@ -56,6 +57,7 @@ class SignalFamily(StrEnum):
             "trend": "趋势突变",
             "filing": "报送异常",
             "rating": "风险评级",
+            "conduct": "投诉与纠纷",
         }[self.value]
 
     @property
@@ -66,6 +68,7 @@ class SignalFamily(StrEnum):
             "trend": "Trend break",
             "filing": "Filing behaviour",
             "rating": "Risk rating",
+            "conduct": "Complaints and disputes",
         }[self.value]
 
 

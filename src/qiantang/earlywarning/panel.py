@@ -174,13 +174,25 @@ def load_panel(session: Session, *, templates: tuple[str, ...] | None = None) ->
         "SELECT institution_id, period_end, CAST(data AS TEXT), template_code FROM filings WHERE is_current "
         "ORDER BY template_code, institution_id, period_end",
     )
-    return assemble(inst, events, timing, current)
+    # Disputes received about each institution (the dispute register), counted per quarter.
+    disputes = pd.DataFrame(
+        _read(session, "SELECT institution_id, received_on FROM disputes WHERE institution_id IS NOT NULL"),
+        columns=["institution_id", "received_on"],
+    )
+    return assemble(inst, events, timing, current, disputes)
 
 
-def assemble(inst: pd.DataFrame, events: pd.DataFrame, timing: pd.DataFrame, current: list[tuple]) -> Panel:
+def assemble(
+    inst: pd.DataFrame,
+    events: pd.DataFrame,
+    timing: pd.DataFrame,
+    current: list[tuple],
+    disputes: pd.DataFrame | None = None,
+) -> Panel:
     """Build the panel from the registry frames, every revision's timing (institution_id, period_end,
-    revision, due_on, submitted_at) and the current revisions as (institution_id, period_end, data,
-    template) tuples, ``data`` a dict or its JSON text."""
+    revision, due_on, submitted_at), the current revisions as (institution_id, period_end, data,
+    template) tuples, ``data`` a dict or its JSON text, and the disputes received (institution_id,
+    received_on)."""
     if timing.empty:
         empty = pd.DataFrame(
             {
@@ -191,6 +203,7 @@ def assemble(inst: pd.DataFrame, events: pd.DataFrame, timing: pd.DataFrame, cur
                 "first_submitted": pd.Series(dtype="datetime64[ns]"),
                 "due_on": pd.Series(dtype="datetime64[ns]"),
                 "n_revisions": pd.Series(dtype=np.float64),
+                "disputes": pd.Series(dtype=np.float64),
                 "template": pd.Series(dtype=object),
                 "type_code": pd.Series(dtype=object),
                 "district_code": pd.Series(dtype=object),
@@ -258,6 +271,7 @@ def assemble(inst: pd.DataFrame, events: pd.DataFrame, timing: pd.DataFrame, cur
     rows["filed"] = rows["filed"].fillna(False).astype(bool)
     rows = rows.sort_values(["institution_id", "pq"]).reset_index(drop=True)
     rows = rows.join(first, on=["institution_id", "pq"])
+    rows["disputes"] = _disputes_per_quarter(rows, disputes)
     rows["template"] = inst["template"].reindex(rows["institution_id"]).to_numpy()
     rows["type_code"] = inst["type_code"].reindex(rows["institution_id"]).to_numpy()
     rows["district_code"] = inst["district_code"].reindex(rows["institution_id"]).to_numpy()
@@ -275,6 +289,16 @@ def assemble(inst: pd.DataFrame, events: pd.DataFrame, timing: pd.DataFrame, cur
         last_pq=last_pq,
         templates=tuple(sorted(inst["template"].unique())),
     )
+
+
+def _disputes_per_quarter(rows: pd.DataFrame, disputes: pd.DataFrame | None) -> np.ndarray:
+    """Disputes received per panel row (institution and quarter); 0 where none."""
+    if disputes is None or disputes.empty or rows.empty:
+        return np.zeros(len(rows))
+    d = disputes.assign(pq=pq_array(_as_date(disputes["received_on"].tolist())))
+    counts = d.groupby(["institution_id", "pq"]).size().rename("n")
+    joined = rows[["institution_id", "pq"]].join(counts, on=["institution_id", "pq"])
+    return joined["n"].fillna(0).to_numpy(np.float64)
 
 
 def panel_from_records(

@@ -265,6 +265,7 @@ class SignalSettings:
     jumps: tuple[Jump, ...] = ()
     breaks: tuple[Break, ...] = ()
     filing: tuple[FilingRule, ...] = field(default=())
+    conduct: tuple[FilingRule, ...] = field(default=())  # thresholds on the dispute register's counts
 
     def peer_indicators(self) -> list[Indicator]:
         return [
@@ -286,21 +287,26 @@ def parse_signals(doc: dict[str, Any]) -> SignalSettings:
         peer_exclude=tuple(peer.get("exclude", ())),
         jumps=tuple(Jump(**j) for j in trend.get("jumps", [])),
         breaks=tuple(Break(**b) for b in trend.get("breaks", [])),
-        filing=tuple(
-            FilingRule(
-                code=f["code"],
-                indicator=f["indicator"],
-                name_zh=f.get("name_zh", f["code"]),
-                name_en=f.get("name_en", f["code"]),
-                thresholds=tuple((float(t), str(lv)) for t, lv in f["thresholds"]),
-            )
-            for f in doc.get("filing", [])
-        ),
+        filing=_threshold_rules(doc.get("filing", [])),
+        conduct=_threshold_rules(doc.get("conduct", [])),
     )
     for code in [j.indicator for j in settings.jumps] + [b.indicator for b in settings.breaks]:
         if code not in BY_CODE:
             raise ValueError(f"信号设置：未知指标 {code}")
     return settings
+
+
+def _threshold_rules(entries: list[dict[str, Any]]) -> tuple[FilingRule, ...]:
+    return tuple(
+        FilingRule(
+            code=f["code"],
+            indicator=f["indicator"],
+            name_zh=f.get("name_zh", f["code"]),
+            name_en=f.get("name_en", f["code"]),
+            thresholds=tuple((float(t), str(lv)) for t, lv in f["thresholds"]),
+        )
+        for f in entries
+    )
 
 
 def load_signal_settings() -> SignalSettings:
@@ -721,14 +727,26 @@ def _trend_breaks(panel, wide, brk: Break, history: History, keys, filed) -> pd.
 def evaluate_filing(
     panel: Panel, wide: pd.DataFrame, settings: SignalSettings, history: History
 ) -> pd.DataFrame:
-    """Late, missing, revised and internally inconsistent returns."""
+    """Late, missing, revised and internally inconsistent returns; many disputes (conduct)."""
+    parts = [
+        _evaluate_thresholds(panel, wide, settings.filing, SignalFamily.FILING),
+        _evaluate_thresholds(panel, wide, settings.conduct, SignalFamily.CONDUCT),
+    ]
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
+
+
+def _evaluate_thresholds(
+    panel: Panel, wide: pd.DataFrame, rules: tuple[FilingRule, ...], family: SignalFamily
+) -> pd.DataFrame:
+    """A signal where an indicator reaches a threshold; the highest threshold reached gives the level."""
     rows = panel.rows
     frames = []
     due = rows["due_on"]
     submitted = rows["first_submitted"]
     falls = wide["_ytd_falls"].to_numpy(np.float64)
     mismatch = wide["_capital_mismatch"].to_numpy(np.float64)
-    for rule in settings.filing:
+    for rule in rules:
         ind = BY_CODE[rule.indicator]
         x = wide[rule.indicator].to_numpy(np.float64)
         level = np.full(len(x), "", dtype=object)
@@ -763,7 +781,7 @@ def evaluate_filing(
                     "row": hit,
                     "institution_id": rows["institution_id"].to_numpy(np.int64)[hit],
                     "pq": rows["pq"].to_numpy(np.int64)[hit],
-                    "family": SignalFamily.FILING.value,
+                    "family": family.value,
                     "code": rule.code,
                     "level": level[hit],
                     "value": x[hit],
