@@ -5,11 +5,11 @@ from qiantang.auth.models import ApiToken, LoginAttempt, User, UserSession
 from qiantang.cases.models import Case, CaseAttachment, CaseEvent
 from qiantang.credit.models import CreditModel, CreditMonitoring, CreditScore
 from qiantang.db import Base, SystemMeta
+from qiantang.disputes.models import Dispute
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import Filing
 from qiantang.jobs.models import Job
-from qiantang.disputes.models import Dispute
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
     Need,

@@ -105,6 +105,8 @@ def create_app() -> FastAPI:
     from qiantang.cases.views import router as cases_router
     from qiantang.credit.views import api_router as credit_api
     from qiantang.credit.views import router as credit_router
+    from qiantang.disputes.views import api_router as disputes_api
+    from qiantang.disputes.views import router as disputes_router
     from qiantang.earlywarning.views import api_router as earlywarning_api
     from qiantang.earlywarning.views import router as earlywarning_router
     from qiantang.enterprises.views import api_router as enterprises_api
@@ -114,8 +116,6 @@ def create_app() -> FastAPI:
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
     from qiantang.jobs.views import router as jobs_router
-    from qiantang.disputes.views import api_router as disputes_api
-    from qiantang.disputes.views import router as disputes_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
     from qiantang.matching.views import api_router as matching_api
