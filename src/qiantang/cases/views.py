@@ -230,7 +230,9 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
         ]
         for r in rows
     )
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     content = build_xlsx(sheet_title=_("Cases"), headers=headers, rows=body, notes=notes)
     record_export(
         db,

@@ -127,7 +127,7 @@ def groups_export(
         for g in rows
     )
     notes = [_("Guarantees in force on %(date)s.", date=run.as_of.isoformat())]
-    if request.app.state.is_demo():
+    if request.app.state.is_demo(request):
         notes.append(_("Exported from Qiantang; demo data is synthetic."))
     content = build_xlsx(sheet_title=_("Guarantee groups"), headers=headers, rows=body, notes=notes)
     record_export(db, request, auth, "network_groups", detail={"rows": len(rows)})
@@ -169,7 +169,7 @@ def group_pdf(request: Request, db: DB, auth: Exporter, group_id: int):
     run = group_run(db, group)
     members = service.group_members(db, group=group)
     pdf = report.group_pdf(
-        db, run=run, group=group, members=members, scope=auth.scope, demo=request.app.state.is_demo()
+        db, run=run, group=group, members=members, scope=auth.scope, demo=request.app.state.is_demo(request)
     )
     record_export(db, request, auth, "network_group_report", object_id=group_id)
     return pdf_response(pdf, f"guarantee-group-{group_id}.pdf")

@@ -8,6 +8,7 @@ decisions are made here, in one place.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -20,7 +21,7 @@ from qiantang.auth import service as auth_service
 from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.auth.scope import Scope
-from qiantang.db import session_scope
+from qiantang.db import AFTER_READ, after_read, new_session, run_after_read
 from qiantang.errors import Forbidden, Unauthorized
 
 SESSION_COOKIE = "qt_session"
@@ -32,9 +33,30 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PASSWORD_CHANGE_PATHS = frozenset({"/account", "/account/password", "/logout"})
 
 
-def get_db() -> Iterator[Session]:
-    with session_scope() as session:
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's one session: a write transaction for unsafe methods, a read for the others.
+
+    The page's other readers (the demo banner) use it through ``request.state.db`` rather than take
+    a second pooled connection; bookkeeping writes of a read request run after it (``after_read``).
+    """
+    write = request.method not in SAFE_METHODS
+    session = new_session(write=write)
+    if not write:
+        session.info[AFTER_READ] = []
+    request.state.db = session
+    try:
         yield session
+        session.commit()
+        pending = session.info.pop(AFTER_READ, None)
+        session.close()  # give the connection back before taking one to write
+        if pending:
+            run_after_read(pending)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        request.state.db = None
 
 
 # "function" scope: commit before the response is sent, so a failed commit is an error response.
@@ -86,7 +108,16 @@ class Auth:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address: the peer, or what a trusted proxy forwarded (``QIANTANG_TRUSTED_PROXIES``).
+
+    X-Forwarded-For from anyone else is ignored (the proxy middleware in ``web.app`` only rewrites
+    the peer for listed proxies); whatever is not an IP address is not recorded as one.
+    """
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 def record_export(
@@ -95,14 +126,18 @@ def record_export(
     """Every download of data (Excel, PDF) goes into the audit log: who, what, from where."""
     from qiantang.audit import service as audit
 
-    audit.record(
+    ip = client_ip(request)
+    after_read(
         db,
-        action="export",
-        user=auth.user,
-        object_type=object_type,
-        object_id=object_id,
-        detail=detail,
-        ip=client_ip(request),
+        lambda session: audit.record(
+            session,
+            action="export",
+            user=auth.user,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+            ip=ip,
+        ),
     )
 
 
