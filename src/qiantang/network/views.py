@@ -34,6 +34,7 @@ api_router = APIRouter(tags=["担保网络 Guarantee networks"])
 PER_PAGE = 50
 Editor = Annotated[Auth, require(Permission.EDIT_REGISTRY)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
+ScenarioRunner = Annotated[Auth, require(Permission.RUN_SCENARIOS)]
 LEVELS = ("red", "orange", "yellow", "green")
 
 
@@ -216,7 +217,7 @@ def _scenario_page(request, db, auth, *, errors=(), form=None, status_code=200):
         errors=list(errors),
         form=form or {},
         active="network",
-        can_run=has_permission(auth.user.role, Permission.VIEW_CITY_DATA) and auth.scope.is_citywide,
+        can_run=has_permission(auth.user.role, Permission.RUN_SCENARIOS) and auth.scope.is_citywide,
     )
 
 
@@ -230,7 +231,7 @@ def scenarios_page(request: Request, db: DB, auth: CurrentAuth):
 def run_scenario_form(
     request: Request,
     db: DB,
-    auth: CurrentAuth,
+    auth: ScenarioRunner,
     kind: Annotated[str, Form()],
     name: Annotated[str, Form(max_length=200)] = "",
     firms: Annotated[str, Form()] = "",

@@ -213,4 +213,5 @@ def require(permission: Permission):
             raise Forbidden("您的角色无权进行此操作", message_en="Your role does not allow this")
         return auth
 
+    check.permission = permission  # read by tests/security/test_unsafe_routes.py
     return Depends(check)
