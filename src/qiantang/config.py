@@ -47,11 +47,12 @@ class Settings(BaseSettings):
     upload_max_columns: int = 300
     upload_max_cells: int = 3_000_000
     # Concurrency: threads that run request handlers, database connections per server process (keep
-    # db_pool_size + db_max_overflow >= web_threads so a request never waits for a connection held by
-    # one waiting for a thread), seconds a SQLite writer waits for the write lock.
+    # db_pool_size + db_max_overflow above web_threads, with room for async routes that hold a connection
+    # between threads, so a request never waits for a connection held by one waiting for a thread),
+    # seconds a SQLite writer waits for the write lock.
     web_threads: int = 40
     db_pool_size: int = 10
-    db_max_overflow: int = 35
+    db_max_overflow: int = 50
     db_pool_timeout: float = 30.0
     sqlite_busy_timeout_seconds: float = 30.0
     # How often pages re-read whether the database holds the demo city.

@@ -23,6 +23,7 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.auth.scope import Scope
 from qiantang.db import AFTER_READ, after_read, new_session, run_after_read
 from qiantang.errors import Forbidden, Unauthorized
+from qiantang.web.guards import PENDING_WRITES
 
 SESSION_COOKIE = "qt_session"
 LOGIN_CSRF_COOKIE = "qt_login_csrf"
@@ -37,12 +38,13 @@ def get_db(request: Request) -> Iterator[Session]:
     """The request's one session: a write transaction for unsafe methods, a read for the others.
 
     The page's other readers (the demo banner) use it through ``request.state.db`` rather than take
-    a second pooled connection; bookkeeping writes of a read request run after it (``after_read``).
+    a second pooled connection; bookkeeping writes (``after_read``: a token's last use, an export's
+    audit row) run after it in their own short transaction, so no request holds a lock on a shared
+    row (every request with one token touches the same row) while it moves between threads.
     """
     write = request.method not in SAFE_METHODS
     session = new_session(write=write)
-    if not write:
-        session.info[AFTER_READ] = []
+    session.info[AFTER_READ] = []
     request.state.db = session
     try:
         yield session
@@ -50,7 +52,11 @@ def get_db(request: Request) -> Iterator[Session]:
         pending = session.info.pop(AFTER_READ, None)
         session.close()  # give the connection back before taking one to write
         if pending:
-            run_after_read(pending)
+            queue = getattr(request.state, PENDING_WRITES, None)
+            if queue is not None:
+                queue.extend(pending)  # written by web.guards before the response starts
+            else:
+                run_after_read(pending)
     except BaseException:
         session.rollback()
         raise

@@ -2,20 +2,27 @@
 
 - The body of a POST/PUT/PATCH/DELETE is read whole first, up to a cap (413 beyond it), so a slow
   client never holds a database transaction (on SQLite: the write lock) while it sends.
-- Text in the query string, a form or a JSON body may not hold control characters (tab, line feed and
-  carriage return excepted): they are refused with a Chinese message (422) before anything is stored.
-  File uploads are checked cell by cell by :mod:`qiantang.uploads`.
+- Writing requests take turns before they take a worker thread: at most one at a time on SQLite
+  (one write lock), at most ``web_threads // 2`` on PostgreSQL. A request holding a lock (SQLite's
+  write lock, a PostgreSQL row lock) moves between worker threads (dependency, route, commit); if
+  every thread were taken by requests waiting for that lock, it could never finish (50 parallel
+  writers stalled for the whole timeout and failed). With the turns, threads are always left over.
+  The bookkeeping writes a request leaves (``db.after_read``: an export's audit row, a token's
+  last-use time) run here in one short transaction, in the request's turn, before the response starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 from starlette.requests import Request
 
 from qiantang.config import get_settings
+from qiantang.db import get_engine, run_after_read
 from qiantang.safetext import has_control
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -55,9 +62,19 @@ def max_body_bytes() -> int:
     return int(get_settings().upload_max_mb * 1024 * 1024) + 1024 * 1024
 
 
+PENDING_WRITES = "pending_writes"  # key in the request state: writes a read request left (db.after_read)
+
+
 class RequestGuardMiddleware:
     def __init__(self, app):
         self.app = app
+        self._turns: asyncio.Semaphore | None = None
+
+    def _turn(self) -> asyncio.Semaphore:
+        if self._turns is None:
+            sqlite = get_engine().dialect.name == "sqlite"
+            self._turns = asyncio.Semaphore(1 if sqlite else max(1, get_settings().web_threads // 2))
+        return self._turns
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -86,8 +103,10 @@ class RequestGuardMiddleware:
         if has_control_input(scope.get("query_string", b""), content_type, body):
             await self._refuse(scope, send, 422, CONTROL_MESSAGE)
             return
+        state = scope.setdefault("state", {})
+        state[PENDING_WRITES] = []
         if scope["method"] not in UNSAFE_METHODS:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._writing_pending(state, send, take_turn=True))
             return
         sent = False
 
@@ -98,7 +117,18 @@ class RequestGuardMiddleware:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        async with self._turn():
+            await self.app(scope, replay, self._writing_pending(state, send, take_turn=False))
+
+    def _writing_pending(self, state: dict, send, *, take_turn: bool):
+        async def send_after_writes(message):
+            if message["type"] == "http.response.start" and state.get(PENDING_WRITES):
+                pending, state[PENDING_WRITES] = state[PENDING_WRITES], []
+                async with self._turn() if take_turn else contextlib.nullcontext():
+                    await anyio.to_thread.run_sync(run_after_read, pending)
+            await send(message)
+
+        return send_after_writes
 
     async def _refuse(self, scope, send, status: int, message: tuple[str, str]) -> None:
         from qiantang.web.errors import error_response
