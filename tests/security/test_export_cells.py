@@ -72,3 +72,11 @@ def test_control_characters_are_refused_on_input(clients):
     form = c.post("/institutions/new", data={"name": "坏\x07名", "uscc": "x"})
     assert form.status_code == 422
     assert "控制字符" in form.text
+
+
+def test_attachment_names_lose_bidirectional_controls():
+    """Item 14: U+202E made ``‮txt.exe`` read as ``exe.txt``; the stored name is what it really is."""
+    from qiantang.cases.service import sanitize_filename
+
+    assert sanitize_filename("报告\u202etxt.exe") == "报告txt.exe"
+    assert sanitize_filename("\u2066a\u2069.pdf\u200f") == "a.pdf"
