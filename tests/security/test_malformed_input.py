@@ -18,7 +18,8 @@ BIG = "9223372036854775808"  # 2**63: past a 64-bit integer column
         f"/api/v1/institutions?offset={BIG}",
         f"/institutions/{BIG}",
         f"/cases/{BIG}",
-        f"/enterprises?page={BIG}",
+        f"/enterprises?after={BIG}",  # keyset pages (was ?page=)
+        f"/enterprises?before={BIG}",
         "/api/v1/institutions?category=null",
         "/api/v1/statistics/trend?measure=",
     ],

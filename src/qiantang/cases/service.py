@@ -708,8 +708,8 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+
 def sanitize_filename(name: str | None) -> str:
     """A safe file name: no folders, no control, bidirectional or reserved characters, at most 255.
 
-    Control and reserved characters become ``_``; bidirectional controls are dropped (``‮txt.exe`` would show as ``exe.txt``): the name is stored,
-    listed and downloaded as it really ends.
+    Control and reserved characters become ``_``; bidirectional controls are dropped (``‮txt.exe``
+    would show as ``exe.txt``): the name is stored, listed and downloaded as it really ends.
     """
     name = BIDI_RE.sub("", unicodedata.normalize("NFC", name or ""))
     name = re.split(r"[\\/]", name)[-1]
