@@ -19,6 +19,7 @@ class Permission(StrEnum):
     EXPORT = "export"
     VIEW_AUDIT_LOG = "view_audit_log"
     MANAGE_USERS = "manage_users"
+    RUN_JOBS = "run_jobs"  # start batch jobs (statistics refresh, early warning …) from the jobs page
     MATCHING_MANAGE = "matching_manage"  # approve products, push name lists, see every need
     MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
     MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
