@@ -629,7 +629,9 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            proxy_headers=True,
+            # The app believes X-Forwarded-* only from QIANTANG_TRUSTED_PROXIES (web.app); uvicorn's own
+            # handling would trust 127.0.0.1 whatever the setting says.
+            proxy_headers=False,
             log_level="info",
         )
     finally:

@@ -25,11 +25,38 @@ class Settings(BaseSettings):
     secure_cookies: str = Field(default="auto", pattern="^(auto|always|never)$")
     session_hours: float = 8.0
     session_idle_minutes: float = 60.0
-    login_max_failures: int = 5
+    # Logins (docs/security.md): after ``login_free_failures`` wrong passwords in a row an account
+    # waits ``login_delay_seconds``, doubling with each further failure up to ``login_delay_max_seconds``
+    # (a delay, never a lockout, so nobody can lock another person out); an address is refused after
+    # ``login_max_failures_per_ip`` failures within ``login_window_minutes``.
+    login_free_failures: int = 3
+    login_delay_seconds: float = 2.0
+    login_delay_max_seconds: float = 60.0
     login_window_minutes: int = 15
     login_max_failures_per_ip: int = 30
     # Lifetime of a new API token in days (QIANTANG_TOKEN_DAYS).
     token_days: int = Field(default=90, ge=1, le=3650)
+    # Addresses (IPs or CIDR networks, comma-separated) of reverse proxies whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty: the headers are ignored and the peer address is the client.
+    trusted_proxies: str = ""
+    # Uploads (every table goes through qiantang.uploads): bytes of the file, and of an .xlsx unpacked;
+    # data rows, columns and cells of a sheet. A file over a cap is refused before it is read whole.
+    upload_max_mb: float = 20.0
+    upload_max_unzipped_mb: float = 200.0
+    upload_max_rows: int = 200_000
+    upload_max_columns: int = 300
+    upload_max_cells: int = 3_000_000
+    # Concurrency: threads that run request handlers, database connections per server process (keep
+    # db_pool_size + db_max_overflow above web_threads, with room for async routes that hold a connection
+    # between threads, so a request never waits for a connection held by one waiting for a thread),
+    # seconds a SQLite writer waits for the write lock.
+    web_threads: int = 40
+    db_pool_size: int = 10
+    db_max_overflow: int = 50
+    db_pool_timeout: float = 30.0
+    sqlite_busy_timeout_seconds: float = 30.0
+    # How often pages re-read whether the database holds the demo city.
+    demo_flag_ttl_seconds: float = 30.0
     default_locale: str = "zh_CN"
     # Which city the platform serves (GB/T 2260 prefecture code).
     city_code: str = "330100"

@@ -3,18 +3,27 @@
 SQLite (WAL, foreign keys on) is the embedded default; PostgreSQL is selected by
 ``QIANTANG_DATABASE_URL``. Transactions are committed once, at the boundary (a web request or a
 CLI command), never inside service functions.
+
+Concurrency (docs/security.md): a transaction that will write is a *write session*
+(``new_session(write=True)``; every unsafe web request and every CLI command). On SQLite it starts
+with ``BEGIN IMMEDIATE``, taking the write lock first and waiting for it (``busy_timeout``), so it
+never fails half-way the way a deferred transaction that read and then tries to write does. Reads
+stay deferred, so WAL readers never wait. A read request that must record something (an export's
+audit row, a session's last-seen time) hands it to :func:`after_read`, which writes it in a short
+write transaction once the read has ended. A request never holds two pooled connections at once.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import JSON, MetaData, Numeric, String, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from qiantang.config import get_settings
@@ -65,12 +74,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={int(get_settings().sqlite_busy_timeout_seconds * 1000)}")
     cursor.close()
 
 
+WRITE_OPTION = "qiantang_write"
+
+
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    write = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _json_dumps(value: Any) -> str:
@@ -89,34 +102,52 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+        if path and path != ":memory:":
+            settings = get_settings()
+            kwargs.setdefault("pool_size", settings.db_pool_size)
+            kwargs.setdefault("max_overflow", settings.db_max_overflow)
+            kwargs.setdefault("pool_timeout", settings.db_pool_timeout)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    settings = get_settings()
+    kwargs.setdefault("pool_size", settings.db_pool_size)
+    kwargs.setdefault("max_overflow", settings.db_max_overflow)
+    kwargs.setdefault("pool_timeout", settings.db_pool_timeout)
     return create_engine(url, **kwargs)
 
 
 _engine: Engine | None = None
 _engine_is_ours = False
 _sessionmaker: sessionmaker[Session] | None = None
+_write_sessionmaker: sessionmaker[Session] | None = None
+
+
+def _bind(engine: Engine) -> None:
+    global _engine, _sessionmaker, _write_sessionmaker
+    _engine = engine
+    _sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+    # The same pool; the option tells the SQLite begin hook to take the write lock first.
+    writer = engine.execution_options(**{WRITE_OPTION: True})
+    _write_sessionmaker = sessionmaker(bind=writer, expire_on_commit=False)
 
 
 def get_engine() -> Engine:
-    global _engine, _sessionmaker, _engine_is_ours
+    global _engine_is_ours
     if _engine is None:
-        _engine = make_engine()
+        _bind(make_engine())
         _engine_is_ours = True
-        _sessionmaker = sessionmaker(bind=_engine, expire_on_commit=False)
+    assert _engine is not None
     return _engine
 
 
 def use_engine(engine: Engine) -> None:
     """Make ``engine`` the process-wide engine (tests point the app at their own database)."""
-    global _engine, _sessionmaker, _engine_is_ours
-    _engine = engine
+    global _engine_is_ours
+    _bind(engine)
     _engine_is_ours = False
-    _sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
 
 
 def grant_app_role(conn: Connection, role: str) -> None:
@@ -137,24 +168,26 @@ def grant_app_role(conn: Connection, role: str) -> None:
 
 def reset_engine() -> None:
     """Forget the cached engine (tests and the CLI switch databases); dispose it if we made it."""
-    global _engine, _sessionmaker, _engine_is_ours
+    global _engine, _sessionmaker, _write_sessionmaker, _engine_is_ours
     if _engine is not None and _engine_is_ours:
         _engine.dispose()
     _engine = None
     _engine_is_ours = False
-    _sessionmaker = None
+    _sessionmaker = _write_sessionmaker = None
 
 
-def new_session() -> Session:
+def new_session(*, write: bool = False) -> Session:
+    """A session; ``write=True`` for a transaction that will write (``BEGIN IMMEDIATE`` on SQLite)."""
     get_engine()
-    assert _sessionmaker is not None
-    return _sessionmaker()
+    maker = _write_sessionmaker if write else _sessionmaker
+    assert maker is not None
+    return maker()
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
+def session_scope(*, write: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
-    session = new_session()
+    session = new_session(write=write)
     try:
         yield session
         session.commit()
@@ -163,6 +196,36 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+AFTER_READ = "after_read"
+
+
+def after_read(session: Session, write: Callable[[Session], None]) -> None:
+    """Record something from a read-only request without turning its read into a write.
+
+    In a read request (``session.info["after_read"]`` is a list) ``write`` runs after the read
+    transaction has ended, in its own short write transaction (see ``web.deps.get_db``); anywhere else
+    (CLI, tests, write requests) it runs at once in ``session``.
+    """
+    queue = session.info.get(AFTER_READ)
+    if queue is None:
+        write(session)
+    else:
+        queue.append(write)
+
+
+def run_after_read(writes: Sequence[Callable[[Session], None]], *, attempts: int = 3) -> None:
+    """Run the writes a read request left behind, in one write transaction, retried if the lock times out."""
+    for attempt in range(attempts):
+        try:
+            with session_scope(write=True) as session:
+                for write in writes:
+                    write(session)
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                raise
 
 
 M = TypeVar("M", bound=Base)
@@ -309,6 +372,7 @@ __all__ = [
     "JSONType",
     "Money",
     "SystemMeta",
+    "after_read",
     "assign",
     "bulk_insert",
     "get_engine",
@@ -320,6 +384,7 @@ __all__ = [
     "read_frame",
     "reset_engine",
     "reset_sequences",
+    "run_after_read",
     "session_scope",
     "set_meta",
     "upsert",

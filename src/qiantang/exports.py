@@ -1,4 +1,10 @@
-"""Excel export of any table a page shows (openpyxl, write-only mode for large tables)."""
+"""Excel export of any table a page shows (openpyxl, write-only mode for large tables).
+
+Every text cell is written as text: a value that Excel would take for a formula (``=``, ``+``, ``-``,
+``@``, tab or CR first) is stored as a string with Excel's quote prefix, so a name such as
+``=HYPERLINK(...)`` typed into a form is shown, never run (OWASP "CSV injection"). Characters that
+XML 1.0 cannot hold (control characters) are dropped, so one bad name cannot break an export.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,28 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from starlette.responses import Response, StreamingResponse
 
+from qiantang.safetext import clean_text
+
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_EXPORT_ROWS = 200_000
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def text_cell(ws, value: str) -> WriteOnlyCell:
+    """A cell that holds ``value`` as text, even when it looks like a formula."""
+    cell = WriteOnlyCell(ws, value=clean_text(value))
+    if cell.value.startswith(FORMULA_PREFIXES):
+        cell.data_type = "s"
+        cell.quotePrefix = True  # Excel keeps it text when the user edits the cell
+    return cell
+
+
+def keep_as_text(cells) -> None:
+    """Turn formula-looking text in already written cells (a normal worksheet) back into text."""
+    for cell in cells:
+        if isinstance(cell.value, str) and cell.value.startswith(FORMULA_PREFIXES):
+            cell.data_type = "s"
+            cell.quotePrefix = True
 
 
 def build_xlsx(
@@ -37,13 +63,13 @@ def build_xlsx(
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DCE6F1")
     for note in notes:
-        cell = WriteOnlyCell(ws, value=note)
+        cell = text_cell(ws, note)
         cell.font = Font(italic=True, color="7A4D00")
         ws.append([cell])
     ws.freeze_panes = f"A{len(notes) + 2}"
     header_cells = []
     for h in headers:
-        cell = WriteOnlyCell(ws, value=h)
+        cell = text_cell(ws, h)
         cell.font = bold
         cell.fill = fill
         cell.alignment = Alignment(horizontal="center")
@@ -58,7 +84,10 @@ def build_xlsx(
             elif isinstance(value, date):
                 value = value.isoformat()
             fmt = number_formats.get(i)
-            if fmt and isinstance(value, int | float):
+            if isinstance(value, str):
+                value = clean_text(value)
+                out.append(text_cell(ws, value) if value.startswith(FORMULA_PREFIXES) else value)
+            elif fmt and isinstance(value, int | float):
                 cell = WriteOnlyCell(ws, value=value)
                 cell.number_format = fmt
                 out.append(cell)

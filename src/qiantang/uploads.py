@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,9 +23,11 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from qiantang.config import get_settings
 from qiantang.errors import RowError, ValidationFailed
+from qiantang.exports import keep_as_text
+from qiantang.safetext import clean_text, has_control
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_ERRORS_SHOWN = 500
 XLSX_MAGIC = b"PK\x03\x04"
 
@@ -78,35 +81,126 @@ def _decode_csv(content: bytes) -> str:
     raise ValidationFailed("无法识别文件编码：请保存为 UTF-8 或 GBK 编码的 CSV，或 Excel 文件", [])
 
 
-def read_raw(content: bytes, filename: str, *, sheet: str | None = None) -> tuple[list[str], list[list[Any]]]:
-    """Header and data rows of the first (or named) sheet of an .xlsx file, or of a CSV file."""
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise ValidationFailed(f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB，请拆分后上传", [])
-    if not content:
-        raise ValidationFailed("上传的文件是空的", [])
-    name = filename.lower()
-    if content.startswith(XLSX_MAGIC) or name.endswith((".xlsx", ".xlsm")):
-        try:
-            wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:
+@dataclass(frozen=True)
+class Limits:
+    """How big an upload may be (settings ``QIANTANG_UPLOAD_MAX_*``; see docs/security.md)."""
+
+    max_bytes: int
+    max_unzipped_bytes: int
+    max_rows: int
+    max_columns: int
+    max_cells: int
+
+    @classmethod
+    def from_settings(cls) -> Limits:
+        s = get_settings()
+        return cls(
+            max_bytes=int(s.upload_max_mb * 1024 * 1024),
+            max_unzipped_bytes=int(s.upload_max_unzipped_mb * 1024 * 1024),
+            max_rows=s.upload_max_rows,
+            max_columns=s.upload_max_columns,
+            max_cells=s.upload_max_cells,
+        )
+
+
+class _Bounded:
+    """Collects rows one at a time and refuses the file as soon as it passes a cap.
+
+    Only rows up to the last one with a value are kept, so formatted blank rows at the end of a sheet
+    cost nothing; a value beyond the row or column cap, or more cells than the cell cap, stops the read.
+    """
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.rows: list[list[Any]] = []
+        self.pending_blank = 0
+        self.cells = 0
+
+    def add(self, values: Sequence[Any]) -> None:
+        width = len(values)
+        while width and _blank(values[width - 1]):
+            width -= 1
+        if width == 0:
+            self.pending_blank += 1
+            return
+        limits = self.limits
+        number = len(self.rows) + self.pending_blank + 1  # as the spreadsheet shows it
+        if number > limits.max_rows + 1:
             raise ValidationFailed(
-                "无法读取 Excel 文件：请确认是 .xlsx 格式（不支持旧版 .xls）", []
-            ) from None
+                f"表格超过 {limits.max_rows:,} 行数据的上限（第 {number:,} 行仍有内容），请拆分后上传", []
+            )
+        if width > limits.max_columns:
+            raise ValidationFailed(
+                f"表格超过 {limits.max_columns} 列的上限（第 {number:,} 行第 {width:,} 列仍有内容），"
+                "请删除多余的列后上传",
+                [],
+            )
+        self.rows.extend([] for _ in range(self.pending_blank))
+        self.pending_blank = 0
+        self.cells += width
+        if self.cells > limits.max_cells:
+            raise ValidationFailed(f"表格超过 {limits.max_cells:,} 个单元格的上限，请拆分后上传", [])
+        self.rows.append(list(values[:width]))
+
+
+def _xlsx_rows(content: bytes, sheet: str | None, limits: Limits) -> list[list[Any]]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        raise ValidationFailed("无法读取 Excel 文件：请确认是 .xlsx 格式（不支持旧版 .xls）", []) from None
+    if unzipped > limits.max_unzipped_bytes:
+        mb = limits.max_unzipped_bytes // (1024 * 1024)
+        raise ValidationFailed(f"Excel 文件解压后超过 {mb} MB 的上限，请拆分后上传", [])
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:
+        raise ValidationFailed("无法读取 Excel 文件：请确认是 .xlsx 格式（不支持旧版 .xls）", []) from None
+    try:
         if sheet and sheet in wb.sheetnames:
             ws = wb[sheet]
         elif sheet:
             raise ValidationFailed(f"Excel 文件中没有名为「{sheet}」的工作表", [])
         else:
             ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        # The sheet's declared size is not believed (a 5 KB file may declare A1:XFD1048576, and openpyxl
+        # would pad every row to it): forget it, so each row is only as wide as its own last cell.
+        ws.reset_dimensions()
+        collected = _Bounded(limits)
+        for values in ws.iter_rows(values_only=True):
+            collected.add(values)
+        return collected.rows
+    finally:
         wb.close()
+
+
+def _csv_rows(content: bytes, limits: Limits) -> list[list[Any]]:
+    collected = _Bounded(limits)
+    for values in csv.reader(io.StringIO(_decode_csv(content))):
+        collected.add(values)
+    return collected.rows
+
+
+def read_raw(
+    content: bytes, filename: str, *, sheet: str | None = None, limits: Limits | None = None
+) -> tuple[list[str], list[list[Any]]]:
+    """Header and data rows of the first (or named) sheet of an .xlsx file, or of a CSV file.
+
+    Rows are read as a stream and the file is refused, with a Chinese message, the moment it passes a
+    cap in ``limits`` (default: the settings), so no upload can make the server build a huge table.
+    """
+    limits = limits or Limits.from_settings()
+    if len(content) > limits.max_bytes:
+        raise ValidationFailed(f"文件超过 {limits.max_bytes // (1024 * 1024)} MB，请拆分后上传", [])
+    if not content:
+        raise ValidationFailed("上传的文件是空的", [])
+    name = filename.lower()
+    if content.startswith(XLSX_MAGIC) or name.endswith((".xlsx", ".xlsm")):
+        rows = _xlsx_rows(content, sheet, limits)
     elif name.endswith((".csv", ".txt")):
-        rows = [list(r) for r in csv.reader(io.StringIO(_decode_csv(content)))]
+        rows = _csv_rows(content, limits)
     else:
         raise ValidationFailed("只接受 Excel（.xlsx）或 CSV 文件", [])
-    # Drop fully empty rows at the end (Excel often keeps formatted blank rows).
-    while rows and all(_blank(v) for v in rows[-1]):
-        rows.pop()
     if not rows:
         raise ValidationFailed("文件中没有数据", [])
     header = ["" if v is None else str(v).strip() for v in rows[0]]
@@ -148,6 +242,8 @@ def _date(value: Any) -> date:
 def convert_cell(column: Column, value: Any) -> Any:
     """Convert one cell; raises ValueError with a Chinese message."""
     shown = _text(value)
+    if has_control(shown):
+        raise ValueError("含有不可见的控制字符，请删除后重新上传")
     if column.kind == "text":
         return shown
     if column.kind in ("number", "integer"):
@@ -276,7 +372,8 @@ def template_xlsx(
             dv.add(f"{cell.column_letter}2:{cell.column_letter}5000")
             ws.add_data_validation(dv)
     for row in example_rows:
-        ws.append(list(row))
+        ws.append([clean_text(v) if isinstance(v, str) else v for v in row])
+        keep_as_text(ws[ws.max_row])
     ws.freeze_panes = "A2"
     if notes:
         info = wb.create_sheet("说明")
@@ -286,7 +383,8 @@ def template_xlsx(
     for title, rows in (extra_sheets or {}).items():
         extra = wb.create_sheet(title[:31])
         for row in rows:
-            extra.append(list(row))
+            extra.append([clean_text(v) if isinstance(v, str) else v for v in row])
+            keep_as_text(extra[extra.max_row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

@@ -52,19 +52,49 @@ def test_inactive_user_cannot_log_in(db):
         service.authenticate(db, username="tester", password="correct-horse-1")
 
 
-def test_rate_limit_locks_after_max_failures_even_with_right_password(db):
+def test_failures_make_the_account_wait_a_growing_delay_not_a_lockout(db):
     make_user(db)
-    limit = get_settings().login_max_failures
-    for _ in range(limit):
+    free = get_settings().login_free_failures
+    for _ in range(free):
         with pytest.raises(Unauthorized):
             service.authenticate(db, username="tester", password="nope-nope-nope")
     with pytest.raises(TooManyRequests) as info:
         service.authenticate(db, username="tester", password="correct-horse-1")
-    assert "分钟后再试" in info.value.message
-    assert info.value.retry_after_seconds > 0
+    assert "秒后再试" in info.value.message
+    first_wait = info.value.retry_after_seconds
+    assert 0 < first_wait <= get_settings().login_delay_seconds + 1
+    # Once the delay has passed the right password works again: nobody can lock an account for good.
+    for attempt in db.scalars(select(LoginAttempt).where(LoginAttempt.username == "tester")):
+        attempt.at -= timedelta(seconds=first_wait + 1)
+    db.flush()
+    assert service.authenticate(db, username="tester", password="correct-horse-1")
     # Another user is not affected.
     make_user(db, username="other")
     assert service.authenticate(db, username="other", password="correct-horse-1")
+
+
+def test_delay_doubles_and_is_capped():
+    settings = get_settings()
+    free, base, cap = (
+        settings.login_free_failures,
+        settings.login_delay_seconds,
+        settings.login_delay_max_seconds,
+    )
+    assert service.login_delay(free - 1) == 0
+    assert service.login_delay(free) == base
+    assert service.login_delay(free + 1) == 2 * base
+    assert service.login_delay(free + 100) == cap
+
+
+def test_per_address_limit(db, monkeypatch):
+    monkeypatch.setattr(get_settings(), "login_max_failures_per_ip", 4)
+    for i in range(4):
+        with pytest.raises(Unauthorized):
+            service.authenticate(db, username=f"guess{i}", password="x", ip="203.0.113.9")
+    with pytest.raises(TooManyRequests, match="此网络地址"):
+        service.authenticate(db, username="guess-new", password="x", ip="203.0.113.9")
+    with pytest.raises(Unauthorized):  # another address is not affected
+        service.authenticate(db, username="guess-new", password="x", ip="203.0.113.10")
 
 
 def test_old_failures_outside_the_window_do_not_count(db):

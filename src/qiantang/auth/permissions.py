@@ -12,9 +12,14 @@ class Permission(StrEnum):
     EDIT_REGISTRY = "edit_registry"
     EDIT_PLAN = "edit_plan"  # enter actual values, upload plans
     SUBMIT_FILINGS = "submit_filings"
+    ACT_ON_CASES = "act_on_cases"  # transitions, comments, shares, attachments (then cases.service.can_act)
+    RUN_SCENARIOS = "run_scenarios"  # contagion scenarios on the guarantee network
+    BUILD_CREDIT_MODELS = "build_credit_models"
+    PROMOTE_CREDIT_MODELS = "promote_credit_models"
     EXPORT = "export"
     VIEW_AUDIT_LOG = "view_audit_log"
     MANAGE_USERS = "manage_users"
+    RUN_JOBS = "run_jobs"  # start batch jobs (statistics refresh, early warning …) from the jobs page
     MATCHING_MANAGE = "matching_manage"  # approve products, push name lists, see every need
     MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
     MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
@@ -33,13 +38,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SUBMIT_FILINGS,
             Permission.MATCHING_MANAGE,
             Permission.MATCHING_POST,
+            Permission.ACT_ON_CASES,
+            Permission.RUN_SCENARIOS,
+            Permission.BUILD_CREDIT_MODELS,
             Permission.RECORD_DISPUTES,
         }
     ),
     Role.DISTRICT_OFFICER: frozenset(
-        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST, Permission.RECORD_DISPUTES}
+        {
+            Permission.VIEW_CITY_DATA,
+            Permission.EXPORT,
+            Permission.MATCHING_POST,
+            Permission.ACT_ON_CASES,
+            Permission.RECORD_DISPUTES,
+        }
     ),
     Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
+    # Read-only: sees what city staff see and the audit log, changes nothing (issue 12, item 9).
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
     Role.LENDER: frozenset({Permission.MATCHING_LEND}),
     Role.FIRM: frozenset({Permission.MATCHING_POST}),

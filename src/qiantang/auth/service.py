@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
 from qiantang.auth.models import ApiToken, LoginAttempt, Role, User, UserSession
 from qiantang.config import get_settings
-from qiantang.db import utcnow
+from qiantang.db import after_read, utcnow
 from qiantang.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, ValidationFailed
 from qiantang.errors import RowError as FieldError
 from qiantang.registry.models import Area, Institution
@@ -141,39 +142,79 @@ def create_user(
     return user
 
 
-def _recent_failures(session: Session, *, column, value: str, since) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
-        )
-        or 0
-    )
+def login_delay(failures: int) -> float:
+    """Seconds an account waits after ``failures`` wrong passwords in a row (0 for the first few)."""
+    settings = get_settings()
+    extra = failures - settings.login_free_failures
+    if extra < 0:
+        return 0.0
+    return min(settings.login_delay_max_seconds, settings.login_delay_seconds * 2 ** min(extra, 30))
+
+
+def _serialise(session: Session, *keys: str) -> None:
+    """Make concurrent logins for the same account or address take turns (checked, then counted).
+
+    PostgreSQL: transaction-scoped advisory locks, always in the same order (account, then address).
+    SQLite: the login request is a write transaction (``BEGIN IMMEDIATE``), which already takes turns.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for key in keys:
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 def _check_rate_limit(session: Session, *, username: str, ip: str | None) -> None:
     settings = get_settings()
-    window = timedelta(minutes=settings.login_window_minutes)
-    since = utcnow() - window
-    by_user = _recent_failures(session, column=LoginAttempt.username, value=username, since=since)
-    by_ip = _recent_failures(session, column=LoginAttempt.ip, value=ip, since=since) if ip else 0
-    if by_user >= settings.login_max_failures or by_ip >= settings.login_max_failures_per_ip:
-        minutes = settings.login_window_minutes
-        raise TooManyRequests(
-            f"登录失败次数过多，请 {minutes} 分钟后再试",
-            message_en=f"Too many failed logins; try again in {minutes} minutes",
-            retry_after_seconds=int(window.total_seconds()),
+    now = utcnow()
+    since = now - timedelta(minutes=settings.login_window_minutes)
+    last_success = session.scalar(
+        select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username, LoginAttempt.success.is_(True), LoginAttempt.at >= since
         )
+    )
+    streak_since = max(since, last_success) if last_success else since
+    failures, last_failure = session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            LoginAttempt.username == username,
+            LoginAttempt.success.is_(False),
+            LoginAttempt.at >= streak_since,
+        )
+    ).one()
+    wait = login_delay(failures or 0)
+    if wait and last_failure is not None:
+        remaining = (last_failure + timedelta(seconds=wait) - now).total_seconds()
+        if remaining > 0:
+            seconds = max(1, math.ceil(remaining))
+            raise TooManyRequests(
+                f"该账号连续登录失败，请 {seconds} 秒后再试",
+                message_en=f"Several failed logins for this account; try again in {seconds} seconds",
+                retry_after_seconds=seconds,
+            )
+    if ip:
+        by_ip = session.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(LoginAttempt.ip == ip, LoginAttempt.at >= since, LoginAttempt.success.is_(False))
+        )
+        if (by_ip or 0) >= settings.login_max_failures_per_ip:
+            minutes = settings.login_window_minutes
+            raise TooManyRequests(
+                f"此网络地址登录失败次数过多，请 {minutes} 分钟后再试",
+                message_en=f"Too many failed logins from this address; try again in {minutes} minutes",
+                retry_after_seconds=minutes * 60,
+            )
 
 
 def authenticate(session: Session, *, username: str, password: str, ip: str | None = None) -> User:
     """Check a username and password; records the attempt. Raises Unauthorized or TooManyRequests.
 
-    The attempt row and audit event are part of the caller's transaction, which the caller commits
-    even when this raises (a failed login must still count against the limit).
+    Logins for one account, and from one address, take turns (:func:`_serialise`), so a burst of
+    parallel attempts is counted one by one: after a few failures the account must wait a delay that
+    doubles with each further failure (never a lockout), and an address with too many failures is
+    refused for a while. The attempt row and audit event are part of the caller's transaction, which
+    the caller commits even when this raises (a failed login must still count against the limit).
     """
     username = username.strip()
+    _serialise(session, f"login-user:{username}", f"login-ip:{ip or ''}")
     try:
         _check_rate_limit(session, username=username, ip=ip)
     except TooManyRequests:
@@ -235,9 +276,15 @@ def resolve_session(session: Session, token: str) -> UserSession:
         raise SessionExpired(
             "会话已过期，请重新登录", message_en="Your session has expired; please log in again"
         )
-    # Write the last-seen time at most once a minute, not on every request.
+    # Write the last-seen time at most once a minute, not on every request; after the read (after_read).
     if now - record.last_seen_at > timedelta(minutes=1):
-        record.last_seen_at = now
+        record_id = record.id
+        after_read(
+            session,
+            lambda s: s.execute(
+                update(UserSession).where(UserSession.id == record_id).values(last_seen_at=now)
+            ),
+        )
     return record
 
 
@@ -272,7 +319,11 @@ def resolve_api_token(session: Session, token: str) -> User:
     ):
         raise Unauthorized("API 令牌无效或已过期", message_en="Invalid or expired API token")
     if record.last_used_at is None or now - record.last_used_at > timedelta(minutes=1):
-        record.last_used_at = now
+        record_id = record.id
+        after_read(
+            session,
+            lambda s: s.execute(update(ApiToken).where(ApiToken.id == record_id).values(last_used_at=now)),
+        )
     return record.user
 
 

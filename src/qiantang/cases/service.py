@@ -32,6 +32,7 @@ from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Alert, AlertStatus, Level
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
 from qiantang.notify import service as notify
+from qiantang.safetext import BIDI_RE
 from qiantang.search import matches
 
 OBJECT_TYPE = "case"
@@ -705,8 +706,12 @@ _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+
 
 
 def sanitize_filename(name: str | None) -> str:
-    """A safe file name: no folders, no control or reserved characters, at most 255 characters."""
-    name = unicodedata.normalize("NFC", name or "")
+    """A safe file name: no folders, no control, bidirectional or reserved characters, at most 255.
+
+    Control and reserved characters become ``_``; bidirectional controls are dropped (``‮txt.exe``
+    would show as ``exe.txt``): the name is stored, listed and downloaded as it really ends.
+    """
+    name = BIDI_RE.sub("", unicodedata.normalize("NFC", name or ""))
     name = re.split(r"[\\/]", name)[-1]
     name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
     if not name or set(name) <= {"_", " "}:

@@ -44,6 +44,7 @@ BOARD_LEVELS = (Level.RED, Level.ORANGE, Level.YELLOW)
 # Cases are city data: the route admits roles that may view it (reporters get 403 here); which case
 # a user may see or act on is then the service's decision.
 Viewer = Annotated[Auth, require(Permission.VIEW_CITY_DATA)]
+Actor = Annotated[Auth, require(Permission.ACT_ON_CASES)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
 
 EVENT_LABELS = {
@@ -230,7 +231,9 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
         ]
         for r in rows
     )
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     content = build_xlsx(sheet_title=_("Cases"), headers=headers, rows=body, notes=notes)
     record_export(
         db,
@@ -397,7 +400,7 @@ def _act(
 
 
 @router.post("/cases/{case_id}/transition")
-async def transition_form(request: Request, db: DB, auth: Viewer, case_id: int):
+async def transition_form(request: Request, db: DB, auth: Actor, case_id: int):
     form = await _form(request)
     return await run_in_threadpool(
         _act,
@@ -418,7 +421,7 @@ async def transition_form(request: Request, db: DB, auth: Viewer, case_id: int):
 
 
 @router.post("/cases/{case_id}/comment")
-async def comment_form(request: Request, db: DB, auth: Viewer, case_id: int):
+async def comment_form(request: Request, db: DB, auth: Actor, case_id: int):
     form = await _form(request)
     return await run_in_threadpool(
         _act,
@@ -432,7 +435,7 @@ async def comment_form(request: Request, db: DB, auth: Viewer, case_id: int):
 
 
 @router.post("/cases/{case_id}/share")
-async def share_form(request: Request, db: DB, auth: Viewer, case_id: int):
+async def share_form(request: Request, db: DB, auth: Actor, case_id: int):
     form = await _form(request)
     return await run_in_threadpool(
         _act,
@@ -448,7 +451,7 @@ async def share_form(request: Request, db: DB, auth: Viewer, case_id: int):
 
 
 @router.post("/cases/{case_id}/attachments")
-async def attach_form(request: Request, db: DB, auth: Viewer, case_id: int):
+async def attach_form(request: Request, db: DB, auth: Actor, case_id: int):
     form = await request.form()
     upload = form.get("file")
     comment = form.get("comment")
@@ -578,7 +581,7 @@ def case_api(db: DB, auth: Viewer, case_id: int):
     response_model=schemas.CaseDetailOut,
     summary="办理：状态流转 Move a case to another state",
 )
-def transition_api(body: schemas.TransitionIn, db: DB, auth: Viewer, case_id: int):
+def transition_api(body: schemas.TransitionIn, db: DB, auth: Actor, case_id: int):
     case = service.transition(
         db,
         case_id=case_id,
@@ -596,7 +599,7 @@ def transition_api(body: schemas.TransitionIn, db: DB, auth: Viewer, case_id: in
     status_code=201,
     summary="添加意见 Comment on a case",
 )
-def comment_api(body: schemas.CommentIn, db: DB, auth: Viewer, case_id: int):
+def comment_api(body: schemas.CommentIn, db: DB, auth: Actor, case_id: int):
     return service.add_comment(db, case_id=case_id, actor=auth.user, text=body.comment)
 
 
@@ -605,6 +608,6 @@ def comment_api(body: schemas.CommentIn, db: DB, auth: Viewer, case_id: int):
     response_model=schemas.CaseDetailOut,
     summary="共享给区县 Share a city case with the district office",
 )
-def share_api(body: schemas.ShareIn, db: DB, auth: Viewer, case_id: int):
+def share_api(body: schemas.ShareIn, db: DB, auth: Actor, case_id: int):
     case = service.share_with_district(db, case_id=case_id, actor=auth.user, comment=body.comment)
     return case_detail_out(db, case, auth.scope, date.today())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse
 
 from qiantang.audit import service as audit
@@ -30,25 +30,9 @@ Viewer = Annotated[Auth, require(Permission.VIEW_CITY_DATA)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
 
 
-def _city_staff(auth: CurrentAuth) -> Auth:
-    """Model building is for city-level staff (市级管理员、市级分析员)."""
-    if auth.user.role not in (Role.CITY_ADMIN, Role.CITY_ANALYST):
-        raise Forbidden(
-            "只有市级管理员和分析员可以建立评分模型", message_en="Only city staff may build models"
-        )
-    return auth
-
-
-def _city_admin(auth: CurrentAuth) -> Auth:
-    if auth.user.role != Role.CITY_ADMIN:
-        raise Forbidden(
-            "只有市级管理员可以设定冠军模型", message_en="Only a city administrator may promote models"
-        )
-    return auth
-
-
-CityStaff = Annotated[Auth, Depends(_city_staff)]
-CityAdmin = Annotated[Auth, Depends(_city_admin)]
+# Model building is for city-level staff (市级管理员、市级分析员); promoting a champion for the administrator.
+CityStaff = Annotated[Auth, require(Permission.BUILD_CREDIT_MODELS)]
+CityAdmin = Annotated[Auth, require(Permission.PROMOTE_CREDIT_MODELS)]
 
 
 def _can_build(auth: Auth) -> bool:
@@ -126,7 +110,7 @@ def model_page(request: Request, db: DB, auth: Viewer, model_id: int, format: st
             request,
             db,
             auth,
-            lambda: report.validation_pdf(db, row, demo=request.app.state.is_demo()),
+            lambda: report.validation_pdf(db, row, demo=request.app.state.is_demo(request)),
             object_type="credit_validation",
             object_id=row.id,
             filename=f"credit-model-{row.id}-validation.pdf",
@@ -242,7 +226,7 @@ def credit_report_page(request: Request, db: DB, auth: Viewer, uscc: str, format
             request,
             db,
             auth,
-            lambda: report.credit_report_pdf(db, ent, demo=request.app.state.is_demo()),
+            lambda: report.credit_report_pdf(db, ent, demo=request.app.state.is_demo(request)),
             object_type="credit_report",
             object_id=ent.uscc,
             filename=f"credit-report-{ent.uscc}.pdf",

@@ -336,7 +336,9 @@ def alerts_export(request: Request, db: DB, auth: Exporter, filters: Filters):
         ]
         for a in rows
     )
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     content = build_xlsx(sheet_title=_("Alerts"), headers=headers, rows=body, notes=notes)
     record_export(
         db,
@@ -357,7 +359,7 @@ def report_download(
     format: str = Query("pdf", pattern="^(pdf|xlsx)$"),
 ):
     data = report.monthly(db, scope=auth.scope, month=month)
-    demo = request.app.state.is_demo()
+    demo = request.app.state.is_demo(request)
     record_export(
         db, request, auth, "ew_report", object_id=month, detail={"format": format, "period": data.label}
     )

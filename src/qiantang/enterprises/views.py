@@ -138,7 +138,9 @@ def enterprises_export(
                     s.as_of if s else None,
                 ]
 
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     if capped:
         notes.append(_("Only the first %(n)s rows were exported; narrow the filters.", n=exported))
     tmp = spool()

@@ -488,6 +488,11 @@ def _store(
     last_revision: dict[tuple[int, date], int] = {}
     superseded: list[int] = []
     for chunk in _chunks(inst_ids):
+        # Concurrent submissions for the same institutions take turns (PostgreSQL row locks, in id
+        # order; SQLite's write transaction already does), so each reads the revision the other wrote.
+        session.execute(
+            select(Institution.id).where(Institution.id.in_(chunk)).order_by(Institution.id).with_for_update()
+        )
         stmt = select(
             Filing.id, Filing.institution_id, Filing.period_end, Filing.revision, Filing.is_current
         ).where(Filing.institution_id.in_(chunk), Filing.period_end.in_(periods))

@@ -243,7 +243,7 @@ def compliance_export(
     notes = [
         _("Filing compliance for %(period)s, as of %(today)s.", period=result.period, today=result.today)
     ]
-    if request.app.state.is_demo():
+    if request.app.state.is_demo(request):
         notes.append(_("Exported from Qiantang; demo data is synthetic."))
     content = build_xlsx(sheet_title=_("Filing compliance"), headers=headers, rows=body, notes=notes)
     record_export(

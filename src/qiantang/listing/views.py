@@ -141,7 +141,7 @@ def export(
             for f in rows
         ),
         notes=[_("Listing reserve (上市后备企业培育库) exported on %(date)s", date=date.today().isoformat())]
-        + ([report.SYNTHETIC_NOTE] if request.app.state.is_demo() else []),
+        + ([report.SYNTHETIC_NOTE] if request.app.state.is_demo(request) else []),
     )
     return xlsx_response(content, _("listing-reserve") + ".xlsx")
 
@@ -171,7 +171,7 @@ def funnel_page(request: Request, db: DB, auth: Viewer, by: str | None = None):
 @router.get("/listing/report.pdf")
 def report_pdf(request: Request, db: DB, auth: Exporter):
     as_of = as_of_date(db)
-    pdf = report.summary_pdf(db, scope=auth.scope, as_of=as_of, demo=request.app.state.is_demo())
+    pdf = report.summary_pdf(db, scope=auth.scope, as_of=as_of, demo=request.app.state.is_demo(request))
     record_export(db, request, auth, "listing_report")
     return pdf_response(pdf, f"listing-reserve-{as_of.isoformat()}.pdf")
 

@@ -39,19 +39,27 @@ def group_dict(g: GuaranteeGroup) -> dict:
 
 
 def member_dict(n: NetworkNode, e: Enterprise, visible: bool) -> dict:
+    """One member of a group. A member outside the user's scope (another district's firm) shows only
+    where it sits — its district, its loop and chain position — never its identity, exposures,
+    importance or default impact: those are the other district's data (docs/security.md)."""
     base = {
         "district_code": e.district_code,
         "loop_size": n.loop_size,
-        "guarantees_given_yuan": n.guarantees_given,
-        "guarantees_received_yuan": n.guarantees_received,
-        "pagerank": n.pagerank,
         "chain_up": n.chain_up,
         "chain_down": n.chain_down,
-        "impact_defaults": n.impact_defaults,
-        "impact_loss_yuan": n.impact_loss,
     }
     if visible:
-        base.update({"uscc": e.uscc, "name": e.name})
+        base.update(
+            {
+                "uscc": e.uscc,
+                "name": e.name,
+                "guarantees_given_yuan": n.guarantees_given,
+                "guarantees_received_yuan": n.guarantees_received,
+                "pagerank": n.pagerank,
+                "impact_defaults": n.impact_defaults,
+                "impact_loss_yuan": n.impact_loss,
+            }
+        )
     return base
 
 

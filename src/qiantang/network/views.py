@@ -34,6 +34,7 @@ api_router = APIRouter(tags=["担保网络 Guarantee networks"])
 PER_PAGE = 50
 Editor = Annotated[Auth, require(Permission.EDIT_REGISTRY)]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
+ScenarioRunner = Annotated[Auth, require(Permission.RUN_SCENARIOS)]
 LEVELS = ("red", "orange", "yellow", "green")
 
 
@@ -127,7 +128,7 @@ def groups_export(
         for g in rows
     )
     notes = [_("Guarantees in force on %(date)s.", date=run.as_of.isoformat())]
-    if request.app.state.is_demo():
+    if request.app.state.is_demo(request):
         notes.append(_("Exported from Qiantang; demo data is synthetic."))
     content = build_xlsx(sheet_title=_("Guarantee groups"), headers=headers, rows=body, notes=notes)
     record_export(db, request, auth, "network_groups", detail={"rows": len(rows)})
@@ -169,7 +170,7 @@ def group_pdf(request: Request, db: DB, auth: Exporter, group_id: int):
     run = group_run(db, group)
     members = service.group_members(db, group=group)
     pdf = report.group_pdf(
-        db, run=run, group=group, members=members, scope=auth.scope, demo=request.app.state.is_demo()
+        db, run=run, group=group, members=members, scope=auth.scope, demo=request.app.state.is_demo(request)
     )
     record_export(db, request, auth, "network_group_report", object_id=group_id)
     return pdf_response(pdf, f"guarantee-group-{group_id}.pdf")
@@ -216,7 +217,7 @@ def _scenario_page(request, db, auth, *, errors=(), form=None, status_code=200):
         errors=list(errors),
         form=form or {},
         active="network",
-        can_run=has_permission(auth.user.role, Permission.VIEW_CITY_DATA) and auth.scope.is_citywide,
+        can_run=has_permission(auth.user.role, Permission.RUN_SCENARIOS) and auth.scope.is_citywide,
     )
 
 
@@ -230,7 +231,7 @@ def scenarios_page(request: Request, db: DB, auth: CurrentAuth):
 def run_scenario_form(
     request: Request,
     db: DB,
-    auth: CurrentAuth,
+    auth: ScenarioRunner,
     kind: Annotated[str, Form()],
     name: Annotated[str, Form(max_length=200)] = "",
     firms: Annotated[str, Form()] = "",

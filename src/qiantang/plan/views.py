@@ -75,7 +75,7 @@ def plan_page(request: Request, db: DB, auth: Viewer, plan_id: int, uploaded: in
 @router.get("/plan/{plan_id:int}/export")
 def plan_export(request: Request, db: DB, auth: Exporter, plan_id: int):
     plan, progress = service.plan_progress(db, plan_id=plan_id)
-    content = report.progress_xlsx(plan, progress, demo=request.app.state.is_demo())
+    content = report.progress_xlsx(plan, progress, demo=request.app.state.is_demo(request))
     record_export(db, request, auth, "plan_progress", object_id=plan_id)
     return xlsx_response(content, f"{plan.name_zh}-进展.xlsx")
 
@@ -83,7 +83,7 @@ def plan_export(request: Request, db: DB, auth: Exporter, plan_id: int):
 @router.get("/plan/{plan_id:int}/report.pdf")
 def plan_pdf(request: Request, db: DB, auth: Exporter, plan_id: int):
     plan, progress = service.plan_progress(db, plan_id=plan_id)
-    pdf = report.progress_pdf(plan, progress, demo=request.app.state.is_demo())
+    pdf = report.progress_pdf(plan, progress, demo=request.app.state.is_demo(request))
     record_export(db, request, auth, "plan_report", object_id=plan_id)
     return pdf_response(pdf, f"plan-{plan.code}.pdf")
 

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 from qiantang.audit import service as audit
 from qiantang.auth.scope import Scope
 from qiantang.db import get_or_404
-from qiantang.errors import Conflict, RowError, ValidationFailed
+from qiantang.errors import Conflict, QiantangError, RowError, ValidationFailed
 from qiantang.filings.models import Filing
 from qiantang.registry.models import (
     Area,
     Cluster,
     Institution,
+    InstitutionCategory,
     InstitutionLevel,
     InstitutionStatus,
     InstitutionStatusChange,
@@ -46,6 +47,12 @@ def _query(session: Session, scope: Scope, f: InstitutionFilters) -> Select:
     if f.type_code:
         stmt = stmt.where(Institution.type_code == f.type_code)
     if f.category:
+        if f.category not in set(InstitutionCategory):
+            allowed = "、".join(c.value for c in InstitutionCategory)
+            raise QiantangError(
+                f"未知的机构类别“{f.category}”（可选：{allowed}）",
+                message_en=f"Unknown institution category {f.category!r}",
+            )
         stmt = stmt.where(
             Institution.type_code.in_(
                 select(InstitutionType.code).where(InstitutionType.category == f.category)

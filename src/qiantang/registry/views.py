@@ -118,7 +118,9 @@ def institutions_export(
         ]
         for r in rows
     )
-    notes = [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo() else []
+    notes = (
+        [_("Exported from Qiantang; demo data is synthetic.")] if request.app.state.is_demo(request) else []
+    )
     content = build_xlsx(
         sheet_title=_("Institutions"), headers=headers, rows=body, notes=notes, number_formats={9: "#,##0.00"}
     )

@@ -696,6 +696,8 @@ def trend(
 ) -> Trend:
     """A measure per quarter, in total or split by a dimension (the ``top`` largest, the rest as others)."""
     check_scope(scope)
+    if not (measure or "").strip():
+        raise QiantangError("请指定统计指标", message_en="Choose a measure")
     m = _parse_measures([measure], [])[0]
     dim = Dimension(split) if split else None
     lab = lab or labels(session)

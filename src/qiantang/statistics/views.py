@@ -195,7 +195,7 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
         pivot,
         scope_text=_scope_text(lab, scope),
         filters_text=_filters_text(lab, filters),
-        demo=request.app.state.is_demo(),
+        demo=request.app.state.is_demo(request),
     )
     record_export(
         db,

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
+from contextlib import asynccontextmanager
 from importlib import resources
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qiantang import __version__
+from qiantang.config import get_settings
 from qiantang.db import get_meta, new_session
 from qiantang.web import errors
+from qiantang.web.guards import RequestGuardMiddleware
 from qiantang.web.i18n import LocaleMiddleware
 from qiantang.web.security import SecurityHeadersMiddleware
 
@@ -22,30 +27,47 @@ FONT_FILE = "NotoSansSC-Regular.otf"
 
 
 class DemoFlag:
-    """Whether this database holds the synthetic demo city (re-read at most every 30 s)."""
+    """Whether this database holds the synthetic demo city (re-read at most every ``ttl`` seconds).
 
-    def __init__(self, ttl: float = 30.0):
-        self.ttl = ttl
+    Called with the request, it reads through the request's own session (``request.state.db``): a
+    request that already holds a pooled connection must never ask the pool for a second one, or a
+    burst of requests can take every connection and then wait for each other (issue 12).
+    """
+
+    def __init__(self, ttl: float | None = None):
+        self.ttl = get_settings().demo_flag_ttl_seconds if ttl is None else ttl
         self._value = False
-        self._read_at = 0.0
+        self._read_at = float("-inf")
 
-    def __call__(self) -> bool:
+    def __call__(self, request: Request | None = None) -> bool:
         now = time.monotonic()
         if now - self._read_at > self.ttl:
+            session = getattr(request.state, "db", None) if request is not None else None
             try:
-                with new_session() as session:
+                if session is not None:
                     self._value = get_meta(session, "demo_scale") is not None
-            except Exception:  # a database without tables yet: not demo
-                self._value = False
+                else:
+                    with new_session() as own:
+                        self._value = get_meta(own, "demo_scale") is not None
+            except Exception:  # a database without tables yet, or a failed transaction: keep the value
+                return self._value
             self._read_at = now
         return self._value
 
     def invalidate(self) -> None:
-        self._read_at = 0.0
+        self._read_at = float("-inf")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # Sync routes run in anyio's thread pool; the database pool is sized to match (config.web_threads).
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().web_threads
+    yield
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="钱塘 Qiantang API",
         version=__version__,
         description=(
@@ -57,9 +79,14 @@ def create_app() -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    settings = get_settings()
     app.state.is_demo = DemoFlag()
+    app.add_middleware(RequestGuardMiddleware)  # innermost: error pages have the locale and headers
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(LocaleMiddleware)
+    if settings.trusted_proxies.strip():
+        # X-Forwarded-For/-Proto only from the proxies named in the setting (docs/security.md).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     errors.install(app)
 
     @app.get(f"/static/fonts/{FONT_FILE}", include_in_schema=False)
@@ -90,7 +117,7 @@ def create_app() -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> JSONResponse:
         try:
-            with new_session() as session:
+            with new_session() as session:  # the only connection this request takes
                 session.execute(text("SELECT 1"))
             return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
         except Exception:

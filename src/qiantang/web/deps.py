@@ -8,6 +8,7 @@ decisions are made here, in one place.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -20,8 +21,9 @@ from qiantang.auth import service as auth_service
 from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.auth.scope import Scope
-from qiantang.db import session_scope
+from qiantang.db import AFTER_READ, after_read, new_session, run_after_read
 from qiantang.errors import Forbidden, Unauthorized
+from qiantang.web.guards import PENDING_WRITES
 
 SESSION_COOKIE = "qt_session"
 LOGIN_CSRF_COOKIE = "qt_login_csrf"
@@ -32,9 +34,35 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PASSWORD_CHANGE_PATHS = frozenset({"/account", "/account/password", "/logout"})
 
 
-def get_db() -> Iterator[Session]:
-    with session_scope() as session:
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's one session: a write transaction for unsafe methods, a read for the others.
+
+    The page's other readers (the demo banner) use it through ``request.state.db`` rather than take
+    a second pooled connection; bookkeeping writes (``after_read``: a token's last use, an export's
+    audit row) run after it in their own short transaction, so no request holds a lock on a shared
+    row (every request with one token touches the same row) while it moves between threads.
+    """
+    write = request.method not in SAFE_METHODS
+    session = new_session(write=write)
+    session.info[AFTER_READ] = []
+    request.state.db = session
+    try:
         yield session
+        session.commit()
+        pending = session.info.pop(AFTER_READ, None)
+        session.close()  # give the connection back before taking one to write
+        if pending:
+            queue = getattr(request.state, PENDING_WRITES, None)
+            if queue is not None:
+                queue.extend(pending)  # written by web.guards before the response starts
+            else:
+                run_after_read(pending)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        request.state.db = None
 
 
 # "function" scope: commit before the response is sent, so a failed commit is an error response.
@@ -86,7 +114,16 @@ class Auth:
 
 
 def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The client's address: the peer, or what a trusted proxy forwarded (``QIANTANG_TRUSTED_PROXIES``).
+
+    X-Forwarded-For from anyone else is ignored (the proxy middleware in ``web.app`` only rewrites
+    the peer for listed proxies); whatever is not an IP address is not recorded as one.
+    """
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 def record_export(
@@ -95,14 +132,18 @@ def record_export(
     """Every download of data (Excel, PDF) goes into the audit log: who, what, from where."""
     from qiantang.audit import service as audit
 
-    audit.record(
+    ip = client_ip(request)
+    after_read(
         db,
-        action="export",
-        user=auth.user,
-        object_type=object_type,
-        object_id=object_id,
-        detail=detail,
-        ip=client_ip(request),
+        lambda session: audit.record(
+            session,
+            action="export",
+            user=auth.user,
+            object_type=object_type,
+            object_id=object_id,
+            detail=detail,
+            ip=ip,
+        ),
     )
 
 
@@ -178,4 +219,5 @@ def require(permission: Permission):
             raise Forbidden("您的角色无权进行此操作", message_en="Your role does not allow this")
         return auth
 
+    check.permission = permission  # read by tests/security/test_unsafe_routes.py
     return Depends(check)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qiantang.auth.service import PasswordChangeRequired, SessionExpired
@@ -131,6 +132,14 @@ def install(app: FastAPI) -> None:
                 continue
             errors.append({"row": None, "column": ".".join(loc) or None, "message": _zh_validation(err)})
         return error_response(request, 422, "提交的数据有误", "The request data is invalid", errors=errors)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception):
+        # A number beyond what the database stores (e.g. an id >= 2**63 in a URL): the request's fault.
+        return error_response(
+            request, 422, "请求中的数值超出允许范围", "A number in the request is out of range"
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
