@@ -201,8 +201,13 @@ class JobContext:
                 self._open = None
 
     def input_data(self) -> bytes:
+        query = select(Job.input_data).where(Job.id == self.job_id)
+        if self._open is not None:
+            # Inside ``session()``: read through it. A second session would, on SQLite, begin a write
+            # transaction (BEGIN IMMEDIATE) behind the lock this task already holds, and wait forever.
+            return self._open.scalar(query) or b""
         with self.sessions() as session:
-            data = session.scalar(select(Job.input_data).where(Job.id == self.job_id))
+            data = session.scalar(query)
         return data or b""
 
     def _touch(self, session: Session, **values: Any) -> None:
