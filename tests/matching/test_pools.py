@@ -279,7 +279,7 @@ def test_a_joint_group_closing_a_loop_is_refused_and_a_clean_one_accepted(db):
         db, name="甲组", usccs=[a.uscc, b.uscc], amount=1e6, scope=scope, actor="x", on=date(2030, 1, 1)
     )
     assert ok.accepted and ok.reasons == []
-    # c already guarantees a loan of d (through nobody): a group of c and d would make them guarantee each other
+    # c already guarantees d directly: a group of c and d would make them guarantee each other
     as_of = db.scalar(select(func.max(Loan.as_of)))
     db.add(
         Guarantee(

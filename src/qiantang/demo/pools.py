@@ -26,7 +26,7 @@ class _City:
 
 def build_pools(session: Session, *, seed: int, start, end, bad: set[int]) -> dict[str, int]:
     """Pools with their funders' money, covered platform loans, subsidies, defaults and claims."""
-    rng = np.random.default_rng([seed, 1414])
+    rng = np.random.default_rng([seed, 141])
     by_code = {p.code: p for p in pools.sync_pools(session, on=start, actor=_City())}
     loans = session.scalars(select(Loan).where(Loan.contract_no.startswith("PT")).order_by(Loan.id)).all()
     covered = []
