@@ -56,7 +56,7 @@ def build_pools(session: Session, *, seed: int, start, end, bad: set[int]) -> di
                 classification=klass,
                 balance=loan.balance,
                 days_past_due=90,
-                source="demo",
+                source="demo_matching",
             )
         )
         defaults += 1
