@@ -1013,3 +1013,18 @@ def matching_timeouts() -> None:
     with session_scope() as session:
         n = check_timeouts(session, today=date.today())
     console.print(f"超时 timed out {n}")
+
+
+@matching_app.command("claims")
+def matching_claims() -> None:
+    """Create any new risk pools of pools.toml and compute a compensation claim for every covered loan
+    classed 可疑/损失 that has none yet (daily, after the loan classes are loaded)."""
+    from datetime import date
+
+    from qiantang.db import session_scope
+    from qiantang.matching import pools
+
+    with session_scope() as session:
+        pools.sync_pools(session, on=date.today(), actor="cli")
+        made = pools.detect_claims(session, on=date.today())
+    console.print(f"新代偿申请 new claims {len(made)}")

@@ -239,6 +239,9 @@ def build_matching(session: Session, *, scale: str, seed: int) -> dict[str, int]
     # Disbursed loans join the book as it was classified at the demo's date (all 正常 then).
     session.execute(update(Loan).where(Loan.contract_no.startswith("PT")).values(as_of=END))
     session.flush()
+    from qiantang.demo.pools import build_pools
+
+    build_pools(session, seed=seed, start=START, end=END, bad=bad)
     live = sum(1 for p in products if p.status == ProductStatus.APPROVED)
     return {"products": live, "needs": needs}
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission
 from qiantang.credit import policy as credit_policy
-from qiantang.enterprises import schemas, service
+from qiantang.enterprises import panels, schemas, service
 from qiantang.enterprises.models import ListingStatus
 from qiantang.enterprises.service import EnterpriseFilters
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, spool, xlsx_file_response
@@ -175,6 +175,7 @@ def enterprise_page(request: Request, db: DB, auth: CurrentAuth, uscc: str):
         fin_chart=credit_report.financials_chart(financials),
         credit=credit,
         signals=service.risk_signals(db, ent=ent, loans=[loan for loan, _inst in loans], credit=credit),
+        panels=panels.gather(db, enterprise=ent, scope=auth.scope),
         pct=credit_report.pct,
         age_years=service.age_years(ent, date.today()),
         today=date.today(),

@@ -286,3 +286,134 @@ class NeedEvent(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# Risk sharing (风险补偿资金池), interest subsidies (贴息) and 联保 checks. The pools' rules are data
+# (matching/data/pools.toml); these tables hold each pool's money, the loans it covers and its claims.
+
+
+class RiskPool(Base):
+    """A risk-compensation pool (风险补偿资金池): its balance never goes below zero (a CHECK)."""
+
+    __tablename__ = "matching_pools"
+    __label_zh__ = "风险补偿资金池"
+    __table_args__ = (CheckConstraint("balance >= 0", name="balance_nonneg"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    rules_version: Mapped[str] = mapped_column(String(32))
+    balance: Mapped[float] = mapped_column(Money, default=0.0)  # 元
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PoolEntry(Base):
+    """The pool ledger: funders' contributions (+) and compensation paid (−), with the balance after."""
+
+    __tablename__ = "matching_pool_ledger"
+    __label_zh__ = "资金池台账"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("matching_pools.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # contribution | payout
+    funder: Mapped[str | None] = mapped_column(String(64))
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("matching_pool_claims.id"))
+    amount: Mapped[float] = mapped_column(Money)  # signed, 元
+    balance_after: Mapped[float] = mapped_column(Money)
+    on: Mapped[date] = mapped_column(Date)
+    actor: Mapped[str | None] = mapped_column(String(64))
+
+
+class PoolLoan(Base):
+    """A loan enrolled in a pool (one pool per loan)."""
+
+    __tablename__ = "matching_pool_loans"
+    __label_zh__ = "入池贷款"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("matching_pools.id", ondelete="CASCADE"), index=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), unique=True)
+    amount: Mapped[float] = mapped_column(Money)  # 元, the loan amount covered
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    enrolled_by: Mapped[str | None] = mapped_column(String(64))
+    rules_version: Mapped[str] = mapped_column(String(32))
+
+
+class ClaimState(StrEnum):
+    COMPUTED = "computed"  # 已测算
+    APPROVED = "approved"  # 已审核
+    PAID = "paid"  # 已拨付
+
+    @property
+    def zh(self) -> str:
+        return {"computed": "已测算", "approved": "已审核", "paid": "已拨付"}[self.value]
+
+    @property
+    def en(self) -> str:
+        return {"computed": "Computed", "approved": "Approved", "paid": "Paid"}[self.value]
+
+
+class PoolClaim(Base):
+    """A compensation claim on a defaulted covered loan: one per loan, ever (a unique constraint)."""
+
+    __tablename__ = "matching_pool_claims"
+    __label_zh__ = "代偿申请"
+    __table_args__ = (
+        CheckConstraint("pool_amount >= 0 AND shortfall >= 0", name="amounts_nonneg"),
+        Index("ix_matching_pool_claims_pool_state", "pool_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("matching_pools.id", ondelete="CASCADE"))
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), unique=True)
+    state: Mapped[ClaimState] = mapped_column(str_enum(ClaimState, 12), default=ClaimState.COMPUTED)
+    default_on: Mapped[date] = mapped_column(Date)
+    default_class: Mapped[str] = mapped_column(String(16))
+    loss: Mapped[float] = mapped_column(Money)  # outstanding balance at default, 元
+    shares: Mapped[dict] = mapped_column(JSONType, default=dict)  # party → amount (元) it bears
+    pool_amount: Mapped[float] = mapped_column(Money)  # what the pool pays, after the caps
+    shortfall: Mapped[float] = mapped_column(Money, default=0.0)  # the pool's share it cannot pay
+    steps: Mapped[list] = mapped_column(JSONType, default=list)  # the computation, line by line
+    rules_version: Mapped[str] = mapped_column(String(32))
+    computed_on: Mapped[date] = mapped_column(Date)
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    approved_on: Mapped[date | None] = mapped_column(Date)
+    paid_by: Mapped[str | None] = mapped_column(String(64))
+    paid_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Subsidy(Base):
+    """One period of an interest subsidy (贴息) on a loan: the schedule is these rows."""
+
+    __tablename__ = "matching_subsidies"
+    __label_zh__ = "贴息计划"
+    __table_args__ = (UniqueConstraint("loan_id", "seq", name="uq_matching_subsidies_period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id", ondelete="CASCADE"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    points: Mapped[float] = mapped_column(Float)  # percentage points a year
+    amount: Mapped[float] = mapped_column(Money)  # 元
+    rules_version: Mapped[str] = mapped_column(String(32))
+
+
+class JointGroup(Base):
+    """A proposed 联保 group: accepted, or refused with the reason (checked against the guarantee network)."""
+
+    __tablename__ = "matching_joint_groups"
+    __label_zh__ = "联保小组"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    district_code: Mapped[str] = mapped_column(String(6))
+    members: Mapped[list] = mapped_column(JSONType, default=list)  # enterprise ids
+    amount: Mapped[float] = mapped_column(Money)  # each member's guarantee amount, 元
+    accepted: Mapped[bool] = mapped_column()
+    reasons: Mapped[list] = mapped_column(JSONType, default=list)
+    proposed_by: Mapped[str | None] = mapped_column(String(64))
+    proposed_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -145,6 +145,8 @@ def create_app() -> FastAPI:
     from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.pool_views import api_router as matching_pools_api
+    from qiantang.matching.pool_views import router as matching_pools_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
@@ -175,6 +177,7 @@ def create_app() -> FastAPI:
         listing_router,
         disputes_router,
         matching_router,
+        matching_pools_router,
         enterprises_router,
         audit_router,
         help_router,
@@ -195,6 +198,7 @@ def create_app() -> FastAPI:
         listing_api,
         disputes_api,
         matching_api,
+        matching_pools_api,
         enterprises_api,
         jobs_api,
         notify_api,
