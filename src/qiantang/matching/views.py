@@ -15,7 +15,7 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.enterprises.models import Enterprise
 from qiantang.errors import Forbidden, QiantangError, ValidationFailed
 from qiantang.exports import build_xlsx, xlsx_response
-from qiantang.matching import service
+from qiantang.matching import engine, service
 from qiantang.matching.models import Collateral, NeedChannel, NeedStatus, Offer, OfferState, Product
 from qiantang.matching.service import NeedIn
 from qiantang.registry.models import Institution
@@ -237,6 +237,7 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
         ent=ent,
         offers=service.visible_offers(need, auth.scope),
         explanations=explanations,
+        versions=_versions_text(explanations),
         events=events
         if role != Role.LENDER
         else [
@@ -251,11 +252,56 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
     )
 
 
-def _offer_action(db, auth: Auth, offer_id: int) -> Offer:
+def _versions_text(explanations: list[dict]) -> str:
+    """The rule and ranking versions behind the explanations, in words (not their codes)."""
+    if not explanations:
+        return ""
+    codes = [explanations[0]["rules_version"]]
+    codes.append(next((e["ranking_version"] for e in explanations if e.get("ranking_version")), None))
+    words = [engine.describe_version(c, zh=is_zh()) for c in codes if c]
+    return ("；" if is_zh() else "; ").join(words)
+
+
+OFFER_ACTIONS = ("claim", "contact", "approve", "decline", "disburse")
+
+
+def _act_on_offer(
+    db,
+    auth: Auth,
+    offer_id: int,
+    action: str,
+    *,
+    amount_wan: float | None = None,
+    decline_code: str | None = None,
+    contract_no: str = "",
+) -> Offer:
+    """One lender step on one offer — the single dispatcher behind the page's buttons and the API.
+
+    Only the lender the need was offered to may act (403 otherwise); the service checks the step.
+    """
     offer = db.get(Offer, offer_id)
     if offer is None or offer.institution_id != auth.user.institution_id:
         raise Forbidden("只能处理推送给本机构的需求", message_en="You may only act on needs offered to you")
-    return offer
+    who = {"offer_id": offer.id, "institution_id": auth.user.institution_id, "actor": auth.user}
+    today = date.today()
+    if action == "claim":
+        return service.claim(db, today=today, **who)
+    if action == "contact":
+        return service.record_contact(db, on=today, **who)
+    if action in ("approve", "decline"):
+        approved = action == "approve"
+        return service.decide(
+            db,
+            on=today,
+            approved=approved,
+            amount_wan=amount_wan if approved else None,
+            decline_code=None if approved else decline_code,
+            **who,
+        )
+    if action == "disburse":
+        contract = contract_no.strip() or f"PT{today:%Y%m%d}{offer.id:06d}"
+        return service.disburse(db, on=today, contract_no=contract, **who)
+    raise QiantangError(f"无法识别的操作“{action}”", message_en=f"Unknown action {action!r}")
 
 
 @router.post("/matching/offers/{offer_id:int}/{action}")
@@ -264,50 +310,18 @@ def offer_action(
     db: DB,
     auth: Lender,
     offer_id: int,
-    action: str = Path(pattern="^(claim|contact|approve|decline|disburse)$"),
+    action: str = Path(pattern="^(" + "|".join(OFFER_ACTIONS) + ")$"),
     amount_wan: Annotated[str, Form(max_length=20)] = "",
     decline_code: Annotated[str, Form(max_length=32)] = "",
     contract_no: Annotated[str, Form(max_length=40)] = "",
 ):
-    offer = _offer_action(db, auth, offer_id)
-    inst, today = auth.user.institution_id, date.today()
-    if action == "claim":
-        service.claim(db, offer_id=offer.id, institution_id=inst, actor=auth.user, today=today)
-    elif action == "contact":
-        service.record_contact(db, offer_id=offer.id, institution_id=inst, actor=auth.user, on=today)
-    elif action == "approve":
-        try:
-            amount = float(amount_wan)
-        except ValueError:
-            amount = None
-        service.decide(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            approved=True,
-            amount_wan=amount,
-        )
-    elif action == "decline":
-        service.decide(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            approved=False,
-            decline_code=decline_code,
-        )
-    else:
-        service.disburse(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            contract_no=contract_no.strip() or f"PT{today:%Y%m%d}{offer.id:06d}",
-        )
+    try:
+        amount = float(amount_wan) if action == "approve" else None
+    except ValueError:
+        amount = None
+    offer = _act_on_offer(
+        db, auth, offer_id, action, amount_wan=amount, decline_code=decline_code, contract_no=contract_no
+    )
     return RedirectResponse(f"/matching/needs/{offer.need_id}", status_code=303)
 
 
@@ -434,42 +448,19 @@ class DecisionIn(BaseModel):
 
 @api_router.post("/matching/offers/{offer_id}/claim", summary="接单 Pick up a need")
 def claim_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
-    _offer_action(db, auth, offer_id)
-    return _offer_out(
-        service.claim(
-            db,
-            offer_id=offer_id,
-            institution_id=auth.user.institution_id,
-            actor=auth.user,
-            today=date.today(),
-        )
-    )
+    return _offer_out(_act_on_offer(db, auth, offer_id, "claim"))
 
 
 @api_router.post("/matching/offers/{offer_id}/contact", summary="登记首次对接 Record first contact")
 def contact_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
-    _offer_action(db, auth, offer_id)
-    return _offer_out(
-        service.record_contact(
-            db, offer_id=offer_id, institution_id=auth.user.institution_id, actor=auth.user, on=date.today()
-        )
-    )
+    return _offer_out(_act_on_offer(db, auth, offer_id, "contact"))
 
 
 @api_router.post("/matching/offers/{offer_id}/decision", summary="授信或拒绝 Approve or decline")
 def decision_api(
     db: DB, auth: Lender, body: DecisionIn, offer_id: int = Path(..., ge=1, le=2**62)
 ) -> OfferOut:
-    _offer_action(db, auth, offer_id)
+    action = "approve" if body.approved else "decline"
     return _offer_out(
-        service.decide(
-            db,
-            offer_id=offer_id,
-            institution_id=auth.user.institution_id,
-            actor=auth.user,
-            on=date.today(),
-            approved=body.approved,
-            amount_wan=body.amount_wan,
-            decline_code=body.decline_code,
-        )
+        _act_on_offer(db, auth, offer_id, action, amount_wan=body.amount_wan, decline_code=body.decline_code)
     )
