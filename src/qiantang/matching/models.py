@@ -145,6 +145,12 @@ class ProductVersion(Base):
     snapshot: Mapped[dict] = mapped_column(JSONType)
     saved_by: Mapped[str | None] = mapped_column(String(64))
     saved_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # pending → approved (it becomes the live product) | rejected (with a reason) | superseded (a newer
+    # edit arrived before a decision). See matching/products.py.
+    state: Mapped[str] = mapped_column(String(12), default="pending", server_default="approved")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class NeedStatus(StrEnum):

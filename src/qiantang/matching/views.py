@@ -352,7 +352,12 @@ def products_page(request: Request, db: DB, auth: CurrentAuth):
 
         stmt = stmt.where(Product.status == ProductStatus.APPROVED)
     return render(
-        request, "matching/products.html", active="matching", products=db.scalars(stmt).all(), **_names(db)
+        request,
+        "matching/products.html",
+        active="matching",
+        products=db.scalars(stmt).all(),
+        can_create=auth.user.role == Role.LENDER,
+        **_names(db),
     )
 
 

@@ -116,6 +116,8 @@ def create_app() -> FastAPI:
     from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.product_views import api_router as matching_products_api
+    from qiantang.matching.product_views import router as matching_products_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
@@ -144,6 +146,7 @@ def create_app() -> FastAPI:
         credit_router,
         network_router,
         listing_router,
+        matching_products_router,
         matching_router,
         enterprises_router,
         audit_router,
@@ -163,6 +166,7 @@ def create_app() -> FastAPI:
         credit_api,
         network_api,
         listing_api,
+        matching_products_api,
         matching_api,
         enterprises_api,
         jobs_api,
