@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -16,13 +17,23 @@ from qiantang.enterprises.models import Enterprise
 from qiantang.errors import Forbidden, QiantangError, ValidationFailed
 from qiantang.exports import build_xlsx, xlsx_response
 from qiantang.matching import engine, service
-from qiantang.matching.models import Collateral, NeedChannel, NeedStatus, Offer, OfferState, Product
+from qiantang.matching.models import (
+    Collateral,
+    NeedChannel,
+    NeedStatus,
+    Offer,
+    OfferState,
+    Product,
+    ProductKind,
+    ProductStatus,
+)
 from qiantang.matching.service import NeedIn
 from qiantang.registry.models import Institution
 from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -47,6 +58,16 @@ def _status(value: str | None) -> NeedStatus | None:
         raise QiantangError(f"无法识别的状态“{value}”", message_en=f"Unknown status {value!r}") from None
 
 
+def _district_choices(db, auth: Auth) -> list[tuple[str, str]]:
+    """The districts a user can filter by: a district officer only its own."""
+    from qiantang.registry.models import Area
+
+    stmt = select(Area.code, Area.name_zh if is_zh() else Area.name_en).where(Area.valid_to.is_(None))
+    if auth.user.role == Role.DISTRICT_OFFICER:
+        stmt = stmt.where(Area.code == auth.user.district_code)
+    return [tuple(r) for r in db.execute(stmt.order_by(Area.sort_order))]
+
+
 def _names(db) -> dict:
     return {
         "areas": area_names(db, zh=is_zh()),
@@ -56,18 +77,51 @@ def _names(db) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class NeedSearch:
+    """The needs list's filters; a blank field (the form's "全部" or an untouched date) means "all"."""
+
+    status: str | None = None
+    q: str | None = None
+    district: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def kwargs(self) -> dict:
+        return {
+            "status": _status(self.status),
+            "q": (self.q or "").strip() or None,
+            "district_code": (self.district or "")[:6] or None,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+def _search(
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    district: Blank[str] = None,
+    since: Blank[date] = None,
+    until: Blank[date] = None,
+) -> NeedSearch:
+    return NeedSearch(status, q, district, since, until)
+
+
+Search = Annotated[NeedSearch, Depends(_search)]
+
+
 @router.get("/matching")
 def home(
     request: Request,
     db: DB,
     auth: CurrentAuth,
-    status: str | None = None,
+    search: Search,
     page: int = Query(1, ge=1, le=100_000),
 ):
     _can_see_matching(auth)
     scope = auth.scope
     rows, total = service.list_needs(
-        db, scope=scope, status=_status(status), offset=(page - 1) * PER_PAGE, limit=PER_PAGE
+        db, scope=scope, offset=(page - 1) * PER_PAGE, limit=PER_PAGE, **search.kwargs()
     )
     enterprises = dict(
         db.execute(
@@ -84,7 +138,9 @@ def home(
         funnel=service.funnel(db, scope=scope),
         overdue=service.overdue_offers(db, scope=scope, today=today) if auth.user.role != Role.FIRM else [],
         statuses=list(NeedStatus),
-        status=_status(status),
+        status=_status(search.status),
+        search=search,
+        district_choices=_district_choices(db, auth),
         can_post=has_permission(auth.user.role, Permission.MATCHING_POST),
         is_lender=auth.user.role == Role.LENDER,
         policy=service.policy(),
@@ -95,10 +151,8 @@ def home(
 
 
 @router.get("/matching/export")
-def export(
-    request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], status: str | None = None
-):
-    rows, _total = service.list_needs(db, scope=auth.scope, status=_status(status), limit=None)
+def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], search: Search):
+    rows, _total = service.list_needs(db, scope=auth.scope, limit=None, **search.kwargs())
     enterprises = dict(
         db.execute(
             select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_({n.enterprise_id for n in rows}))
@@ -342,21 +396,32 @@ def withdraw(request: Request, db: DB, auth: Poster, need_id: int):
 
 
 @router.get("/matching/products")
-def products_page(request: Request, db: DB, auth: CurrentAuth):
-    _can_see_matching(auth)
-    stmt = select(Product).order_by(Product.institution_id, Product.id)
-    if auth.user.role == Role.LENDER:
-        stmt = stmt.where(Product.institution_id == auth.user.institution_id)
-    elif auth.user.role == Role.FIRM:
-        from qiantang.matching.models import ProductStatus
+def products_page(
+    request: Request,
+    db: DB,
+    auth: CurrentAuth,
+    kind: Annotated[Blank[ProductKind], Query()] = None,
+    status: Annotated[Blank[ProductStatus], Query()] = None,
+):
+    """The products a user may see (matching/products.py decides), filtered by kind and status."""
+    from qiantang.matching.products import product_clause
 
-        stmt = stmt.where(Product.status == ProductStatus.APPROVED)
+    _can_see_matching(auth)
+    stmt = select(Product).where(product_clause(auth.scope)).order_by(Product.institution_id, Product.id)
+    if kind is not None:
+        stmt = stmt.where(Product.kind == kind)
+    if status is not None:
+        stmt = stmt.where(Product.status == status)
     return render(
         request,
         "matching/products.html",
         active="matching",
         products=db.scalars(stmt).all(),
         can_create=auth.user.role == Role.LENDER,
+        kinds=list(ProductKind),
+        kind=kind,
+        status=status,
+        statuses=[] if auth.user.role == Role.FIRM else list(ProductStatus),
         **_names(db),
     )
 
