@@ -142,6 +142,8 @@ def home(
         search=search,
         district_choices=_district_choices(db, auth),
         can_post=has_permission(auth.user.role, Permission.MATCHING_POST),
+        can_namelists=auth.user.role == Role.LENDER
+        or has_permission(auth.user.role, Permission.MATCHING_MANAGE),
         is_lender=auth.user.role == Role.LENDER,
         policy=service.policy(),
         today=today,

@@ -116,6 +116,7 @@ def create_app() -> FastAPI:
     from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.namelist_views import router as matching_namelists_router
     from qiantang.matching.product_views import api_router as matching_products_api
     from qiantang.matching.product_views import router as matching_products_router
     from qiantang.matching.views import api_router as matching_api
@@ -147,6 +148,7 @@ def create_app() -> FastAPI:
         network_router,
         listing_router,
         matching_products_router,
+        matching_namelists_router,
         matching_router,
         enterprises_router,
         audit_router,
