@@ -424,11 +424,12 @@ def show(key: str, value: Any, words: Mapping[str, Mapping[str, str]], *, zh: bo
         "partner_guarantor_id": "institution",
     }
     if value is None or value == [] or value == "":
-        return "不限" if zh and key in ("sizes", "industries", "districts") else "—"
+        if key in ("sizes", "industries", "districts"):
+            return "不限" if zh else "any"
+        return "—"
     if key in ("min_amount", "max_amount"):
-        return (
-            f"{value / 10_000:,.2f} 万元".replace(".00 ", " ") if zh else f"{value / 10_000:,.2f} (10k CNY)"
-        )
+        wan = f"{value / 10_000:,.2f}".removesuffix(".00")
+        return f"{wan} 万元" if zh else f"CNY {wan} × 10k"
     if key == "first_loan_only":
         return ("是" if value else "否") if zh else ("yes" if value else "no")
     table = words.get(lookup.get(key, ""), {})
