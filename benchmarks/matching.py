@@ -135,7 +135,8 @@ def naive_pair(p: dict, n: dict, lpr: float, ranking: engine.Ranking) -> float |
         + f["term"] * fit(n["term_months"], p["min_term_months"], p["max_term_months"])
         + f["size"] * (1.0 if n["size_class"] in p["sizes"] else 0.5)
         + f["industry"] * (1.0 if n["industry_section"] in p["industries"] else 0.5)
-        + f["collateral"] * 1.0  # an eligible pair offers what the product asks for (or it asks none)
+        + f["collateral"]
+        * (ranking.collateral["pledge"] if p["collateral"] else ranking.collateral["none_needed"])
     ) / sum(f.values())
     pd_ = n["pd"]
     credit = 0.5 if pd_ != pd_ else 1 - min(max(pd_, 0.0), 0.25) / 0.25

@@ -28,6 +28,8 @@ LIST_PAGES = {
     "/cases": False,
     "/cases?view=table": False,
     "/network": True,
+    "/matching": True,
+    "/matching/products": True,
 }
 # What a user would type into a free-text or number field.
 TYPED = {

@@ -66,3 +66,34 @@ def test_firm_posts_a_need_a_lender_picks_it_up_and_decides(page):
     assert "100.00 万元" in page.inner_text("[data-testid=offers]")
     with session_scope() as s:
         assert s.get(Need, need_id).status.value == "approved"
+
+
+def test_a_lender_creates_a_product_and_the_city_approves_it(page):
+    login(page, "lender", PASSWORDS["lender"])
+    page.goto("/matching/products")
+    page.click("[data-testid=new-product]")
+    page.fill("input[name=name]", "浏览器测试科创贷")
+    page.select_option("select[name=kind]", "tech")
+    page.fill("input[name=min_amount_wan]", "300")
+    page.fill("input[name=max_amount_wan]", "200")  # below the minimum: refused, nothing lost
+    page.fill("input[name=min_term_months]", "6")
+    page.fill("input[name=max_term_months]", "36")
+    page.fill("input[name=min_spread_bp]", "0")
+    page.fill("input[name=max_spread_bp]", "100")
+    page.check("input[name=policy_tags][value=科技]")
+    page.click("[data-testid=product-form] button[type=submit]")
+    assert "金额上限不得低于下限" in page.inner_text("[data-testid=product-errors]")
+    assert page.input_value("input[name=name]") == "浏览器测试科创贷"
+    page.fill("input[name=max_amount_wan]", "3000")
+    page.click("[data-testid=product-form] button[type=submit]")
+    page.wait_for_url("**/matching/products/*")
+    url = page.url
+    assert "待审核" in page.inner_text("[data-testid=product-status]")
+    login(page, "admin", PASSWORDS["admin"])
+    page.goto(url)
+    page.click("[data-testid=approve-product]")
+    page.wait_for_url(url)
+    assert "已审批" in page.inner_text("[data-testid=product-status]")
+    login(page, "firm", PASSWORDS["firm"])
+    page.goto("/matching/products?kind=tech")
+    assert "浏览器测试科创贷" in page.inner_text("[data-testid=products]")

@@ -188,3 +188,66 @@ def test_vectorised_run_equals_a_plain_loop_over_pairs():
         for n in needs.to_dict("records")
         for p in products.to_dict("records")
     )
+
+
+def reference_score(p: dict, n: dict, lender: float) -> float:
+    """The ranking written out once more as plain Python for one pair, from data/ranking.toml's words."""
+    import math
+
+    r = engine.load_ranking()
+
+    def middle(v, lo, hi):
+        if hi <= lo:
+            return 1.0
+        pos = (math.log(v) - math.log(lo)) / (math.log(hi) - math.log(lo))
+        return min(max(1.0 - abs(2.0 * pos - 1.0), 0.0), 1.0)
+
+    f = r.fit
+    fit = (
+        f["amount"] * middle(n["amount"], p["min_amount"], p["max_amount"])
+        + f["term"] * middle(n["term_months"], p["min_term_months"], p["max_term_months"])
+        + f["size"] * (1.0 if n["size_class"] in p["sizes"] else 0.5)
+        + f["industry"] * (1.0 if n["industry_section"] in p["industries"] else 0.5)
+        + f["collateral"] * (r.collateral["pledge"] if p["collateral"] else r.collateral["none_needed"])
+    ) / sum(f.values())
+    pd_ = n["pd"]
+    credit = 0.5 if pd_ is None or pd_ != pd_ else 1.0 - min(max(pd_, 0.0), 0.25) / 0.25
+    network = r.network.get(n["group_level"], r.network["green"]) if n["group_level"] else 1.0
+    w = r.weights
+    return (w["fit"] * fit + w["credit"] * credit + w["network"] * network + w["lender"] * lender) / sum(
+        w.values()
+    )
+
+
+def test_run_and_explanation_give_the_same_score_for_random_pairs():
+    rng = np.random.default_rng(11)
+    products, needs = random_tables(rng, n_products=80, n_needs=150)
+    record = rng.uniform(0, 1, len(products))
+    result = engine.match_all(products, needs, lpr=LPR, lender_record=record, top=len(products), block=13)
+    assert len(result.matches) == result.eligible_pairs > 100
+    by_id_p = {p["id"]: (i, p) for i, p in enumerate(products.to_dict("records"))}
+    by_id_n = {n["id"]: n for n in needs.to_dict("records")}
+    for m in rng.choice(result.matches, size=100, replace=False):
+        i, p = by_id_p[m.product_id]
+        n = by_id_n[m.need_id]
+        out = engine.explain(p, n, lpr=LPR, lender_record=float(record[i]))
+        assert out["eligible"]
+        assert out["raw_score"] == pytest.approx(m.score, abs=1e-6)
+        assert m.score == pytest.approx(reference_score(p, n, float(record[i])), abs=1e-6)
+        # the reasons' points add up to the score
+        assert sum(r["points"] for r in out["reasons"]) == pytest.approx(out["score"], abs=0.3)
+
+
+def test_collateral_component_prefers_a_product_that_needs_no_pledge():
+    n = need(collateral=["real_estate"])
+    unsecured = engine.explain(product(collateral=[]), n, lpr=LPR)
+    secured = engine.explain(product(collateral=["real_estate"]), n, lpr=LPR)
+    assert unsecured["eligible"] and secured["eligible"]
+    assert unsecured["raw_score"] > secured["raw_score"]
+
+
+def test_version_codes_in_words():
+    assert engine.describe_version("eligibility-2026.1") == "匹配规则 2026 年第 1 版，2026-01-01 起施行"
+    assert engine.describe_version("eligibility-2025.3") == "匹配规则 2025 年第 3 版"  # no longer in the file
+    assert engine.describe_version("ranking-2026.2", zh=False).startswith("Ranking weights, 2026 edition 2")
+    assert engine.describe_version("odd") == "odd"

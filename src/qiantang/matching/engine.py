@@ -64,12 +64,15 @@ class Ranking:
     fit: dict[str, float]
     lender: dict[str, float]
     network: dict[str, float]
+    collateral: dict[str, float]
 
 
 @cache
 def load_ranking() -> Ranking:
     doc = _doc("ranking.toml")
-    return Ranking(doc["version"], doc["weights"], doc["fit"], doc["lender"], doc["network"])
+    return Ranking(
+        doc["version"], doc["weights"], doc["fit"], doc["lender"], doc["network"], doc["collateral"]
+    )
 
 
 @cache
@@ -85,6 +88,34 @@ def lpr_on(day: date) -> float:
     if i < 0:
         raise ValueError(f"no LPR known before {days[0].isoformat()}")
     return rates[i]
+
+
+# Which data file each version code belongs to, and what it is called on a page.
+_VERSION_KINDS = {
+    "eligibility": ("rules.toml", "匹配规则", "Matching rules"),
+    "ranking": ("ranking.toml", "排序权重", "Ranking weights"),
+    "matching-policy": ("policy.toml", "对接政策", "Matchmaking policy"),
+}
+
+
+def describe_version(code: str, *, zh: bool = True) -> str:
+    """A stored version code in words — the one place the wording lives.
+
+    ``eligibility-2026.1`` → "匹配规则 2026 年第 1 版，2026-01-01 起施行" (the date from the data file
+    when it still holds that version; an older stored version is named without a date).
+    """
+    kind, _, rest = (code or "").rpartition("-")
+    year, _, number = rest.partition(".")
+    if kind not in _VERSION_KINDS or not (year.isdigit() and number.isdigit()):
+        return code or "—"
+    file, name_zh, name_en = _VERSION_KINDS[kind]
+    doc = _doc(file)
+    effective = doc.get("effective") if doc.get("version") == code else None
+    if zh:
+        words = f"{name_zh} {year} 年第 {number} 版"
+        return f"{words}，{effective.isoformat()} 起施行" if effective else words
+    words = f"{name_en}, {year} edition {number}"
+    return f"{words}, in force from {effective.isoformat()}" if effective else words
 
 
 # --- the tables ---------------------------------------------------------------------------------
@@ -230,84 +261,6 @@ def eligibility(prep: Prepared, needs: pd.DataFrame, *, lpr: float, rules: Rules
     return out
 
 
-def _range_fit(value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """1 in the middle of [lo, hi] (on a log scale), 0 at the ends; 1 when lo == hi."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        span = np.log(hi) - np.log(lo)
-        pos = (np.log(value) - np.log(lo)) / span
-    fit = 1.0 - np.abs(2.0 * pos - 1.0)
-    return np.clip(np.where(span > 0, fit, 1.0), 0.0, 1.0)
-
-
-def components(
-    prep: Prepared, needs: pd.DataFrame, lender_record: np.ndarray, ranking: Ranking | None = None
-) -> dict[str, np.ndarray]:
-    """Each ranking component in [0, 1] over (needs × products)."""
-    ranking = ranking or load_ranking()
-    p, n = prep.products, needs
-    amount = _range_fit(
-        n["amount"].to_numpy(float)[:, None],
-        p["min_amount"].to_numpy(float)[None, :],
-        p["max_amount"].to_numpy(float)[None, :],
-    )
-    term = _range_fit(
-        n["term_months"].to_numpy(float)[:, None],
-        p["min_term_months"].to_numpy(float)[None, :],
-        p["max_term_months"].to_numpy(float)[None, :],
-    )
-
-    def named(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        """1 when the product names the firm's group, ½ when it is open to all."""
-        known = values >= 0
-        hit = np.zeros((len(values), bits.shape[0]), dtype=bool)
-        hit[known] = bits[:, values[known]].T
-        return np.where(hit, 1.0, 0.5)
-
-    size = named(_codes(n["size_class"], prep.sizes), prep.size_bits)
-    industry = named(_codes(n["industry_section"], prep.sections), prep.section_bits)
-    offered = _set_mask(n["collateral"], prep.collateral)
-    needed = prep.collateral_bits
-    overlap = offered.astype(np.uint8) @ needed.T.astype(np.uint8) > 0
-    collateral = np.where(needed.any(axis=1)[None, :], overlap.astype(float), 1.0)
-    f = ranking.fit
-    fit = (
-        f["amount"] * amount
-        + f["term"] * term
-        + f["size"] * size
-        + f["industry"] * industry
-        + f["collateral"] * collateral
-    ) / sum(f.values())
-    pd_ = n["pd"].to_numpy(float)
-    credit = np.where(np.isnan(pd_), 0.5, 1.0 - np.clip(pd_, 0.0, 0.25) / 0.25)[:, None]
-    green = ranking.network["green"]
-    network = np.array(
-        [ranking.network.get(v, green) if isinstance(v, str) else green for v in n["group_level"]],
-        dtype=float,
-    )[:, None]
-    lender = lender_record[None, :]
-    shape = amount.shape
-    return {
-        "fit": fit,
-        "amount": amount,
-        "term": term,
-        "credit": np.broadcast_to(credit, shape),
-        "network": np.broadcast_to(network, shape),
-        "lender": np.broadcast_to(lender, shape),
-    }
-
-
-def score(parts: dict[str, np.ndarray], ranking: Ranking | None = None) -> np.ndarray:
-    ranking = ranking or load_ranking()
-    w = ranking.weights
-    total = sum(w.values())
-    return (
-        w["fit"] * parts["fit"]
-        + w["credit"] * parts["credit"]
-        + w["network"] * parts["network"]
-        + w["lender"] * parts["lender"]
-    ) / total
-
-
 @dataclass(frozen=True)
 class Match:
     need_id: int
@@ -325,6 +278,9 @@ class RunResult:
     ranking_version: str
 
 
+COMPONENTS = ("fit", "credit", "network", "lender")
+
+
 def _pair_components(
     prep: Prepared,
     needs: pd.DataFrame,
@@ -332,11 +288,12 @@ def _pair_components(
     pj: np.ndarray,
     lender_record: np.ndarray,
     ranking: Ranking,
-) -> np.ndarray:
-    """The score of the (need ni[k], product pj[k]) pairs only — the eligible ones — as a 1-D array.
+) -> dict[str, np.ndarray]:
+    """Each ranking component in [0, 1] of the (need ni[k], product pj[k]) pairs, as 1-D arrays.
 
-    The same arithmetic as ``components`` + ``score``, gathered on the pairs that passed every rule
-    (typically a fifth of all pairs), so no work is spent on pairs that are never ranked.
+    The one place the ranking's arithmetic lives: ``match_all`` gathers it on the pairs that passed
+    every rule (typically a fifth of all pairs, so no work is spent on pairs never ranked) and
+    ``explain`` on its single pair, so the page's reasons and the run's ranking cannot disagree.
     """
     p = prep.products
     log_amount = np.log(needs["amount"].to_numpy(float))[ni]
@@ -345,28 +302,35 @@ def _pair_components(
     lo_t, hi_t = np.log(p["min_term_months"].to_numpy(float)), np.log(p["max_term_months"].to_numpy(float))
 
     def fit(v, lo, hi):
+        """1 in the middle of [lo, hi] (on a log scale), 0 at the ends; 1 when lo == hi."""
         span = hi[pj] - lo[pj]
         with np.errstate(divide="ignore", invalid="ignore"):
             f = 1.0 - np.abs(2.0 * (v - lo[pj]) / span - 1.0)
         return np.clip(np.where(span > 0, f, 1.0), 0.0, 1.0)
 
     def named(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
+        """1 when the product names the firm's group, ½ when it is open to all."""
         v = values[ni]
         hit = np.zeros(len(ni), dtype=bool)
         ok = v >= 0
         hit[ok] = bits[pj[ok], v[ok]]
         return np.where(hit, 1.0, 0.5)
 
-    offered = _set_mask(needs["collateral"], prep.collateral)
-    needed = prep.collateral_bits
-    overlap = (offered[ni] & needed[pj]).any(axis=1)
-    collateral = np.where(needed[pj].any(axis=1), overlap.astype(float), 1.0)
+    # Eligibility already demands that the firm offers a security the product accepts, so "does it
+    # match" would be 1 for every ranked pair. What differs is whether the firm must pledge anything:
+    # a product that needs no security ranks above one that needs a pledge (data/ranking.toml).
+    c = ranking.collateral
+    collateral = np.where(prep.collateral_bits[pj].any(axis=1), c["pledge"], c["none_needed"])
+    amount = fit(log_amount, lo_a, hi_a)
+    term = fit(log_term, lo_t, hi_t)
+    size = named(_codes(needs["size_class"], prep.sizes), prep.size_bits)
+    industry = named(_codes(needs["industry_section"], prep.sections), prep.section_bits)
     f = ranking.fit
     fit_score = (
-        f["amount"] * fit(log_amount, lo_a, hi_a)
-        + f["term"] * fit(log_term, lo_t, hi_t)
-        + f["size"] * named(_codes(needs["size_class"], prep.sizes), prep.size_bits)
-        + f["industry"] * named(_codes(needs["industry_section"], prep.sections), prep.section_bits)
+        f["amount"] * amount
+        + f["term"] * term
+        + f["size"] * size
+        + f["industry"] * industry
         + f["collateral"] * collateral
     ) / sum(f.values())
     pd_ = needs["pd"].to_numpy(float)
@@ -376,10 +340,23 @@ def _pair_components(
         [ranking.network.get(v, green) if isinstance(v, str) else green for v in needs["group_level"]],
         dtype=float,
     )[ni]
+    return {
+        "fit": fit_score,
+        "amount": amount,
+        "term": term,
+        "size": size,
+        "industry": industry,
+        "collateral": collateral,
+        "credit": credit,
+        "network": network,
+        "lender": np.asarray(lender_record, dtype=float)[pj],
+    }
+
+
+def _total(parts: dict[str, np.ndarray], ranking: Ranking) -> np.ndarray:
+    """The score in [0, 1]: the weighted mean of the top-level components."""
     w = ranking.weights
-    return (
-        w["fit"] * fit_score + w["credit"] * credit + w["network"] * network + w["lender"] * lender_record[pj]
-    ) / sum(w.values())
+    return sum(w[k] * parts[k] for k in COMPONENTS) / sum(w[k] for k in COMPONENTS)
 
 
 def match_all(
@@ -410,7 +387,7 @@ def match_all(
         eligible_pairs += len(ni)
         if not len(ni):
             continue
-        s = np.round(_pair_components(prep, chunk, ni, pj, record, ranking), 6)
+        s = np.round(_total(_pair_components(prep, chunk, ni, pj, record, ranking), ranking), 6)
         # Best first within each need; ties by product order. ni is already sorted (row-major).
         order = np.lexsort((pj, -s, ni))
         ni, pj, s = ni[order], pj[order], s[order]
@@ -473,12 +450,13 @@ def explain(
     ]
     if why_not:
         return {"eligible": False, "reasons": why_not, "rules_version": rules.version}
-    parts = components(prep, needs, np.array([lender_record]), ranking)
-    total = float(score(parts, ranking)[0, 0])
+    one = np.zeros(1, dtype=int)
+    parts = _pair_components(prep, needs, one, one, np.array([lender_record]), ranking)
+    total = float(_total(parts, ranking)[0])
     w = ranking.weights
+    weight_sum = sum(w[k] for k in COMPONENTS)
     contributions = sorted(
-        ((k, w[k] * float(parts[k][0, 0]) / sum(w.values())) for k in ("fit", "credit", "network", "lender")),
-        key=lambda t: -t[1],
+        ((k, w[k] * float(parts[k][0]) / weight_sum) for k in COMPONENTS), key=lambda t: -t[1]
     )
     words = {
         "fit": (

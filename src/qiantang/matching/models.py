@@ -145,6 +145,12 @@ class ProductVersion(Base):
     snapshot: Mapped[dict] = mapped_column(JSONType)
     saved_by: Mapped[str | None] = mapped_column(String(64))
     saved_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # pending → approved (it becomes the live product) | rejected (with a reason) | superseded (a newer
+    # edit arrived before a decision). See matching/products.py.
+    state: Mapped[str] = mapped_column(String(12), default="pending", server_default="approved")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class NeedStatus(StrEnum):
@@ -417,3 +423,37 @@ class JointGroup(Base):
     proposed_by: Mapped[str | None] = mapped_column(String(64))
     proposed_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NameListPush(Base):
+    """A name list (名单推送) city staff pushed to chosen lenders, with the criteria it was drawn by."""
+
+    __tablename__ = "matching_namelist_pushes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_code: Mapped[str] = mapped_column(String(32))
+    criteria: Mapped[dict] = mapped_column(JSONType)  # the list's definition as applied (data/namelists.toml)
+    as_of: Mapped[date] = mapped_column(Date)
+    pushed_by: Mapped[str | None] = mapped_column(String(64))
+    pushed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class NameListEntry(Base):
+    """One firm of a pushed list, as sent to one lender, and that lender's answer."""
+
+    __tablename__ = "matching_namelist_entries"
+    __table_args__ = (
+        UniqueConstraint("push_id", "institution_id", "enterprise_id", name="uq_matching_namelist_entries"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    push_id: Mapped[int] = mapped_column(
+        ForeignKey("matching_namelist_pushes.id", ondelete="CASCADE"), index=True
+    )
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    enterprise_id: Mapped[int] = mapped_column(ForeignKey("enterprises.id"))
+    why: Mapped[str] = mapped_column(Text)  # why the firm is on the list, in words
+    response: Mapped[str] = mapped_column(String(16), default="pending")  # pending|contacted|not_interested
+    reason: Mapped[str | None] = mapped_column(Text)
+    responded_by: Mapped[str | None] = mapped_column(String(64))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -94,12 +94,31 @@ def list_needs(
     *,
     scope: Scope,
     status: NeedStatus | None = None,
+    q: str | None = None,
+    district_code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
     offset: int = 0,
     limit: int | None = 50,
 ) -> tuple[list[Need], int]:
+    """The needs a user may see, newest first, searched by firm name or USCC (the shared text index,
+    ``qiantang.search``), status, district and posting period (inclusive)."""
     stmt = select(Need).where(need_clause(scope))
     if status is not None:
         stmt = stmt.where(Need.status == status)
+    if q and q.strip():
+        from qiantang import search
+
+        firm = search.matches(
+            session, "enterprises", Enterprise.id, q, also=(Enterprise.uscc, q.strip().upper())
+        )
+        stmt = stmt.where(Need.enterprise_id.in_(select(Enterprise.id).where(firm)))
+    if district_code:
+        stmt = stmt.where(Need.district_code == district_code)
+    if since is not None:
+        stmt = stmt.where(Need.posted_on >= since)
+    if until is not None:
+        stmt = stmt.where(Need.posted_on <= until)
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     stmt = stmt.order_by(Need.posted_on.desc(), Need.id.desc()).offset(offset)
     if limit is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -15,14 +16,24 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.enterprises.models import Enterprise
 from qiantang.errors import Forbidden, QiantangError, ValidationFailed
 from qiantang.exports import build_xlsx, xlsx_response
-from qiantang.matching import service
-from qiantang.matching.models import Collateral, NeedChannel, NeedStatus, Offer, OfferState, Product
+from qiantang.matching import engine, service
+from qiantang.matching.models import (
+    Collateral,
+    NeedChannel,
+    NeedStatus,
+    Offer,
+    OfferState,
+    Product,
+    ProductKind,
+    ProductStatus,
+)
 from qiantang.matching.service import NeedIn
 from qiantang.registry.models import Institution
 from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, CurrentAuth, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
+from qiantang.web.params import Blank
 from qiantang.web.templating import pagination, render
 
 router = APIRouter(include_in_schema=False)
@@ -47,6 +58,16 @@ def _status(value: str | None) -> NeedStatus | None:
         raise QiantangError(f"无法识别的状态“{value}”", message_en=f"Unknown status {value!r}") from None
 
 
+def _district_choices(db, auth: Auth) -> list[tuple[str, str]]:
+    """The districts a user can filter by: a district officer only its own."""
+    from qiantang.registry.models import Area
+
+    stmt = select(Area.code, Area.name_zh if is_zh() else Area.name_en).where(Area.valid_to.is_(None))
+    if auth.user.role == Role.DISTRICT_OFFICER:
+        stmt = stmt.where(Area.code == auth.user.district_code)
+    return [tuple(r) for r in db.execute(stmt.order_by(Area.sort_order))]
+
+
 def _names(db) -> dict:
     return {
         "areas": area_names(db, zh=is_zh()),
@@ -56,18 +77,51 @@ def _names(db) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class NeedSearch:
+    """The needs list's filters; a blank field (the form's "全部" or an untouched date) means "all"."""
+
+    status: str | None = None
+    q: str | None = None
+    district: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def kwargs(self) -> dict:
+        return {
+            "status": _status(self.status),
+            "q": (self.q or "").strip() or None,
+            "district_code": (self.district or "")[:6] or None,
+            "since": self.since,
+            "until": self.until,
+        }
+
+
+def _search(
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    district: Blank[str] = None,
+    since: Blank[date] = None,
+    until: Blank[date] = None,
+) -> NeedSearch:
+    return NeedSearch(status, q, district, since, until)
+
+
+Search = Annotated[NeedSearch, Depends(_search)]
+
+
 @router.get("/matching")
 def home(
     request: Request,
     db: DB,
     auth: CurrentAuth,
-    status: str | None = None,
+    search: Search,
     page: int = Query(1, ge=1, le=100_000),
 ):
     _can_see_matching(auth)
     scope = auth.scope
     rows, total = service.list_needs(
-        db, scope=scope, status=_status(status), offset=(page - 1) * PER_PAGE, limit=PER_PAGE
+        db, scope=scope, offset=(page - 1) * PER_PAGE, limit=PER_PAGE, **search.kwargs()
     )
     enterprises = dict(
         db.execute(
@@ -84,8 +138,12 @@ def home(
         funnel=service.funnel(db, scope=scope),
         overdue=service.overdue_offers(db, scope=scope, today=today) if auth.user.role != Role.FIRM else [],
         statuses=list(NeedStatus),
-        status=_status(status),
+        status=_status(search.status),
+        search=search,
+        district_choices=_district_choices(db, auth),
         can_post=has_permission(auth.user.role, Permission.MATCHING_POST),
+        can_namelists=auth.user.role == Role.LENDER
+        or has_permission(auth.user.role, Permission.MATCHING_MANAGE),
         is_lender=auth.user.role == Role.LENDER,
         policy=service.policy(),
         today=today,
@@ -95,10 +153,8 @@ def home(
 
 
 @router.get("/matching/export")
-def export(
-    request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], status: str | None = None
-):
-    rows, _total = service.list_needs(db, scope=auth.scope, status=_status(status), limit=None)
+def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EXPORT)], search: Search):
+    rows, _total = service.list_needs(db, scope=auth.scope, limit=None, **search.kwargs())
     enterprises = dict(
         db.execute(
             select(Enterprise.id, Enterprise.name).where(Enterprise.id.in_({n.enterprise_id for n in rows}))
@@ -237,6 +293,7 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
         ent=ent,
         offers=service.visible_offers(need, auth.scope),
         explanations=explanations,
+        versions=_versions_text(explanations),
         events=events
         if role != Role.LENDER
         else [
@@ -251,11 +308,56 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
     )
 
 
-def _offer_action(db, auth: Auth, offer_id: int) -> Offer:
+def _versions_text(explanations: list[dict]) -> str:
+    """The rule and ranking versions behind the explanations, in words (not their codes)."""
+    if not explanations:
+        return ""
+    codes = [explanations[0]["rules_version"]]
+    codes.append(next((e["ranking_version"] for e in explanations if e.get("ranking_version")), None))
+    words = [engine.describe_version(c, zh=is_zh()) for c in codes if c]
+    return ("；" if is_zh() else "; ").join(words)
+
+
+OFFER_ACTIONS = ("claim", "contact", "approve", "decline", "disburse")
+
+
+def _act_on_offer(
+    db,
+    auth: Auth,
+    offer_id: int,
+    action: str,
+    *,
+    amount_wan: float | None = None,
+    decline_code: str | None = None,
+    contract_no: str = "",
+) -> Offer:
+    """One lender step on one offer — the single dispatcher behind the page's buttons and the API.
+
+    Only the lender the need was offered to may act (403 otherwise); the service checks the step.
+    """
     offer = db.get(Offer, offer_id)
     if offer is None or offer.institution_id != auth.user.institution_id:
         raise Forbidden("只能处理推送给本机构的需求", message_en="You may only act on needs offered to you")
-    return offer
+    who = {"offer_id": offer.id, "institution_id": auth.user.institution_id, "actor": auth.user}
+    today = date.today()
+    if action == "claim":
+        return service.claim(db, today=today, **who)
+    if action == "contact":
+        return service.record_contact(db, on=today, **who)
+    if action in ("approve", "decline"):
+        approved = action == "approve"
+        return service.decide(
+            db,
+            on=today,
+            approved=approved,
+            amount_wan=amount_wan if approved else None,
+            decline_code=None if approved else decline_code,
+            **who,
+        )
+    if action == "disburse":
+        contract = contract_no.strip() or f"PT{today:%Y%m%d}{offer.id:06d}"
+        return service.disburse(db, on=today, contract_no=contract, **who)
+    raise QiantangError(f"无法识别的操作“{action}”", message_en=f"Unknown action {action!r}")
 
 
 @router.post("/matching/offers/{offer_id:int}/{action}")
@@ -264,50 +366,18 @@ def offer_action(
     db: DB,
     auth: Lender,
     offer_id: int,
-    action: str = Path(pattern="^(claim|contact|approve|decline|disburse)$"),
+    action: str = Path(pattern="^(" + "|".join(OFFER_ACTIONS) + ")$"),
     amount_wan: Annotated[str, Form(max_length=20)] = "",
     decline_code: Annotated[str, Form(max_length=32)] = "",
     contract_no: Annotated[str, Form(max_length=40)] = "",
 ):
-    offer = _offer_action(db, auth, offer_id)
-    inst, today = auth.user.institution_id, date.today()
-    if action == "claim":
-        service.claim(db, offer_id=offer.id, institution_id=inst, actor=auth.user, today=today)
-    elif action == "contact":
-        service.record_contact(db, offer_id=offer.id, institution_id=inst, actor=auth.user, on=today)
-    elif action == "approve":
-        try:
-            amount = float(amount_wan)
-        except ValueError:
-            amount = None
-        service.decide(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            approved=True,
-            amount_wan=amount,
-        )
-    elif action == "decline":
-        service.decide(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            approved=False,
-            decline_code=decline_code,
-        )
-    else:
-        service.disburse(
-            db,
-            offer_id=offer.id,
-            institution_id=inst,
-            actor=auth.user,
-            on=today,
-            contract_no=contract_no.strip() or f"PT{today:%Y%m%d}{offer.id:06d}",
-        )
+    try:
+        amount = float(amount_wan) if action == "approve" else None
+    except ValueError:
+        amount = None
+    offer = _act_on_offer(
+        db, auth, offer_id, action, amount_wan=amount, decline_code=decline_code, contract_no=contract_no
+    )
     return RedirectResponse(f"/matching/needs/{offer.need_id}", status_code=303)
 
 
@@ -328,17 +398,33 @@ def withdraw(request: Request, db: DB, auth: Poster, need_id: int):
 
 
 @router.get("/matching/products")
-def products_page(request: Request, db: DB, auth: CurrentAuth):
-    _can_see_matching(auth)
-    stmt = select(Product).order_by(Product.institution_id, Product.id)
-    if auth.user.role == Role.LENDER:
-        stmt = stmt.where(Product.institution_id == auth.user.institution_id)
-    elif auth.user.role == Role.FIRM:
-        from qiantang.matching.models import ProductStatus
+def products_page(
+    request: Request,
+    db: DB,
+    auth: CurrentAuth,
+    kind: Annotated[Blank[ProductKind], Query()] = None,
+    status: Annotated[Blank[ProductStatus], Query()] = None,
+):
+    """The products a user may see (matching/products.py decides), filtered by kind and status."""
+    from qiantang.matching.products import product_clause
 
-        stmt = stmt.where(Product.status == ProductStatus.APPROVED)
+    _can_see_matching(auth)
+    stmt = select(Product).where(product_clause(auth.scope)).order_by(Product.institution_id, Product.id)
+    if kind is not None:
+        stmt = stmt.where(Product.kind == kind)
+    if status is not None:
+        stmt = stmt.where(Product.status == status)
     return render(
-        request, "matching/products.html", active="matching", products=db.scalars(stmt).all(), **_names(db)
+        request,
+        "matching/products.html",
+        active="matching",
+        products=db.scalars(stmt).all(),
+        can_create=auth.user.role == Role.LENDER,
+        kinds=list(ProductKind),
+        kind=kind,
+        status=status,
+        statuses=[] if auth.user.role == Role.FIRM else list(ProductStatus),
+        **_names(db),
     )
 
 
@@ -434,42 +520,19 @@ class DecisionIn(BaseModel):
 
 @api_router.post("/matching/offers/{offer_id}/claim", summary="接单 Pick up a need")
 def claim_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
-    _offer_action(db, auth, offer_id)
-    return _offer_out(
-        service.claim(
-            db,
-            offer_id=offer_id,
-            institution_id=auth.user.institution_id,
-            actor=auth.user,
-            today=date.today(),
-        )
-    )
+    return _offer_out(_act_on_offer(db, auth, offer_id, "claim"))
 
 
 @api_router.post("/matching/offers/{offer_id}/contact", summary="登记首次对接 Record first contact")
 def contact_api(db: DB, auth: Lender, offer_id: int = Path(..., ge=1, le=2**62)) -> OfferOut:
-    _offer_action(db, auth, offer_id)
-    return _offer_out(
-        service.record_contact(
-            db, offer_id=offer_id, institution_id=auth.user.institution_id, actor=auth.user, on=date.today()
-        )
-    )
+    return _offer_out(_act_on_offer(db, auth, offer_id, "contact"))
 
 
 @api_router.post("/matching/offers/{offer_id}/decision", summary="授信或拒绝 Approve or decline")
 def decision_api(
     db: DB, auth: Lender, body: DecisionIn, offer_id: int = Path(..., ge=1, le=2**62)
 ) -> OfferOut:
-    _offer_action(db, auth, offer_id)
+    action = "approve" if body.approved else "decline"
     return _offer_out(
-        service.decide(
-            db,
-            offer_id=offer_id,
-            institution_id=auth.user.institution_id,
-            actor=auth.user,
-            on=date.today(),
-            approved=body.approved,
-            amount_wan=body.amount_wan,
-            decline_code=body.decline_code,
-        )
+        _act_on_offer(db, auth, offer_id, action, amount_wan=body.amount_wan, decline_code=body.decline_code)
     )

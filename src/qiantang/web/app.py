@@ -145,8 +145,11 @@ def create_app() -> FastAPI:
     from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.namelist_views import router as matching_namelists_router
     from qiantang.matching.pool_views import api_router as matching_pools_api
     from qiantang.matching.pool_views import router as matching_pools_router
+    from qiantang.matching.product_views import api_router as matching_products_api
+    from qiantang.matching.product_views import router as matching_products_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
@@ -176,6 +179,8 @@ def create_app() -> FastAPI:
         network_router,
         listing_router,
         disputes_router,
+        matching_products_router,
+        matching_namelists_router,
         matching_router,
         matching_pools_router,
         enterprises_router,
@@ -197,6 +202,7 @@ def create_app() -> FastAPI:
         network_api,
         listing_api,
         disputes_api,
+        matching_products_api,
         matching_api,
         matching_pools_api,
         enterprises_api,
