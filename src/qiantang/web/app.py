@@ -116,6 +116,8 @@ def create_app() -> FastAPI:
     from qiantang.jobs.views import router as jobs_router
     from qiantang.listing.views import api_router as listing_api
     from qiantang.listing.views import router as listing_router
+    from qiantang.matching.stats_views import api_router as matching_stats_api
+    from qiantang.matching.stats_views import router as matching_stats_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
@@ -145,6 +147,7 @@ def create_app() -> FastAPI:
         network_router,
         listing_router,
         matching_router,
+        matching_stats_router,
         enterprises_router,
         audit_router,
         help_router,
@@ -164,6 +167,7 @@ def create_app() -> FastAPI:
         network_api,
         listing_api,
         matching_api,
+        matching_stats_api,
         enterprises_api,
         jobs_api,
         notify_api,
