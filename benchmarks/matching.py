@@ -7,7 +7,8 @@ product, with reasons — timed beside a naive per-pair Python loop (the same ru
 pair at a time, ``engine.explain``) run on a sample and scaled to all pairs, giving the ratio. Then,
 with the products stored (in a transaction rolled back at the end): recommendations for one firm's
 need through the database (``service.recommend``), and the matchmaking page as a city admin
-(in-process client), p50/p95, and the statistics page and API beside a naive per-need loop. Goals (issue 14): all needs < 5 s; one firm < 100 ms; page p95 < 300 ms.
+(in-process client), p50/p95, and the statistics page and API beside a naive per-need loop.
+Goals (issue 14): all needs < 5 s; one firm < 100 ms; page p95 < 300 ms.
 
     python benchmarks/matching.py --database-url sqlite:////tmp/city.db [--needs 10000 --products 2000]
 """
