@@ -192,7 +192,7 @@ class WorkdayIndex:
         self.start = start
         days = (end - start).days + 1
         flags = np.fromiter(
-            (workdays.is_workday(start + timedelta(days=i)) for i in range(days)), dtype=np.int32, count=days
+            (_is_workday(start + timedelta(days=i)) for i in range(days)), dtype=np.int32, count=days
         )
         self.cum = np.cumsum(flags)
 
@@ -201,6 +201,11 @@ class WorkdayIndex:
         ia = (a - np.datetime64(self.start, "D")).astype(int)
         ib = (b - np.datetime64(self.start, "D")).astype(int)
         return np.where(ib > ia, self.cum[np.maximum(ib, 0)] - self.cum[np.maximum(ia, 0)], 0)
+
+
+@cache
+def _is_workday(day: date) -> bool:  # chinese_calendar validates every date it is asked: ask once
+    return workdays.is_workday(day)
 
 
 def nearest_rank(values, p: float) -> float | None:
