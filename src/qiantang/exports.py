@@ -59,6 +59,34 @@ def build_xlsx(
     keeps memory flat; with ``target`` the workbook goes to that file and b"" is returned.
     """
     wb = Workbook(write_only=True)
+    _sheet(wb, sheet_title, headers, rows, notes, number_formats)
+    if target is not None:
+        wb.save(target)
+        return b""
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def build_xlsx_book(sheets: Sequence[dict]) -> bytes:
+    """A workbook of several sheets, each given as the keyword arguments of ``build_xlsx``
+    (sheet_title, headers, rows, notes, number_formats)."""
+    wb = Workbook(write_only=True)
+    for sheet in sheets:
+        _sheet(
+            wb,
+            sheet["sheet_title"],
+            sheet["headers"],
+            sheet["rows"],
+            sheet.get("notes", ()),
+            sheet.get("number_formats"),
+        )
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _sheet(wb, sheet_title, headers, rows, notes, number_formats) -> None:
     ws = wb.create_sheet(title=sheet_title[:31])
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DCE6F1")
@@ -94,12 +122,6 @@ def build_xlsx(
             else:
                 out.append(value)
         ws.append(out)
-    if target is not None:
-        wb.save(target)
-        return b""
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def xlsx_file_response(tmp: BinaryIO, filename: str, chunk: int = 1 << 16) -> StreamingResponse:

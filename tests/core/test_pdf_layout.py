@@ -56,11 +56,22 @@ def pdf_urls(db) -> dict[str, str]:
         "group": f"/network/groups/{group.id}/report.pdf",
         "listing": "/listing/report.pdf",
         "disputes": "/disputes/report.pdf",
+        "matching_report": "/matching/report?month=2025-06",
     }
 
 
 @pytest.mark.parametrize(
-    "which", ["plan", "early_warning", "validation", "credit_report", "group", "listing", "disputes"]
+    "which",
+    [
+        "plan",
+        "early_warning",
+        "validation",
+        "credit_report",
+        "group",
+        "listing",
+        "disputes",
+        "matching_report",
+    ],
 )
 def test_every_pdf_fits_its_page(clients, db, captured, which):
     url = pdf_urls(db)[which]

@@ -150,6 +150,8 @@ def create_app() -> FastAPI:
     from qiantang.matching.pool_views import router as matching_pools_router
     from qiantang.matching.product_views import api_router as matching_products_api
     from qiantang.matching.product_views import router as matching_products_router
+    from qiantang.matching.stats_views import api_router as matching_stats_api
+    from qiantang.matching.stats_views import router as matching_stats_router
     from qiantang.matching.views import api_router as matching_api
     from qiantang.matching.views import router as matching_router
     from qiantang.network.views import api_router as network_api
@@ -183,6 +185,7 @@ def create_app() -> FastAPI:
         matching_namelists_router,
         matching_router,
         matching_pools_router,
+        matching_stats_router,
         enterprises_router,
         audit_router,
         help_router,
@@ -205,6 +208,7 @@ def create_app() -> FastAPI:
         matching_products_api,
         matching_api,
         matching_pools_api,
+        matching_stats_api,
         enterprises_api,
         jobs_api,
         notify_api,
