@@ -7,7 +7,7 @@ from qiantang.credit.models import CreditModel, CreditMonitoring, CreditScore
 from qiantang.db import Base, SystemMeta
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
-from qiantang.filings.models import Filing
+from qiantang.filings.models import AnnualFiling, Filing
 from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
@@ -25,9 +25,12 @@ from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
 from qiantang.results import StoredResult
 from qiantang.statistics.models import StatCell, StatRefresh
+from qiantang.talent.models import TalentCertification
 
 __all__ = [
     "Alert",
+    "AnnualFiling",
+    "TalentCertification",
     "ApiToken",
     "Area",
     "AuditEvent",
