@@ -18,6 +18,8 @@ class Permission(StrEnum):
     MATCHING_MANAGE = "matching_manage"  # approve products, push name lists, see every need
     MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
     MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
+    TALENT_APPLY = "talent_apply"  # file a talent certification application (within scope)
+    TALENT_REVIEW = "talent_review"  # review and decide talent certifications (city staff)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -32,12 +34,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SUBMIT_FILINGS,
             Permission.MATCHING_MANAGE,
             Permission.MATCHING_POST,
+            Permission.TALENT_APPLY,
         }
     ),
     Role.DISTRICT_OFFICER: frozenset(
-        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST}
+        {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.MATCHING_POST, Permission.TALENT_APPLY}
     ),
-    Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
+    Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS, Permission.TALENT_APPLY}),
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
     Role.LENDER: frozenset({Permission.MATCHING_LEND}),
     Role.FIRM: frozenset({Permission.MATCHING_POST}),

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
 from qiantang.auth.models import Role
+from qiantang.auth.permissions import Permission, has_permission
 from qiantang.auth.scope import Scope
 from qiantang.errors import Conflict, Forbidden, NotFound, RowError, ValidationFailed
 from qiantang.filings.models import AnnualFiling
@@ -370,7 +371,8 @@ _MOVES: dict[str, tuple[tuple[CertStatus, ...], CertStatus]] = {
     "refuse": ((CertStatus.REVIEWING,), CertStatus.REFUSED),
     "lapse": ((CertStatus.REVIEWING, CertStatus.RE_REVIEW), CertStatus.LAPSED),
 }
-REVIEWERS = (Role.CITY_ADMIN,)
+# City staff with the review permission (auth/permissions.py): the city administrators.
+REVIEWERS = tuple(r for r in Role if has_permission(r, Permission.TALENT_REVIEW))
 
 
 def actions_for(cert: TalentCertification, role: Role) -> list[str]:

@@ -130,6 +130,8 @@ def create_app() -> FastAPI:
     from qiantang.registry.views import router as registry_router
     from qiantang.statistics.views import api_router as statistics_api
     from qiantang.statistics.views import router as statistics_router
+    from qiantang.talent.views import api_router as talent_api
+    from qiantang.talent.views import router as talent_router
     from qiantang.web.shell import router as shell_router
 
     html_routers = (
@@ -144,6 +146,7 @@ def create_app() -> FastAPI:
         credit_router,
         network_router,
         listing_router,
+        talent_router,
         matching_router,
         enterprises_router,
         audit_router,
@@ -163,6 +166,7 @@ def create_app() -> FastAPI:
         credit_api,
         network_api,
         listing_api,
+        talent_api,
         matching_api,
         enterprises_api,
         jobs_api,
