@@ -30,7 +30,6 @@ from qiantang.talent.models import TalentCertification
 __all__ = [
     "Alert",
     "AnnualFiling",
-    "TalentCertification",
     "ApiToken",
     "Area",
     "AuditEvent",
@@ -82,6 +81,7 @@ __all__ = [
     "SummaryCell",
     "SummarySnapshot",
     "SystemMeta",
+    "TalentCertification",
     "User",
     "UserSession",
 ]

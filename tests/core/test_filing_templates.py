@@ -6,12 +6,12 @@ import pytest
 
 from qiantang.filings.templates import (
     all_templates,
-    quarterly_templates,
     check_names,
     evaluate_check,
     failed_checks,
     get_template,
     parse_check,
+    quarterly_templates,
 )
 
 

@@ -55,11 +55,12 @@ def pdf_urls(db) -> dict[str, str]:
         "credit_report": f"/enterprises/{ent.uscc}/credit-report?format=pdf",
         "group": f"/network/groups/{group.id}/report.pdf",
         "listing": "/listing/report.pdf",
+        "talent": "/talent/report.pdf",
     }
 
 
 @pytest.mark.parametrize(
-    "which", ["plan", "early_warning", "validation", "credit_report", "group", "listing"]
+    "which", ["plan", "early_warning", "validation", "credit_report", "group", "listing", "talent"]
 )
 def test_every_pdf_fits_its_page(clients, db, captured, which):
     url = pdf_urls(db)[which]

@@ -366,7 +366,7 @@ class StatsOut(BaseModel):
     total: GroupOut
 
 
-@api_router.get("/api/v1/talent/statistics")
+@api_router.get("/talent/statistics")
 def stats_api(
     db: DB,
     auth: Viewer,
@@ -403,7 +403,7 @@ class CertOut(BaseModel):
     valid_until: date | None
 
 
-@api_router.get("/api/v1/talent/certifications")
+@api_router.get("/talent/certifications")
 def certs_api(
     db: DB,
     auth: Viewer,
