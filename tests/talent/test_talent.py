@@ -294,3 +294,26 @@ def test_review_through_the_pages(clients, db):
     page = admin.get(f"/talent/certifications/{cert.id}").text
     assert "已认定" in page or "Certified" in page
     assert clients.as_user("reporter").post(f"/talent/certifications/{cert.id}/lapse").status_code == 403
+
+
+def test_the_daily_job_moves_expired_certifications_to_re_review_and_notifies(db):
+    from qiantang.jobs.service import TASKS, load_schedules, load_tasks
+    from qiantang.notify.models import Notification
+
+    load_tasks()
+    assert "talent.expire" in TASKS
+    assert any(s.task == "talent.expire" for s in load_schedules())
+    inst = db.scalar(select(Institution).where(Institution.district_code == XIHU).limit(1))
+    cert = _apply(db, "admin", inst)
+    cert.status, cert.valid_until = CertStatus.CERTIFIED, date(2020, 1, 1)
+    db.flush()
+    moved = service.expire_due(db, today=date(2020, 1, 2))
+    assert cert in moved and cert.status == CertStatus.RE_REVIEW
+    told = set(
+        db.scalars(
+            select(User.username)
+            .join(Notification, Notification.user_id == User.id)
+            .where(Notification.event_type == "talent_re_review")
+        )
+    )
+    assert {"admin", "xihu"} <= told and "reporter" not in told

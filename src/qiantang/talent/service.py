@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
-from qiantang.auth.models import Role
+from qiantang.auth.models import Role, User
 from qiantang.auth.permissions import Permission, has_permission
 from qiantang.auth.scope import Scope
 from qiantang.errors import Conflict, Forbidden, NotFound, RowError, ValidationFailed
@@ -437,7 +437,10 @@ def decide(
 
 
 def expire_due(session: Session, *, today: date) -> list[TalentCertification]:
-    """Certifications past their validity go to re-review (动态调整); the daily job calls this."""
+    """Certifications past their validity go to re-review (动态调整) and the city's reviewers and the
+    district's officers are told; the daily job calls this."""
+    from qiantang.notify import service as notify
+
     due = list(
         session.scalars(
             select(TalentCertification).where(
@@ -447,14 +450,31 @@ def expire_due(session: Session, *, today: date) -> list[TalentCertification]:
     )
     for cert in due:
         cert.status = CertStatus.RE_REVIEW
-    if due:
-        session.flush()
-        audit.record(
+    if not due:
+        return due
+    session.flush()
+    audit.record(
+        session,
+        action="expire",
+        object_type="talent_certifications",
+        object_id="daily",
+        detail={"ids": [c.id for c in due], "on": today.isoformat()},
+    )
+    reviewers = list(
+        session.scalars(select(User.id).where(User.role.in_(REVIEWERS), User.is_active.is_(True)))
+    )
+    for district in sorted({c.district_code for c in due}):
+        n = sum(1 for c in due if c.district_code == district)
+        notify.notify(
             session,
-            action="expire",
-            object_type="talent_certifications",
-            object_id="daily",
-            detail={"ids": [c.id for c in due], "on": today.isoformat()},
+            "talent_re_review",
+            user_ids=reviewers + notify.staff(session, district_code=district),
+            title=f"{n} 项金融人才认定已到期，转入复审",
+            body=f"有效期已满（截至 {today.isoformat()}），请复审后续期或作失效处理。",
+            title_en=f"{n} talent certification(s) expired and await re-review",
+            body_en=f"Their validity ended before {today.isoformat()}; renew them or let them lapse.",
+            link=f"/talent/certifications?status=re_review&district={district}",
+            dedupe_key=f"talent_re_review:{district}:{today.isoformat()}",
         )
     return due
 
