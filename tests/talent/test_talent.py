@@ -317,3 +317,31 @@ def test_the_daily_job_moves_expired_certifications_to_re_review_and_notifies(db
         )
     )
     assert {"admin", "xihu"} <= told and "reporter" not in told
+
+
+def test_the_application_form_stores_evidence_metadata_or_lists_errors(clients, db):
+    rep = user(db, "reporter")
+    c = clients.as_user("reporter")
+    bad = c.post(
+        "/talent/certifications/new", data={"institution_id": rep.institution_id, "applicant_name": "王五"}
+    )
+    assert (
+        bad.status_code == 422 and "身份证号码应为 18 位" in bad.text and "请至少提供一份证明材料" in bad.text
+    )
+    ok = c.post(
+        "/talent/certifications/new",
+        data={
+            "institution_id": rep.institution_id,
+            "applicant_name": "王五",
+            "id_number": ID_NUMBER,
+            "mobile": MOBILE,
+            "level_criterion": "core:0",
+            "evidence_note": "学位证书",
+        },
+        files=[("evidence", ("学位证书.pdf", b"%PDF-1.4 test", "application/pdf"))],
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    cert = db.get(TalentCertification, int(ok.headers["location"].rsplit("/", 1)[1]))
+    assert cert.evidence == [{"name": "学位证书.pdf", "size": 13, "note": "学位证书"}]
+    assert cert.level == "core" and cert.status == CertStatus.APPLIED

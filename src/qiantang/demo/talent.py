@@ -9,7 +9,7 @@ marked synthetic and carries a made-up name, ID number and mobile (a 170 virtual
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 
 import numpy as np
@@ -88,6 +88,7 @@ def build_talent(session: Session, *, seed: int, as_of: date, applications: int 
                 actor=None,
                 scope=system,
                 source=FilingSource.DEMO,
+                now=datetime(year + 1, 3, 1 + int(rng.integers(0, 28)), 10, 0),  # before the 90-day deadline
                 today=as_of,
             )
             stored += len(result.stored)

@@ -114,7 +114,7 @@ def stats_export(
         sheet_title=_("Finance talent"),
         headers=[
             report.group_title(stats.by),
-            _("Institutions"),
+            _("Institutions filed"),
             *[(f.name_zh if zh else f.name_en) for f in fields],
         ],
         rows=(
