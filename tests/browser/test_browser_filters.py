@@ -28,6 +28,8 @@ LIST_PAGES = {
     "/cases": False,
     "/cases?view=table": False,
     "/network": True,
+    "/talent": True,
+    "/talent/certifications": True,
 }
 # What a user would type into a free-text or number field.
 TYPED = {
