@@ -8,7 +8,7 @@ from qiantang.db import Base, SystemMeta
 from qiantang.disputes.models import Dispute
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
-from qiantang.filings.models import Filing
+from qiantang.filings.models import AnnualFiling, Filing
 from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
@@ -26,9 +26,11 @@ from qiantang.plan.models import Indicator, IndicatorValue, Plan, PlanTarget
 from qiantang.registry.models import Area, Cluster, Institution, InstitutionStatusChange, InstitutionType
 from qiantang.results import StoredResult
 from qiantang.statistics.models import StatCell, StatRefresh
+from qiantang.talent.models import TalentCertification
 
 __all__ = [
     "Alert",
+    "AnnualFiling",
     "ApiToken",
     "Area",
     "AuditEvent",
@@ -81,6 +83,7 @@ __all__ = [
     "SummaryCell",
     "SummarySnapshot",
     "SystemMeta",
+    "TalentCertification",
     "User",
     "UserSession",
 ]

@@ -30,6 +30,8 @@ LIST_PAGES = {
     "/network": True,
     "/matching": True,
     "/matching/products": True,
+    "/talent": True,
+    "/talent/certifications": True,
 }
 # What a user would type into a free-text or number field.
 TYPED = {

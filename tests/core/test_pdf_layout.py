@@ -57,6 +57,7 @@ def pdf_urls(db) -> dict[str, str]:
         "listing": "/listing/report.pdf",
         "disputes": "/disputes/report.pdf",
         "matching_report": "/matching/report?month=2025-06",
+        "talent": "/talent/report.pdf",
     }
 
 
@@ -71,6 +72,7 @@ def pdf_urls(db) -> dict[str, str]:
         "listing",
         "disputes",
         "matching_report",
+        "talent",
     ],
 )
 def test_every_pdf_fits_its_page(clients, db, captured, which):

@@ -140,6 +140,12 @@ def test_role_permissions(clients):
     assert clients.as_user("auditor").get("/users").status_code == 403
     assert clients.as_user("admin").get("/users").status_code == 200
     assert clients.as_user("xihu").get("/api/v1/users").status_code == 403
+    # finance talent: auditors only read, only city administrators review, lenders see nothing
+    assert clients.as_user("auditor").get("/talent/certifications").status_code == 200
+    assert clients.as_user("auditor").post("/talent/certifications/new", data={}).status_code == 403
+    assert clients.as_user("analyst").post("/talent/certifications/1/review").status_code == 403
+    assert clients.as_user("xihu").post("/talent/certifications/1/certify").status_code == 403
+    assert clients.as_user("lender").get("/talent").status_code == 403
 
 
 def test_unknown_ids_give_404(clients):

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     MATCHING_POST = "matching_post"  # post a financing need (a firm for itself, an officer after a visit)
     MATCHING_LEND = "matching_lend"  # publish products, pick up and answer needs (own institution)
     RECORD_DISPUTES = "record_disputes"  # register and close financial disputes (own district for officers)
+    TALENT_APPLY = "talent_apply"  # file a talent certification application (within scope)
+    TALENT_REVIEW = "talent_review"  # review and decide talent certifications (city staff)
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -42,6 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.RUN_SCENARIOS,
             Permission.BUILD_CREDIT_MODELS,
             Permission.RECORD_DISPUTES,
+            Permission.TALENT_APPLY,
         }
     ),
     Role.DISTRICT_OFFICER: frozenset(
@@ -51,9 +54,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MATCHING_POST,
             Permission.ACT_ON_CASES,
             Permission.RECORD_DISPUTES,
+            Permission.TALENT_APPLY,
         }
     ),
-    Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS}),
+    Role.INSTITUTION_REPORTER: frozenset({Permission.SUBMIT_FILINGS, Permission.TALENT_APPLY}),
     # Read-only: sees what city staff see and the audit log, changes nothing (issue 12, item 9).
     Role.AUDITOR: frozenset({Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}),
     Role.LENDER: frozenset({Permission.MATCHING_LEND}),

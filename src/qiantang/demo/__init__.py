@@ -326,6 +326,11 @@ def load(
 
         say("金融纠纷 Financial disputes", 0.987)
         build_disputes(session, seed=seed, as_of=session.scalar(select(func.max(Loan.as_of))))
+
+        from qiantang.demo.talent import build_talent
+
+        say("金融人才 Finance talent", 0.988)
+        build_talent(session, seed=seed, as_of=session.scalar(select(func.max(Loan.as_of))))
         from qiantang.earlywarning.service import run as run_early_warning
 
         say("风险预警 Early warning", 0.99)

@@ -84,6 +84,37 @@ def parse_period(value: object) -> date:
     return _quarter_end(year, quarter)
 
 
+YEAR_HINT = "年度报表的报告期应为年份，如 2025、2025年度 或 2025-12-31"
+_YEAR = re.compile(r"^(\d{4})\s*(?:年度?)?$")
+
+
+def parse_year_end(value: object) -> date:
+    """The year end (31 December) an annual return's period names: 2025, "2025年度", "2025-12-31"."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        day = value
+    elif isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        day = date(int(value), 12, 31) if MIN_YEAR <= int(value) <= MAX_YEAR else date(1, 1, 1)
+    elif isinstance(value, str) and (match := _YEAR.match(unicodedata.normalize("NFKC", value).strip())):
+        year = int(match.group(1))
+        day = date(year, 12, 31) if MIN_YEAR <= year <= MAX_YEAR else date(1, 1, 1)
+    else:
+        try:
+            day = parse_period(value)
+        except PeriodError:
+            day = date(1, 1, 1)
+    if (day.month, day.day) != (12, 31):
+        shown = str(value).strip() if value is not None else ""
+        raise PeriodError(f"{YEAR_HINT}，实为“{shown}”" if shown else YEAR_HINT)
+    return day
+
+
+def year_label(period_end: date) -> str:
+    """ "2025" for 2025-12-31 (an annual return's period)."""
+    return str(period_end.year)
+
+
 def period_label(period_end: date) -> str:
     """ "2025Q4" for 2025-12-31."""
     return f"{period_end.year}Q{(period_end.month - 1) // 3 + 1}"
@@ -145,9 +176,11 @@ __all__ = [
     "latest_ended_period",
     "next_period",
     "parse_period",
+    "parse_year_end",
     "period_label",
     "periods_between",
     "previous_period",
     "quarter_end_of",
     "quarter_start",
+    "year_label",
 ]

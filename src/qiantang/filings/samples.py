@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from openpyxl import Workbook
@@ -49,8 +49,48 @@ _SHAPES: dict[str, dict[str, float]] = {
 _LIABILITY_SHARE = 0.4
 
 
+def _split(rng: random.Random, total: int, shares: Sequence[float]) -> list[int]:
+    """``total`` split by ``shares`` (jittered) into whole numbers that add up to ``total``."""
+    weights = [s * rng.uniform(0.7, 1.3) for s in shares]
+    parts = [int(total * w / sum(weights)) for w in weights]
+    parts[0] += total - sum(parts)
+    return parts
+
+
+def talent_values(total: int, *, seed: int = 0, national: bool = True) -> dict[str, int]:
+    """An annual talent return for ``total`` staff whose categories, education and ages add up."""
+    rng = random.Random(seed)
+    mgmt, prof, tech = _split(rng, total, (0.15, 0.65, 0.2) if national else (0.25, 0.6, 0.15))
+    edu = _split(rng, total, (0.5, 0.02, 0.28, 0.2) if national else (0.55, 0.005, 0.12, 0.33))
+    age = _split(rng, total, (0.38, 0.27, 0.25, 0.1))
+    qualified = int(prof * (0.7 if national else 0.3))
+    return {
+        "total_staff": total,
+        "management_staff": mgmt,
+        "professional_staff": prof,
+        "technical_staff": tech,
+        "qual_cfa": int(prof * rng.uniform(0.01, 0.04)),
+        "qual_cfp": int(prof * rng.uniform(0.01, 0.05)),
+        "qual_frm": int(prof * rng.uniform(0.005, 0.02)),
+        "qual_cpa": int(prof * rng.uniform(0.01, 0.04)),
+        "qual_legal": int(prof * rng.uniform(0.01, 0.03)),
+        "qual_sponsor": int(prof * rng.uniform(0.0, 0.01)) if national else 0,
+        "qual_industry": qualified,
+        "edu_bachelor": edu[0],
+        "edu_doctorate": edu[1],
+        "edu_master": edu[2],
+        "edu_other": edu[3],
+        "age_under_30": age[0],
+        "age_30_39": age[1],
+        "age_40_49": age[2],
+        "age_50_plus": age[3],
+    }
+
+
 def sample_values(template: FilingTemplate, *, seed: int = 0) -> dict[str, float | int]:
     """One set of values that passes every check of the template (amounts with two decimals)."""
+    if template.code == "finance_talent":
+        return dict(talent_values(random.Random(seed).randint(10, 300), seed=seed))
     rng = random.Random(seed)
     scale = rng.uniform(0.5, 3.0)
     assets = round(20_000.0 * scale, 2)
@@ -93,4 +133,4 @@ def workbook(template: FilingTemplate, rows: Iterable[Mapping[str, Any]]) -> byt
     return buf.getvalue()
 
 
-__all__ = ["sample_values", "workbook"]
+__all__ = ["sample_values", "talent_values", "workbook"]

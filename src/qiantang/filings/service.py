@@ -27,7 +27,7 @@ from qiantang.auth.scope import Scope
 from qiantang.db import get_or_404, utcnow
 from qiantang.errors import Conflict, QiantangError, RowError, ValidationFailed
 from qiantang.filings import checks
-from qiantang.filings.models import Filing, FilingSource
+from qiantang.filings.models import AnnualFiling, Filing, FilingSource
 from qiantang.filings.periods import (
     RECORDS_START,
     PeriodError,
@@ -35,13 +35,21 @@ from qiantang.filings.periods import (
     latest_due_period,
     latest_ended_period,
     parse_period,
+    parse_year_end,
     period_label,
     periods_between,
     previous_period,
     quarter_end_of,
     quarter_start,
+    year_label,
 )
-from qiantang.filings.templates import FilingTemplate, TemplateField, all_templates, get_template
+from qiantang.filings.templates import (
+    FilingTemplate,
+    TemplateField,
+    all_templates,
+    get_template,
+    quarterly_templates,
+)
 from qiantang.registry.models import Area, Institution, InstitutionType
 from qiantang.standards.uscc import check_uscc
 from qiantang.uploads import MAX_ERRORS_SHOWN, Column, Row, Table, convert_cell, parse_table, template_xlsx
@@ -116,7 +124,16 @@ def template_columns(template: FilingTemplate) -> tuple[Column, ...]:
     return (
         Column("uscc", USCC_HEADER, "USCC", help_zh="18 位统一社会信用代码"),
         Column("name", NAME_HEADER, "Institution name", required=False, help_zh="仅供核对，不参与校验"),
-        Column("period", PERIOD_HEADER, "Period", help_zh="季度，如 2025Q4、2025年第4季度或 2025-12-31"),
+        Column(
+            "period",
+            PERIOD_HEADER,
+            "Period",
+            help_zh=(
+                "年份，如 2025 或 2025年度"
+                if template.is_annual
+                else "季度，如 2025Q4、2025年第4季度或 2025-12-31"
+            ),
+        ),
         *(field_column(f) for f in template.fields),
     )
 
@@ -126,7 +143,11 @@ def _explanation_rows(template: FilingTemplate) -> list[list[Any]]:
         [f"{template.name_zh}（模板代码 {template.code}，版本 {template.version}）"],
         [f"依据：{template.basis}"],
         [
-            f"报送频率：按季度；报送期限：季度结束后 {template.due_days} 日内"
+            f"报送频率：按年度；报送期限：年度结束后 {template.due_days} 日内"
+            f"（如 2025 年度应于 {date(2025, 12, 31) + timedelta(days=template.due_days)} 前报送）；"
+            "本表只填汇总人数，不填任何个人姓名或身份信息"
+            if template.is_annual
+            else f"报送频率：按季度；报送期限：季度结束后 {template.due_days} 日内"
             f"（如 2025Q4 应于 {date(2025, 12, 31) + timedelta(days=template.due_days)} 前报送）"
         ],
         [
@@ -141,9 +162,11 @@ def _explanation_rows(template: FilingTemplate) -> list[list[Any]]:
             PERIOD_HEADER,
             "period",
             "",
-            "季度",
+            "年度" if template.is_annual else "季度",
             "是",
-            "季度末，如 2025Q4 或 2025-12-31；须已结束且机构在经营期内",
+            "年份，如 2025 或 2025年度；须已结束且机构在经营期内"
+            if template.is_annual
+            else "季度末，如 2025Q4 或 2025-12-31；须已结束且机构在经营期内",
         ],
     ]
     for f in template.fields:
@@ -181,7 +204,10 @@ def template_workbook(
     if institution_id is not None:
         inst = get_or_404(session, Institution, institution_id)
         scope.check_institution(inst.id, inst.district_code)
-        if inst.type.filing_template == template.code:
+        if template.is_annual and template.applies_to(inst.type_code):
+            chosen = period or date((today or today_utc()).year - 1, 12, 31)
+            example.append([inst.uscc, inst.name, year_label(chosen)])
+        elif inst.type.filing_template == template.code:
             chosen = period or latest_ended_period(today or today_utc())
             example.append([inst.uscc, inst.name, period_label(chosen)])
     return template_xlsx(
@@ -310,6 +336,10 @@ def _institution_error(
         return f"只能报送本机构（{own}）的报表，不能报送统一社会信用代码为 {code} 的机构"
     if scope.role == Role.DISTRICT_OFFICER and inst.district_code != scope.district_code:
         return f"只能报送本区县机构的报表，不能报送统一社会信用代码为 {code} 的机构"
+    if template.is_annual:
+        if template.applies_to(inst.type_code):
+            return None
+        return f"「{inst.name}」是{inst.type_name_zh}，不报送「{template.name_zh}」"
     if inst.template_code != template.code:
         templates = all_templates()
         should = (
@@ -318,6 +348,21 @@ def _institution_error(
             else "该类机构无需报送报表"
         )
         return f"「{inst.name}」是{inst.type_name_zh}，不报送「{template.name_zh}」（{should}）"
+    return None
+
+
+def _year_error(period_end: date, inst: _Inst | None, today: date) -> str | None:
+    """Why a year cannot be filed: not over yet, or the institution was not operating in it."""
+    label = f"{period_end.year} 年度"
+    if not has_ended(period_end, today):
+        return f"报告期 {label} 尚未结束（年末为 {period_end.isoformat()}），年度结束后才能报送"
+    if inst is None:
+        return None
+    if inst.established_on > period_end:
+        return f"「{inst.name}」成立于 {inst.established_on.isoformat()}，报告期 {label} 时尚未成立"
+    if inst.deregistered_on is not None and inst.deregistered_on <= date(period_end.year, 1, 1):
+        gone = inst.deregistered_on.isoformat()
+        return f"「{inst.name}」已于 {gone} 注销或被吊销，报告期 {label} 不在经营期内"
     return None
 
 
@@ -372,11 +417,11 @@ def _validate(
         period_end: date | None = None
         if values.get("period") is not None:
             try:
-                period_end = parse_period(values["period"])
+                period_end = (parse_year_end if template.is_annual else parse_period)(values["period"])
             except PeriodError as exc:
                 errors.append(RowError(n, PERIOD_HEADER, str(exc)))
             else:
-                if problem := _period_error(period_end, inst, today):
+                if problem := (_year_error if template.is_annual else _period_error)(period_end, inst, today):
                     errors.append(RowError(n, PERIOD_HEADER, problem))
                     period_end = None
         row_ok = inst is not None and period_end is not None
@@ -389,7 +434,7 @@ def _validate(
         if code is not None and period_end is not None:
             key = (code, period_end)
             if key in seen:
-                label = period_label(period_end)
+                label = year_label(period_end) if template.is_annual else period_label(period_end)
                 message = f"与第 {seen[key]} 行重复：同一机构（{code}）的同一报告期 {label} 只能出现一次"
                 errors.append(RowError(n, PERIOD_HEADER, message))
                 row_ok = False
@@ -482,6 +527,7 @@ def _store(
     Returns plain records (ids and values), not ORM objects: building ten thousand ORM instances
     would cost more than the insert itself.
     """
+    model = AnnualFiling if template.is_annual else Filing
     wanted = {(v.inst.id, v.period_end) for v in valid}
     inst_ids = sorted({v.inst.id for v in valid})
     periods = sorted({v.period_end for v in valid})
@@ -494,8 +540,10 @@ def _store(
             select(Institution.id).where(Institution.id.in_(chunk)).order_by(Institution.id).with_for_update()
         )
         stmt = select(
-            Filing.id, Filing.institution_id, Filing.period_end, Filing.revision, Filing.is_current
-        ).where(Filing.institution_id.in_(chunk), Filing.period_end.in_(periods))
+            model.id, model.institution_id, model.period_end, model.revision, model.is_current
+        ).where(model.institution_id.in_(chunk), model.period_end.in_(periods))
+        if template.is_annual:
+            stmt = stmt.where(AnnualFiling.template_code == template.code)
         for fid, iid, period_end, revision, is_current in session.execute(stmt):
             key = (iid, period_end)
             if key not in wanted:
@@ -504,7 +552,7 @@ def _store(
             if is_current:
                 superseded.append(fid)
     for chunk in _chunks(superseded):
-        session.execute(update(Filing).where(Filing.id.in_(chunk)).values(is_current=False))
+        session.execute(update(model).where(model.id.in_(chunk)).values(is_current=False))
     due = timedelta(days=template.due_days)
     user_id = getattr(actor, "id", None)
     rows = [
@@ -524,7 +572,7 @@ def _store(
         for v in valid
     ]
     stored: list[StoredRecord] = []
-    table = Filing.__table__
+    table = model.__table__
     try:
         for chunk in _chunks(rows):
             # Core executemany with RETURNING (batched "insertmanyvalues"): ids in input order.
@@ -561,7 +609,8 @@ def _finish(
     _reject(table, what, file=file)
     stored = _store(session, valid=valid, template=template, actor=actor, source=source, now=now)
     periods = sorted({v.period_end for v in valid})
-    statistics.refresh_periods(session, period_ends=periods)
+    if not template.is_annual:  # annual returns feed no quarterly statistics
+        statistics.refresh_periods(session, period_ends=periods)
     result = UploadResult(
         template=template,
         stored=[
@@ -582,7 +631,7 @@ def _finish(
             "rows": len(stored),
             "new": result.new,
             "revisions": result.revised,
-            "periods": [period_label(p) for p in periods],
+            "periods": [year_label(p) if template.is_annual else period_label(p) for p in periods],
             "source": str(source),
         },
         ip=ip,
@@ -886,7 +935,7 @@ def default_period(*, template_code: str | None = None, today: date | None = Non
     due_days = (
         get_template(template_code).due_days
         if template_code
-        else max(t.due_days for t in all_templates().values())
+        else max(t.due_days for t in quarterly_templates().values())
     )
     return latest_due_period(today or today_utc(), due_days)
 
@@ -1072,6 +1121,16 @@ def own_institution(session: Session, *, scope: Scope) -> Institution | None:
     return session.get(Institution, scope.institution_id)
 
 
+def institution_annual_filings(session: Session, *, institution_id: int) -> list[AnnualFiling]:
+    """Every annual return of an institution (all revisions), newest year and revision first."""
+    stmt = (
+        select(AnnualFiling)
+        .where(AnnualFiling.institution_id == institution_id)
+        .order_by(AnnualFiling.period_end.desc(), AnnualFiling.revision.desc())
+    )
+    return list(session.scalars(stmt).all())
+
+
 def institution_filings(session: Session, *, institution_id: int) -> list[Filing]:
     """Every filing of an institution (all revisions), newest period and revision first."""
     stmt = (
@@ -1156,7 +1215,7 @@ def send_reminders(session: Session, *, today: date | None = None) -> ReminderRe
 
     today = today or today_utc()
     out = ReminderResult()
-    for code, template in all_templates().items():
+    for code, template in quarterly_templates().items():
         period = latest_ended_period(today)
         for period_end in (period, previous_period(period)):
             due = period_end + timedelta(days=template.due_days)

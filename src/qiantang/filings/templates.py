@@ -53,6 +53,15 @@ class FilingTemplate:
     fields: tuple[TemplateField, ...]
     checks: tuple[TemplateCheck, ...] = field(default=())
 
+    @property
+    def is_annual(self) -> bool:
+        """An annual return (period = the calendar year, named by 31 December) rather than quarterly."""
+        return self.frequency == "annual"
+
+    def applies_to(self, type_code: str) -> bool:
+        """Whether institutions of this type file the template ("*" in the data: every type)."""
+        return "*" in self.institution_types or type_code in self.institution_types
+
     def field(self, code: str) -> TemplateField:
         for f in self.fields:
             if f.code == code:
@@ -167,6 +176,16 @@ def all_templates() -> dict[str, FilingTemplate]:
             template = _load(entry.read_text(encoding="utf-8"))
             out[template.code] = template
     return out
+
+
+def quarterly_templates() -> dict[str, FilingTemplate]:
+    """The quarterly returns (one per institution type): the ones compliance and reminders follow."""
+    return {code: t for code, t in all_templates().items() if not t.is_annual}
+
+
+def annual_templates() -> list[FilingTemplate]:
+    """Templates filed once a year, besides an institution's quarterly return (e.g. the talent return)."""
+    return [t for t in all_templates().values() if t.is_annual]
 
 
 def get_template(code: str) -> FilingTemplate:

@@ -14,7 +14,7 @@ from qiantang.filings import schemas, service
 from qiantang.filings.models import Filing, FilingSource
 from qiantang.filings.periods import latest_ended_period, period_label
 from qiantang.filings.service import ComplianceStatus, FilingFilters
-from qiantang.filings.templates import all_templates
+from qiantang.filings.templates import all_templates, annual_templates, quarterly_templates
 from qiantang.registry.models import Institution
 from qiantang.registry.service import get_institution, reference_lists
 from qiantang.schemas import Page
@@ -89,7 +89,7 @@ def filings_page(
     status: str | None = None,
     page: int = Query(1, ge=1),
 ):
-    templates = list(all_templates().values())
+    templates = list(quarterly_templates().values())
     if auth.user.role == Role.INSTITUTION_REPORTER:
         inst = service.own_institution(db, scope=auth.scope)
         code = inst.type.filing_template if inst is not None else None
@@ -100,6 +100,9 @@ def filings_page(
             template=all_templates().get(code or ""),
             filings=service.institution_filings(db, institution_id=inst.id) if inst else [],
             missing=service.missing_periods(db, institution=inst) if inst else [],
+            annual=[t for t in annual_templates() if inst is not None and t.applies_to(inst.type_code)],
+            annual_filings=service.institution_annual_filings(db, institution_id=inst.id) if inst else [],
+            last_year=service.today_utc().year - 1,
             latest=latest_ended_period(service.today_utc()),
             period_label=period_label,
             active="filings",

@@ -40,6 +40,7 @@ PAGES: tuple[GuidePage, ...] = (
     GuidePage("enterprises", N_("Enterprises and credit scoring"), ("enterprises", "credit")),
     GuidePage("network", N_("Guarantee networks"), ("network",)),
     GuidePage("listing", N_("Listing reserve"), ("listing",)),
+    GuidePage("talent", N_("Finance talent"), ("talent",)),
     GuidePage("matching", N_("Financing matchmaking"), ("matching",)),
     GuidePage("disputes", N_("Financial disputes"), ("disputes",)),
     GuidePage("audit", N_("Audit log and users"), ("audit", "users")),

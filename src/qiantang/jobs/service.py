@@ -53,6 +53,7 @@ TASK_MODULES = (
     "qiantang.network.tasks",
     "qiantang.plan.tasks",
     "qiantang.statistics.tasks",
+    "qiantang.talent.tasks",
 )
 # A job whose worker died is retried this many times at most, then marked failed.
 RESTART_RETRIES = 1

@@ -166,6 +166,8 @@ def create_app() -> FastAPI:
     from qiantang.registry.views import router as registry_router
     from qiantang.statistics.views import api_router as statistics_api
     from qiantang.statistics.views import router as statistics_router
+    from qiantang.talent.views import api_router as talent_api
+    from qiantang.talent.views import router as talent_router
     from qiantang.web.shell import router as shell_router
 
     html_routers = (
@@ -183,6 +185,7 @@ def create_app() -> FastAPI:
         disputes_router,
         matching_products_router,
         matching_namelists_router,
+        talent_router,
         matching_router,
         matching_pools_router,
         matching_stats_router,
@@ -206,6 +209,7 @@ def create_app() -> FastAPI:
         listing_api,
         disputes_api,
         matching_products_api,
+        talent_api,
         matching_api,
         matching_pools_api,
         matching_stats_api,

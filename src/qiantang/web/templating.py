@@ -36,6 +36,7 @@ TEMPLATE_PACKAGES = (
     "network",
     "listing",
     "disputes",
+    "talent",
     "matching",
     "help",
     "jobs",
@@ -68,6 +69,15 @@ NAV: tuple[NavItem, ...] = (
     NavItem("credit", N_("Credit scoring"), "/credit", True, "四(四)2", (VIEW,)),
     NavItem("network", N_("Guarantee networks"), "/network", True, "六(三)4", (VIEW,)),
     NavItem("listing", N_("Listing reserve"), "/listing", True, "四(二)1", (VIEW,)),
+    NavItem(
+        "talent",
+        N_("Finance talent"),
+        "/talent",
+        True,
+        "六(二)2",
+        (VIEW, FILE),
+        N_("Annual talent returns by supervision basis, type, district and cluster; certifying talent."),
+    ),
     NavItem(
         "matching",
         N_("Financing matchmaking"),
