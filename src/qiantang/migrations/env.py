@@ -37,6 +37,34 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # SQLite changes a table's constraints by copying it, dropping the old one and renaming the
+        # copy (Alembic's batch mode). With foreign keys enforced, dropping a table that other rows
+        # point to (ew_alerts, referenced by cases) fails on any database that holds data. The
+        # documented recipe: switch enforcement off outside the transaction, check every reference
+        # after the migrations, and switch it back on.
+        # https://www.sqlite.org/lang_altertable.html#otheralter
+        _sqlite_pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        _migrate(connection)
+        if sqlite:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            connection.commit()
+            if broken:
+                raise RuntimeError(f"迁移后外键不一致 / foreign keys broken after migrating: {broken[:5]}")
+    finally:
+        if sqlite:
+            _sqlite_pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _sqlite_pragma(connection, statement: str) -> None:
+    # Sent on the driver connection: through SQLAlchemy the statement would open a transaction
+    # first (qiantang.db sends BEGIN itself), and SQLite ignores this pragma inside one.
+    connection.connection.driver_connection.execute(statement)
+
+
+def _migrate(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -36,6 +36,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The conduct alerts' cases go with them, children first: foreign keys are not enforced while
+    # migrating on SQLite (migrations/env.py), so ON DELETE CASCADE would not remove them.
+    conduct_cases = (
+        "SELECT c.id FROM cases c JOIN ew_alerts a ON a.id = c.alert_id WHERE a.family = 'conduct'"
+    )
+    for child in ("case_events", "case_attachments"):
+        op.execute(f"DELETE FROM {child} WHERE case_id IN ({conduct_cases})")
+    op.execute(f"DELETE FROM cases WHERE id IN ({conduct_cases})")
     op.execute("DELETE FROM ew_signals WHERE family = 'conduct'")
     op.execute("DELETE FROM ew_alerts WHERE family = 'conduct'")
     _families(OLD)
