@@ -79,7 +79,7 @@ def tables(s: stats.Stats, league: list[dict[str, Any]], n: dict[str, dict]) -> 
 
     share_headers = [
         _("Loans disbursed"),
-        _("Amount (万元)"),
+        _("Amount (CNY 10k)"),
         _("First loans"),
         _("First-loan share (%)"),
         _("Credit loans"),
@@ -103,8 +103,8 @@ def tables(s: stats.Stats, league: list[dict[str, Any]], n: dict[str, dict]) -> 
                 _("Step"),
                 _("Needs"),
                 _("Share of posted (%)"),
-                _("Amount asked (万元)"),
-                _("Amount approved (万元)"),
+                _("Amount asked (CNY 10k)"),
+                _("Amount approved (CNY 10k)"),
             ],
             "rows": [
                 [

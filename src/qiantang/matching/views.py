@@ -167,7 +167,7 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
         headers=[
             _("Enterprise"),
             _("District"),
-            _("Amount (万元)"),
+            _("Amount (CNY 10k)"),
             _("Term (months)"),
             _("Purpose"),
             _("Status"),
