@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # the maintained fork the test extra installs (pyproject.toml)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from statistics_latency import build_demo, free_port, percentile, session_cookie, wait_until_up

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx  # the maintained fork the test extra installs (pyproject.toml)
 import pandas as pd
 from sqlalchemy import select
 
