@@ -98,9 +98,11 @@ def db(database: Database) -> Iterator[Session]:
     from qiantang.db import use_engine
 
     use_engine(database.engine)
+    from qiantang.filings.service import clear_compliance_cache
     from qiantang.paging import clear_count_cache
 
     clear_count_cache()  # counts cached by an earlier test's rolled-back rows
+    clear_compliance_cache()  # likewise: a rolled-back filing's id is given out again
     connection = database.engine.connect()
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

@@ -285,3 +285,39 @@ def test_reporter_missing_after_filing_a_new_quarter(db):
     assert after == [p for p in before if p != date(2026, 3, 31)]
     # 2026Q3 is not yet due on 2026-08-01, so it is not missing.
     assert date(2026, 9, 30) not in after
+
+
+def test_the_cached_compliance_follows_every_new_filing_and_registry_edit(db):
+    """The pages reuse a compliance list; a filing, a revision or a registry edit must show at once."""
+    admin, admin_scope = scope_of(db, "admin")
+    template = get_template("small_loan")
+    inst = db.scalars(
+        select(Institution)
+        .where(Institution.type_code == "small_loan", Institution.deregistered_on.is_(None))
+        .order_by(Institution.id)
+    ).first()
+    q1 = date(2026, 3, 31)
+
+    def status_of(institution_id: int):
+        result = service.compliance_cached(db, scope=admin_scope, period_end=q1, template_code="small_loan")
+        return {r.institution_id: r for r in result.rows}.get(institution_id)
+
+    before = status_of(inst.id)
+    assert before is not None and before.revisions == 0
+    assert status_of(inst.id) is before  # the same answer again, reused
+
+    content = workbook(template, [{"uscc": inst.uscc, "period": "2026Q1", **sample_values(template, seed=0)}])
+    service.upload_filings(
+        db,
+        content=content,
+        filename="q.xlsx",
+        template_code="small_loan",
+        actor=admin,
+        scope=admin_scope,
+        now=datetime(2026, 4, 10, 8, 0),
+    )
+    assert status_of(inst.id).revisions == 1
+
+    inst.deregistered_on = date(2026, 1, 15)  # closed before the quarter ended: no longer expected
+    db.flush()
+    assert status_of(inst.id) is None

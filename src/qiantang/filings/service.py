@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from threading import Lock
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import Select, and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -995,6 +997,72 @@ def expected_clause(period_end: date):
         Institution.established_on <= period_end,
         or_(Institution.deregistered_on.is_(None), Institution.deregistered_on > period_end),
     )
+
+
+# The compliance list is built for every expected institution (2,109 at city scale) to show 50 of them,
+# and the same quarter is asked for again and again. A result is reused only while nothing it depends on
+# has changed: the key holds a fingerprint of the quarter's filings (a new filing or revision adds a
+# row) and of the registry (a new institution, or any edit, moves max(updated_at)), and today's date (a
+# due date passing turns "not yet due" into "missing"). Not a time-based cache: it is never stale.
+_compliance_cache: LRUCache = LRUCache(maxsize=256)
+_compliance_lock = Lock()
+
+
+def _compliance_fingerprint(session: Session, period_end: date) -> tuple:
+    filings = session.execute(
+        select(func.count(), func.max(Filing.id)).where(Filing.period_end == period_end)
+    ).one()
+    registry = session.execute(
+        select(func.count(), func.max(Institution.id), func.max(Institution.updated_at))
+    ).one()
+    return (str(session.get_bind().engine.url), *filings, *registry)
+
+
+def clear_compliance_cache() -> None:
+    """Forget every cached compliance list (tests, whose rolled-back rows free their ids again)."""
+    with _compliance_lock:
+        _compliance_cache.clear()
+
+
+def compliance_cached(
+    session: Session,
+    *,
+    scope: Scope,
+    period_end: date | None = None,
+    template_code: str | None = None,
+    district_code: str | None = None,
+    status: ComplianceStatus | None = None,
+) -> Compliance:
+    """``compliance`` for the pages and the API, reusing an identical earlier answer (see above)."""
+    today = today_utc()
+    if template_code:
+        template_or_error(template_code)
+    period_end = period_end or default_period(template_code=template_code, today=today)
+    key = (
+        scope,
+        period_end,
+        template_code,
+        district_code,
+        status,
+        today,
+        _compliance_fingerprint(session, period_end),
+    )
+    with _compliance_lock:
+        hit = _compliance_cache.get(key)
+    if hit is not None:
+        return hit
+    result = compliance(
+        session,
+        scope=scope,
+        period_end=period_end,
+        template_code=template_code,
+        district_code=district_code,
+        status=status,
+        today=today,
+    )
+    with _compliance_lock:
+        _compliance_cache[key] = result
+    return result
 
 
 def compliance(

@@ -65,7 +65,7 @@ def _compliance(
 ) -> tuple[service.ShownPeriod, service.Compliance]:
     """The quarter shown (the chosen one, or the latest complete one) and its compliance."""
     shown = service.shown_period(db, chosen=service.parse_period_param(period))
-    return shown, service.compliance(
+    return shown, service.compliance_cached(
         db,
         scope=auth.scope,
         period_end=shown.period_end,
