@@ -32,6 +32,10 @@ LIST_PAGES = {
     "/matching/products": True,
     "/talent": True,
     "/talent/certifications": True,
+    "/disputes": True,
+    "/disputes/statistics": True,
+    "/listing": True,
+    "/matching/stats": True,
 }
 # What a user would type into a free-text or number field.
 TYPED = {
@@ -40,6 +44,9 @@ TYPED = {
     "min_firms": "3",
     "since": "2020-01-01",
     "until": date.today().isoformat(),
+    "received_from": "2024-01-01",
+    "received_to": date.today().isoformat(),
+    "period": "2025",
 }
 FORM = "form[method=get]:not([target])"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -75,6 +75,10 @@ def _filter_params(
     )
 
 
+# The list page and its export take the same filters from the query string.
+ListFilters = Annotated[DisputeFilters, Depends(_filter_params)]
+
+
 def _day(value: str | None) -> date | None:
     """An optional date filter: empty means none; a malformed one is a clear 422."""
     if not value:
@@ -104,18 +108,9 @@ def list_page(
     request: Request,
     db: DB,
     auth: Viewer,
-    q: str | None = None,
-    channel: str | None = None,
-    body: str | None = None,
-    product: str | None = None,
-    outcome: str | None = None,
-    status: str | None = None,
-    district: str | None = None,
-    received_from: str | None = None,
-    received_to: str | None = None,
+    filters: ListFilters,
     page: int = Query(1, ge=1, le=100_000),
 ):
-    filters = _filter_params(q, channel, body, product, outcome, status, district, received_from, received_to)
     rows, total = service.list_disputes(
         db, scope=auth.scope, filters=filters, offset=(page - 1) * PER_PAGE, limit=PER_PAGE
     )
@@ -175,17 +170,8 @@ def export(
     request: Request,
     db: DB,
     auth: Exporter,
-    q: str | None = None,
-    channel: str | None = None,
-    body: str | None = None,
-    product: str | None = None,
-    outcome: str | None = None,
-    status: str | None = None,
-    district: str | None = None,
-    received_from: str | None = None,
-    received_to: str | None = None,
+    filters: ListFilters,
 ):
-    filters = _filter_params(q, channel, body, product, outcome, status, district, received_from, received_to)
     rows, _total = service.list_disputes(db, scope=auth.scope, filters=filters, limit=None)
     record_export(db, request, auth, "disputes", detail={"rows": len(rows)})
     names = service.names(db, zh=is_zh())
