@@ -252,7 +252,7 @@ def test_summary_cards_cover_the_groups_the_list_shows(db, clients, run):
     """City-wide the cards are the run's counts, and the stored groups add up to them; for a district
     they cover only the groups touching it — the same groups its list shows."""
     city = service.summary_counts(db, scope=Scope.system(), run=run)
-    assert city == dict(run.counts)
+    assert city == {k: v for k, v in run.counts.items() if k != "by_district"}
     groups = db.scalars(select(GuaranteeGroup).where(GuaranteeGroup.run_id == run.id)).all()
     assert sum(g.firms for g in groups) == city["firms"]
     assert sum(g.mutual_pairs for g in groups) == city["mutual_pairs"]
@@ -263,6 +263,18 @@ def test_summary_cards_cover_the_groups_the_list_shows(db, clients, run):
     assert district["groups"] == len(mine) >= total > 0
     assert district["firms"] == sum(g.firms for g in mine) < city["firms"]
     assert district["largest_group"] == max(g.firms for g in mine)
+    assert district["rings"] == sum(g.rings for g in mine)
+    assert district["longest_chain"] == max(g.longest_chain for g in mine)
+    # The figures stored at analysis time equal the sums over the stored groups (the older path).
+    stored = dict(run.counts)
+    run.counts = {k: v for k, v in stored.items() if k != "by_district"}
+    assert service.summary_counts(db, scope=xihu_scope, run=run) == district
+    run.counts = stored
+    # A district no group touches gets zeros, not an error.
+    empty = service.summary_counts(
+        db, scope=Scope(role=Role.DISTRICT_OFFICER, district_code="330199"), run=run
+    )
+    assert set(empty.values()) == {0}
     html = clients.as_user("xihu").get("/network").text
     assert 'data-testid="cards-scope"' in html
     cards = html.split('data-testid="network-cards"')[1].split("</div>\n</div>")[0]
