@@ -128,7 +128,9 @@ def terms() -> list[tuple[str, str]]:
         rows.setdefault(s + a, "original_shares")
     for o, a in product(PENSION_OBJECTS, PENSION_ACTIONS_LIST):
         rows.setdefault(o + a, "pension")
-    for a, b in product("推荐 直推 团队 层级 见点 管理 分享 拉新 邀请".split(), "奖 奖励 奖金 收益 分红".split()):
+    for a, b in product(
+        "推荐 直推 团队 层级 见点 管理 分享 拉新 邀请".split(), "奖 奖励 奖金 收益 分红".split()
+    ):
         rows.setdefault(a + b, "pyramid")
     for a, b in product(PROJECTS, "投资 众筹 项目 理财 基金 认购".split()):
         rows.setdefault(a + b, "fake_project")
