@@ -97,18 +97,18 @@ BASE: dict[str, str] = {
 }
 
 # Regular variants: 周期 × 说法 (高息) and 承诺 × 保本 (保本保息), 虚拟币 × 动作.
-PERIODS = "年化 每年 每月 月 每周 周 每日 日 每天 天 季度 每季度".split()
-YIELD_WORDS = "收益 回报 利息 返息 返利 分红 收益率 回报率 利率 息".split()
-PROMISES = "承诺 保证 确保 绝对 百分百 完全 一律 全部".split()
-GUARANTEES = "保本 保息 还本 兑付 回购 赔付 退本 收益".split()
-COINS = "比特币 以太坊 虚拟币 数字货币 代币 平台币 通证 矿机".split()
-COIN_ACTIONS = "投资 理财 挖矿 认购 私募 众筹 增值 分红 生息".split()
-SHARES = "原始股 股权 期权 股份".split()
-SHARE_ACTIONS = "认购 投资 众筹 转让 分红 增值 翻倍".split()
-PENSION_OBJECTS = "养老 康养 旅居 候鸟 医养".split()
+PERIODS = ["年化", "每年", "每月", "月", "每周", "周", "每日", "日", "每天", "天", "季度", "每季度"]
+YIELD_WORDS = ["收益", "回报", "利息", "返息", "返利", "分红", "收益率", "回报率", "利率", "息"]
+PROMISES = ["承诺", "保证", "确保", "绝对", "百分百", "完全", "一律", "全部"]
+GUARANTEES = ["保本", "保息", "还本", "兑付", "回购", "赔付", "退本", "收益"]
+COINS = ["比特币", "以太坊", "虚拟币", "数字货币", "代币", "平台币", "通证", "矿机"]
+COIN_ACTIONS = ["投资", "理财", "挖矿", "认购", "私募", "众筹", "增值", "分红", "生息"]
+SHARES = ["原始股", "股权", "期权", "股份"]
+SHARE_ACTIONS = ["认购", "投资", "众筹", "转让", "分红", "增值", "翻倍"]
+PENSION_OBJECTS = ["养老", "康养", "旅居", "候鸟", "医养"]
 PENSION_ACTIONS = "投资 理财 项目 会员 基金 公寓 床位 入股 预付"
 PENSION_ACTIONS_LIST = PENSION_ACTIONS.split()
-PROJECTS = "影视 扶贫 林业 农业 光伏 充电桩 白酒 普洱茶 艺术品 红木 黄金 外汇 养殖 种植 新能源".split()
+PROJECTS = ["影视", "扶贫", "林业", "农业", "光伏", "充电桩", "白酒", "普洱茶", "艺术品", "红木", "黄金", "外汇", "养殖", "种植", "新能源"]
 
 
 def terms() -> list[tuple[str, str]]:
@@ -129,14 +129,14 @@ def terms() -> list[tuple[str, str]]:
     for o, a in product(PENSION_OBJECTS, PENSION_ACTIONS_LIST):
         rows.setdefault(o + a, "pension")
     for a, b in product(
-        "推荐 直推 团队 层级 见点 管理 分享 拉新 邀请".split(), "奖 奖励 奖金 收益 分红".split()
+        ["推荐", "直推", "团队", "层级", "见点", "管理", "分享", "拉新", "邀请"], ["奖", "奖励", "奖金", "收益", "分红"]
     ):
         rows.setdefault(a + b, "pyramid")
-    for a, b in product(PROJECTS, "投资 众筹 项目 理财 基金 认购".split()):
+    for a, b in product(PROJECTS, ["投资", "众筹", "项目", "理财", "基金", "认购"]):
         rows.setdefault(a + b, "fake_project")
-    for a, b in product("百元 千元 万元 一元 十元".split(), "起投 起购".split()):
+    for a, b in product(["百元", "千元", "万元", "一元", "十元"], ["起投", "起购"]):
         rows.setdefault(a + b, "p2p")
-    for a, b in product("私募 基金 信托 资管 定融 政信".split(), "产品 计划 理财 份额 募集 认购".split()):
+    for a, b in product(["私募", "基金", "信托", "资管", "定融", "政信"], ["产品", "计划", "理财", "份额", "募集", "认购"]):
         rows.setdefault(a + b, "private_fund")
     return sorted(rows.items(), key=lambda kv: (kv[1], kv[0]))
 
