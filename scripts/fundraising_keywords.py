@@ -108,7 +108,23 @@ SHARE_ACTIONS = ["认购", "投资", "众筹", "转让", "分红", "增值", "�
 PENSION_OBJECTS = ["养老", "康养", "旅居", "候鸟", "医养"]
 PENSION_ACTIONS = "投资 理财 项目 会员 基金 公寓 床位 入股 预付"
 PENSION_ACTIONS_LIST = PENSION_ACTIONS.split()
-PROJECTS = ["影视", "扶贫", "林业", "农业", "光伏", "充电桩", "白酒", "普洱茶", "艺术品", "红木", "黄金", "外汇", "养殖", "种植", "新能源"]
+PROJECTS = [
+    "影视",
+    "扶贫",
+    "林业",
+    "农业",
+    "光伏",
+    "充电桩",
+    "白酒",
+    "普洱茶",
+    "艺术品",
+    "红木",
+    "黄金",
+    "外汇",
+    "养殖",
+    "种植",
+    "新能源",
+]
 
 
 def terms() -> list[tuple[str, str]]:
@@ -129,14 +145,17 @@ def terms() -> list[tuple[str, str]]:
     for o, a in product(PENSION_OBJECTS, PENSION_ACTIONS_LIST):
         rows.setdefault(o + a, "pension")
     for a, b in product(
-        ["推荐", "直推", "团队", "层级", "见点", "管理", "分享", "拉新", "邀请"], ["奖", "奖励", "奖金", "收益", "分红"]
+        ["推荐", "直推", "团队", "层级", "见点", "管理", "分享", "拉新", "邀请"],
+        ["奖", "奖励", "奖金", "收益", "分红"],
     ):
         rows.setdefault(a + b, "pyramid")
     for a, b in product(PROJECTS, ["投资", "众筹", "项目", "理财", "基金", "认购"]):
         rows.setdefault(a + b, "fake_project")
     for a, b in product(["百元", "千元", "万元", "一元", "十元"], ["起投", "起购"]):
         rows.setdefault(a + b, "p2p")
-    for a, b in product(["私募", "基金", "信托", "资管", "定融", "政信"], ["产品", "计划", "理财", "份额", "募集", "认购"]):
+    for a, b in product(
+        ["私募", "基金", "信托", "资管", "定融", "政信"], ["产品", "计划", "理财", "份额", "募集", "认购"]
+    ):
         rows.setdefault(a + b, "private_fund")
     return sorted(rows.items(), key=lambda kv: (kv[1], kv[0]))
 
