@@ -160,13 +160,36 @@ def terms() -> list[tuple[str, str]]:
     return sorted(rows.items(), key=lambda kv: (kv[1], kv[0]))
 
 
+# Words that describe a yield without promising anything: they count, with a low weight.
+DESCRIPTIVE = {
+    "年化",
+    "年化收益",
+    "年化收益率",
+    "收益率",
+    "回报率",
+    "预期收益",
+    "预期年化",
+    "年化利率",
+    "年化回报",
+    "年化回报率",
+    "利率",
+    "年利率",
+    "年收益",
+    "年回报",
+    "年收益率",
+    "年回报率",
+    "年利息",
+    "年息",
+}
+
+
 def main() -> None:
     rows = terms()
     with OUT.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["term", "class", "weight"])
         for term, cls in rows:
-            w.writerow([term, cls, ""])
+            w.writerow([term, cls, "0.3" if term in DESCRIPTIVE else ""])
     print(f"{len(rows)} terms → {OUT}")
 
 

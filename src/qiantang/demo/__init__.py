@@ -13,7 +13,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -326,6 +326,14 @@ def load(
 
         say("金融纠纷 Financial disputes", 0.987)
         build_disputes(session, seed=seed, as_of=session.scalar(select(func.max(Loan.as_of))))
+
+        from qiantang.demo.fundraising import build_fundraising
+        from qiantang.fundraising.service import run_history
+
+        say("非法集资监测 Fundraising monitoring", 0.9875)
+        demo_day = session.scalar(select(func.max(Loan.as_of)))
+        build_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
+        run_history(session, [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)], actor="demo")
 
         from qiantang.demo.talent import build_talent
 

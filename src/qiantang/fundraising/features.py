@@ -126,7 +126,7 @@ def derive(f: pd.DataFrame, as_of: date, cfg: IndexConfig | None = None) -> pd.D
     f["fin_scope_unlicensed"] = ((f["fin_scope_word"] != "") & ~licensed).astype(int)
     f["banned_scope"] = ((f["banned_scope_word"] != "") & ~licensed).astype(int)
     if "kw_weight" in f:
-        f["ads_unlicensed"] = ((f["kw_weight"] > 0) & ~licensed).astype(int)
+        f["ads_unlicensed"] = f["kw_weight"].where(~licensed, 0.0)
     # Promised return against 4 × LPR on the day it was promised, and against bank wealth products.
     if "promised_return" in f:
         when = pd.to_datetime(f.get("return_date", pd.Series(pd.NaT, index=f.index))).fillna(

@@ -166,12 +166,13 @@ def run(
     as_of: date | None = None,
     tips: dict[int, int] | None = None,
     actor: str | None = None,
+    bundle: Bundle | None = None,
 ) -> ScoreRun:
     """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run."""
     t0 = time.perf_counter()
     cfg = config()
     as_of = as_of or data_date(session)
-    bundle = load_bundle(session)
+    bundle = bundle if bundle is not None else load_bundle(session)
     previous = latest_run(session)
     flagged: set[int] = set()
     if previous is not None:
@@ -219,6 +220,12 @@ def run(
     r.seconds = round(time.perf_counter() - t0, 3)
     session.flush()
     return r
+
+
+def run_history(session: Session, dates: list[date], *, actor: str | None = None) -> list[ScoreRun]:
+    """Several runs (oldest first) on one load of the data: the dashboard's trend, the demo's history."""
+    bundle = load_bundle(session)
+    return [run(session, as_of=d, actor=actor, bundle=bundle) for d in sorted(dates)]
 
 
 def clear_runs(session: Session) -> None:
