@@ -220,7 +220,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
     for i in range(n):
         k_people = 1 + int(rng.integers(1, 4))
         members = []
-        for j in range(k_people):
+        for _ in range(k_people):
             if scheme[i] and rng.random() < 0.5:
                 g = int(rng.integers(groups))
                 pool = group_people.setdefault(g, [])
@@ -301,7 +301,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
                         "firm_name": rows_e[i]["name"],
                         "source": SOURCES[int(rng.integers(len(SOURCES)))],
                         "url": f"https://example.invalid/demo/{e}/{len(texts)}",
-                        "published_on": _date(d, rng.uniform(0, 28)),
+                        "published_on": min(as_of, _date(d, rng.uniform(0, 28))),
                         "text": text,
                     }
                 )
@@ -338,7 +338,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
                 complaints.append(
                     {
                         "enterprise_id": e,
-                        "received_on": _date(d, rng.uniform(0, 28)),
+                        "received_on": min(as_of, _date(d, rng.uniform(0, 28))),
                         "channel": ("12345热线", "信访", "网络投诉")[int(rng.integers(3))],
                         "amount": float(round(rng.lognormal(np.log(8e4), 0.8), -2)),
                         "summary": ("到期未能兑付本息", "无法提现", "承诺高收益后失联", "退款被拒")[
@@ -359,7 +359,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
                     {
                         "enterprise_id": e,
                         "kind": kind,
-                        "changed_on": _date(d, rng.uniform(0, 28)),
+                        "changed_on": min(as_of, _date(d, rng.uniform(0, 28))),
                         "before": "",
                         "after": "",
                         "source": "demo",

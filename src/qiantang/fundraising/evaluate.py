@@ -112,7 +112,7 @@ def _ks(y: np.ndarray, s: np.ndarray) -> float:
 
 
 def _top(y: np.ndarray, s: np.ndarray, share: float = 0.1) -> float:
-    k = max(1, int(round(share * len(s))))
+    k = max(1, round(share * len(s)))
     order = np.argsort(-s, kind="stable")[:k]
     return float(y[order].mean())
 

@@ -402,7 +402,7 @@ def backtest(
     cfg = config()
     b = load_bundle(session)
     end = end or data_date(session)
-    start = start or (end - pd.Timedelta(days=3 * 365)).date()
+    start = start or (pd.Timestamp(end) - pd.Timedelta(days=3 * 365)).date()
     col = b.collapses.set_index("enterprise_id")["collapsed_on"]
     dates = list(pd.date_range(start, end, freq=f"{step_days}D").date)
     first_flag: dict[int, pd.Timestamp] = {}
