@@ -160,7 +160,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
         scheme, np.exp(rng.normal(np.log(3000), 1.0, n)), np.exp(rng.normal(np.log(500), 1.0, n))
     )
     reg_cap = np.round(np.clip(reg_cap, 10, 100_000), 0) * 10_000  # 元
-    paid_share = np.where(scheme, rng.beta(0.6, 4, n), rng.beta(3, 1.5, n))
+    paid_share = np.where(scheme, rng.beta(1.0, 3, n), rng.beta(2, 2, n))
     for i in range(n):
         c = cats[cat[i]]
         _share, code, words, _scope, _p = CATEGORIES[c]
