@@ -6,10 +6,11 @@ How a text is read (``Matcher.scan``):
    mapped to simplified (a character table built once from OpenCC's ``t2s`` conversion), lower case.
 2. **Candidates** are found with one Aho–Corasick pass over all terms (pyahocorasick), so a text
    without any term costs one pass and nothing else.
-3. **Segmented** (jieba, with the dictionary's terms and exempt words added) only around each
-   candidate, within its clause. A term counts when its span starts and ends on word boundaries —
-   "原始股" inside "原始股东" or "理财" inside "代理财务" does not — and when no negation word stands
-   before it in the same clause ("不承诺保本", "谨防高息" do not count).
+3. **Segmented** (jieba, with the dictionary's terms and exempt words added) only in the clauses
+   that hold a candidate (cached: advertisements repeat their clauses). A term counts when its span
+   starts and ends on word boundaries — "原始股" inside "原始股东" or "理财" inside "代理财务" does
+   not — and when no negation word stands at most ``negation_window`` words before it in the same
+   clause ("不承诺保本", "谨防高息" do not count).
 
 Promised yields are read from the same normalised text (``extract_yields``): "年化18%", "月息2分",
 "日息0.5%", annualised (月 × 12, 周 × 52, 日 × 365).
@@ -22,6 +23,7 @@ import logging
 import re
 import tomllib
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -33,7 +35,6 @@ import jieba
 jieba.setLogLevel(logging.WARNING)
 
 CLAUSE_BREAK = re.compile(r"[，。；！？、,.;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s]")
-CONTEXT = 8  # characters of the clause kept on each side of a candidate when segmenting
 
 
 @dataclass(frozen=True)
@@ -136,15 +137,20 @@ class Matcher:
     def __len__(self) -> int:
         return len(self.terms)
 
-    def _segment_uncached(self, piece: str) -> tuple[frozenset[int], tuple[tuple[int, str], ...]]:
+    def _segment_uncached(self, clause: str) -> tuple[frozenset[int], dict[int, bool]]:
+        """Word boundaries of a clause, and for each word start whether a negation precedes it."""
         bounds = {0}
-        words = []
+        words: list[str] = []
+        starts: list[int] = []
         pos = 0
-        for w in self._tok.cut(piece, HMM=False):
-            words.append((pos, w))
+        for w in self._tok.cut(clause, HMM=False):
+            starts.append(pos)
+            words.append(w)
             pos += len(w)
             bounds.add(pos)
-        return frozenset(bounds), tuple(words)
+        negs = [w in self.negations for w in words]
+        negated = {p: any(negs[max(0, i - self.window) : i]) for i, p in enumerate(starts)}
+        return frozenset(bounds), negated
 
     def candidates(self, text: str) -> list[tuple[int, int, str, str, float]]:
         return [
@@ -159,24 +165,17 @@ class Matcher:
             return Scan(text, [], [])
         hits: list[Hit] = []
         negated: list[Hit] = []
+        breaks = [m.start() for m in CLAUSE_BREAK.finditer(text)]
         for start, end, term, cls, weight in found:
-            # The clause around the candidate, at most CONTEXT characters each side.
-            a = start
-            while a > 0 and start - a < CONTEXT and not CLAUSE_BREAK.match(text[a - 1]):
-                a -= 1
-            b = end
-            while b < len(text) and b - end < CONTEXT and not CLAUSE_BREAK.match(text[b]):
-                b += 1
-            bounds, words = self._segment(text[a:b])
+            k = bisect_right(breaks, start)  # the clause holding the candidate
+            a = breaks[k - 1] + 1 if k else 0
+            b = breaks[k] if k < len(breaks) else len(text)
+            bounds, neg_before = self._segment(text[a:b])
             s, e = start - a, end - a
             if s not in bounds or e not in bounds:
                 continue  # inside a longer word
             hit = Hit(term, cls, start, end, weight)
-            before = [w for p, w in words if p < s][-self.window :]
-            if any(w in self.negations for w in before):
-                negated.append(hit)
-            else:
-                hits.append(hit)
+            (negated if neg_before.get(s, False) else hits).append(hit)
         # Overlapping hits (保本 and 保本保息): keep the longest of each overlapping group.
         hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
         kept: list[Hit] = []
