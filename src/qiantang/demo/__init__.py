@@ -374,6 +374,7 @@ def load(
         demo_day = session.scalar(select(func.max(Loan.as_of)))
         build_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
         run_history(session, [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)], actor="demo")
+        refresh_summary(session)  # the overview's enterprise counts include them
         analyze(conn)  # planner statistics for the freshly loaded tables
         session.flush()
         session.close()
