@@ -106,3 +106,9 @@ def test_profile_panel(clients, db):
     r = clients.as_user("admin").get(f"/enterprises/{uscc}")
     assert r.status_code == 200
     assert 'data-testid="fundraising-panel"' in r.text
+
+
+def test_keyword_dictionary_page(clients):
+    r = clients.as_user("xihu").get("/fundraising/keywords")
+    assert r.status_code == 200
+    assert "保本保息" in r.text and "kw-2026.1" in r.text and "不承诺" in r.text

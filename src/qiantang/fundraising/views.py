@@ -15,6 +15,7 @@ from qiantang.errors import NotFound
 from qiantang.exports import build_xlsx, xlsx_response
 from qiantang.fundraising import service
 from qiantang.fundraising.index import config
+from qiantang.fundraising.keywords import matcher
 from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfile
 from qiantang.fundraising.watch import watch_config
 from qiantang.registry.service import area_names
@@ -152,3 +153,20 @@ def _firm_panel(session, *, enterprise, scope) -> Panel | None:
 
 
 register_panel("fundraising", _firm_panel)
+
+
+@router.get("/fundraising/keywords")
+def keywords_page(request: Request, auth: Viewer):
+    m = matcher()
+    by_class: dict[str, list[str]] = {code: [] for code in m.classes}
+    for term, (cls, _w) in m.terms.items():
+        by_class[cls].append(term)
+    return render(
+        request,
+        "fundraising/keywords.html",
+        matcher=m,
+        by_class=by_class,
+        index_version=config().version,
+        watch_version=watch_config().version,
+        active="fundraising",
+    )
