@@ -1079,6 +1079,40 @@ def _print_evaluation(ev, title: str) -> None:
         wide.print(f"  [dim]缺少的列（按未观测处理）missing (not observed): {', '.join(ev.missing)}[/dim]")
 
 
+@fundraising_app.command("import")
+def fundraising_import(
+    kind: Annotated[
+        str,
+        typer.Argument(help="profiles | changes | people | texts | spread | complaints | dishonest | funds"),
+    ],
+    file: Annotated[
+        str, typer.Argument(help="CSV or Excel; headers are the field names or their Chinese labels")
+    ],
+) -> None:
+    """Import monitoring data; the file is checked whole and nothing is stored on any error."""
+    from pathlib import Path
+
+    from qiantang.db import session_scope
+    from qiantang.errors import ValidationFailed
+    from qiantang.fundraising.evaluate import read_table
+    from qiantang.fundraising.imports import import_table
+
+    path = Path(file)
+    if not path.exists():
+        _fail(f"找不到文件 {file}")
+    table = read_table(path)
+    try:
+        with session_scope() as session:
+            n = import_table(session, kind, table)
+    except ValidationFailed as exc:
+        console.print(f"[red]{exc.summary}[/red]")
+        for e in exc.errors[:50]:
+            where = f"第 {e.row} 行 " if e.row else ""
+            console.print(f"  {where}{e.column or ''}：{e.message}")
+        raise typer.Exit(code=1) from None
+    console.print(f"已导入 {n:,} 行 imported {n:,} rows ({kind})")
+
+
 @fundraising_app.command("evaluate")
 def fundraising_evaluate(
     file: Annotated[str | None, typer.Argument(help="CSV or Excel table, one row per entity")] = None,
