@@ -112,3 +112,32 @@ def test_keyword_dictionary_page(clients):
     r = clients.as_user("xihu").get("/fundraising/keywords")
     assert r.status_code == 200
     assert "保本保息" in r.text and "kw-2026.1" in r.text and "不承诺" in r.text
+
+
+def test_a_run_notifies_district_offices_of_firms_turning_red(db):
+    from qiantang.notify.models import Notification
+    from qiantang.notify.service import staff
+
+    run = latest(db)
+    # the xihu officer's district first, any district with a red firm otherwise
+    red = db.scalar(
+        select(FirmScore)
+        .where(FirmScore.run_id == run.id, FirmScore.grade == "red")
+        .order_by((FirmScore.district_code != "330106"), FirmScore.id)
+        .limit(1)
+    )
+    assert red is not None
+    district = red.district_code
+    # pretend it was green in the previous run
+    db.execute(FirmScore.__table__.update().where(FirmScore.id == red.id).values(grade="green"))
+    new = service.run(db, as_of=run.as_of)
+    rows = db.scalars(
+        select(Notification).where(
+            Notification.event_type == "fundraising_red",
+            Notification.dedupe_key == f"fundraising-run-{new.id}-{district}",
+        )
+    ).all()
+    officers = staff(db, district_code=district)
+    assert {n.user_id for n in rows} == set(officers)
+    if officers:
+        assert "红色非法集资风险" in rows[0].title

@@ -167,6 +167,7 @@ def run(
     tips: dict[int, int] | None = None,
     actor: str | None = None,
     bundle: Bundle | None = None,
+    notify_users: bool = True,
 ) -> ScoreRun:
     """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run."""
     t0 = time.perf_counter()
@@ -219,13 +220,48 @@ def run(
         session.execute(insert(FirmScore), rows[k : k + 5000])
     r.seconds = round(time.perf_counter() - t0, 3)
     session.flush()
+    if notify_users:
+        _notify_new_red(session, r, previous)
     return r
+
+
+def _notify_new_red(session: Session, r: ScoreRun, previous: ScoreRun | None) -> None:
+    """Tell each district office (event ``fundraising_red``) about firms that turned red in this run."""
+    from qiantang.notify import service as notify
+
+    was_red: set[int] = set()
+    if previous is not None:
+        was_red = set(
+            session.scalars(
+                select(FirmScore.enterprise_id).where(
+                    FirmScore.run_id == previous.id, FirmScore.grade == "red"
+                )
+            )
+        )
+    new: dict[str, int] = {}
+    for eid, district in session.execute(
+        select(FirmScore.enterprise_id, FirmScore.district_code).where(
+            FirmScore.run_id == r.id, FirmScore.grade == "red"
+        )
+    ):
+        if eid not in was_red:
+            new[district] = new.get(district, 0) + 1
+    for district, n in sorted(new.items()):
+        notify.notify(
+            session,
+            "fundraising_red",
+            user_ids=notify.staff(session, district_code=district),
+            title=f"本区县新增 {n} 家红色非法集资风险企业（{r.as_of.isoformat()}）",
+            title_en=f"{n} firm(s) in your district turned red in the fundraising index ({r.as_of})",
+            link=f"/fundraising?grade=red&district={district}",
+            dedupe_key=f"fundraising-run-{r.id}-{district}",
+        )
 
 
 def run_history(session: Session, dates: list[date], *, actor: str | None = None) -> list[ScoreRun]:
     """Several runs (oldest first) on one load of the data: the dashboard's trend, the demo's history."""
     bundle = load_bundle(session)
-    return [run(session, as_of=d, actor=actor, bundle=bundle) for d in sorted(dates)]
+    return [run(session, as_of=d, actor=actor, bundle=bundle, notify_users=False) for d in sorted(dates)]
 
 
 def clear_runs(session: Session) -> None:
