@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import cache
 from importlib import resources
 
@@ -369,7 +369,3 @@ def table_features(table: pd.DataFrame, as_of: date | None = None) -> pd.DataFra
             phrase != "", "承诺年化收益" + f["promised_return"].round(1).astype(str) + "%"
         ).where(given, "")
     return derive(f, as_of)
-
-
-def since(as_of: date, days: int) -> date:
-    return as_of - timedelta(days=days)
