@@ -86,7 +86,7 @@ BASE: dict[str, str] = {
     "private_fund": (
         "私募基金 私募 私募产品 私募理财 基金份额 基金产品 有限合伙 合伙份额 份额转让 收益权转让 "
         "资产管理计划 资管计划 信托计划 信托产品 定向融资 定融 政信 城投定融 地方债 债权计划 "
-        "财富管理 资产管理 投资管理 投资咨询 财富中心 理财中心 家族信托 私人银行 高端理财 "
+        "财富中心 理财中心 家族信托 私人银行 高端理财 "
         "基金募集 对外募集 向社会募集 公开募集 集资 募资 筹资 吸收资金 吸收存款 吸储"
     ),
     "publicity": (
@@ -160,6 +160,8 @@ def terms() -> list[tuple[str, str]]:
     return sorted(rows.items(), key=lambda kv: (kv[1], kv[0]))
 
 
+# Names of lawful business lines (投资咨询、资产管理 …) are not terms: they describe what a firm is
+# registered for, which the licence dimension already reads from its name and scope.
 # Words that describe a yield without promising anything: they count, with a low weight.
 DESCRIPTIVE = {
     "年化",
