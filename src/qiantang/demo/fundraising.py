@@ -157,10 +157,10 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
     codes = _usccs(session, rng, district, founded)
     rows_e = []
     reg_cap = np.where(
-        scheme, np.exp(rng.normal(np.log(3000), 1.0, n)), np.exp(rng.normal(np.log(500), 1.0, n))
+        scheme, np.exp(rng.normal(np.log(1200), 1.0, n)), np.exp(rng.normal(np.log(500), 1.0, n))
     )
     reg_cap = np.round(np.clip(reg_cap, 10, 100_000), 0) * 10_000  # 元
-    paid_share = np.where(scheme, rng.beta(1.0, 3, n), rng.beta(2, 2, n))
+    paid_share = np.where(scheme, rng.beta(1.0, 3, n), rng.beta(1.5, 2, n))
     for i in range(n):
         c = cats[cat[i]]
         _share, code, words, _scope, _p = CATEGORIES[c]
@@ -194,7 +194,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
     promised = np.where(
         scheme,
         np.clip(rng.lognormal(np.log(13), 0.45, n), 6, 60),
-        np.clip(rng.lognormal(np.log(5), 0.3, n), 2, 14),
+        np.clip(rng.lognormal(np.log(5.5), 0.4, n), 2, 14),
     )
     life_days = np.where(scheme, rng.gamma(3.0, 330 * (12 / promised) / 3.0), np.inf)
     collapse_on = [
@@ -286,7 +286,7 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
             active = scheme[i] and d >= start[i]
             rate = 1.2 if active else 0.35
             for _ in range(int(rng.poisson(rate))):
-                hype = rng.random() < (0.75 if active else 0.08)
+                hype = rng.random() < (0.6 if active else 0.12)
                 bank = HYPE if hype else PLAIN
                 text = bank[int(rng.integers(len(bank)))].format(
                     y=f"{y:.0f}%" if rng.random() < 0.5 else f"{y:.1f}%",
