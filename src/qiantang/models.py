@@ -9,6 +9,19 @@ from qiantang.disputes.models import Dispute
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import AnnualFiling, Filing
+from qiantang.fundraising.models import (
+    Collapse,
+    Complaint,
+    DishonestDebtor,
+    FirmPerson,
+    FirmProfile,
+    FirmScore,
+    FirmText,
+    FundAnomaly,
+    RegistrationChange,
+    ScoreRun,
+    SpreadObservation,
+)
 from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
@@ -39,10 +52,13 @@ __all__ = [
     "CaseAttachment",
     "CaseEvent",
     "Cluster",
+    "Collapse",
+    "Complaint",
     "ContagionScenario",
     "CreditModel",
     "CreditMonitoring",
     "CreditScore",
+    "DishonestDebtor",
     "Dispute",
     "Enterprise",
     "EnterpriseFinancial",
@@ -52,6 +68,11 @@ __all__ = [
     "EwRun",
     "EwSignal",
     "Filing",
+    "FirmPerson",
+    "FirmProfile",
+    "FirmScore",
+    "FirmText",
+    "FundAnomaly",
     "Guarantee",
     "GuaranteeGroup",
     "Indicator",
@@ -75,7 +96,10 @@ __all__ = [
     "Product",
     "ProductVersion",
     "Recommendation",
+    "RegistrationChange",
     "ReserveFirm",
+    "ScoreRun",
+    "SpreadObservation",
     "StageEvent",
     "StatCell",
     "StatRefresh",

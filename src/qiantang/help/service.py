@@ -43,6 +43,7 @@ PAGES: tuple[GuidePage, ...] = (
     GuidePage("talent", N_("Finance talent"), ("talent",)),
     GuidePage("matching", N_("Financing matchmaking"), ("matching",)),
     GuidePage("disputes", N_("Financial disputes"), ("disputes",)),
+    GuidePage("fundraising", N_("Illegal fundraising"), ("fundraising",)),
     GuidePage("audit", N_("Audit log and users"), ("audit", "users")),
 )
 BY_SLUG = {p.slug: p for p in PAGES}

@@ -140,6 +140,7 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.fundraising.views import router as fundraising_router
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
     from qiantang.jobs.views import router as jobs_router
@@ -183,6 +184,7 @@ def create_app() -> FastAPI:
         network_router,
         listing_router,
         disputes_router,
+        fundraising_router,
         matching_products_router,
         matching_namelists_router,
         talent_router,

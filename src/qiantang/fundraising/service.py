@@ -1,0 +1,496 @@
+"""Fundraising monitoring services: watched firms, scoring runs, scores by scope, the demo backtest.
+
+``run`` finds the watched firms (watch.toml), computes every indicator as of a date with pandas
+(features.py), scores them (index.py) and stores one ``FirmScore`` per firm in a ``ScoreRun``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from qiantang.auth.scope import Scope
+from qiantang.enterprises.models import Enterprise
+from qiantang.errors import NotFound
+from qiantang.fundraising.features import Bundle, features_as_of, scan_texts
+from qiantang.fundraising.index import config, score_frame
+from qiantang.fundraising.keywords import matcher
+from qiantang.fundraising.models import (
+    CHANGE_ZH,
+    Collapse,
+    Complaint,
+    DishonestDebtor,
+    FirmPerson,
+    FirmProfile,
+    FirmScore,
+    FirmText,
+    FundAnomaly,
+    RegistrationChange,
+    ScoreRun,
+    SpreadObservation,
+)
+from qiantang.fundraising.watch import categorise
+from qiantang.registry.models import Institution
+
+
+def _frame(session: Session, stmt, dates: tuple[str, ...] = ()) -> pd.DataFrame:
+    result = session.execute(stmt)
+    df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for c in dates:
+        df[c] = pd.to_datetime(df[c]) if len(df) else pd.Series(dtype="datetime64[ns]")
+    return df
+
+
+def watched_firms(session: Session) -> pd.DataFrame:
+    """The watched firms with their register and profile data; index: enterprise_id."""
+    e = Enterprise
+    p = FirmProfile
+    firms = _frame(
+        session,
+        select(
+            e.id.label("enterprise_id"),
+            e.uscc,
+            e.name,
+            e.district_code,
+            e.industry_code,
+            e.founded_on,
+            e.registered_capital,
+            p.business_scope,
+            p.paid_in_capital,
+            p.address,
+            p.phone,
+        )
+        .outerjoin(p, p.enterprise_id == e.id)
+        .where(e.deregistered_on.is_(None)),
+        ("founded_on",),
+    )
+    firms["category"] = categorise(firms["name"], firms["business_scope"], firms["industry_code"])
+    # Shared address / phone counts over all firms with a profile, before keeping the watched ones.
+    for col, out in (("address", "firms_at_address"), ("phone", "firms_at_phone")):
+        counts = firms[col].dropna().value_counts()
+        firms[out] = firms[col].map(counts).fillna(0)
+    firms = firms[firms["category"] != ""].set_index("enterprise_id")
+    licensed = set(session.scalars(select(Institution.uscc).where(Institution.deregistered_on.is_(None))))
+    firms["licensed"] = firms["uscc"].isin(licensed)
+    return firms
+
+
+def load_bundle(session: Session) -> Bundle:
+    firms = watched_firms(session)
+    ids = list(firms.index)
+
+    def of(model, *cols, dates=()):
+        stmt = select(*[getattr(model, c) for c in cols])
+        return _frame(session, stmt, dates)
+
+    texts = of(FirmText, "enterprise_id", "published_on", "text", dates=("published_on",))
+    texts = texts[texts["enterprise_id"].isin(ids)]
+    hits, ylds = scan_texts(texts)
+    spread = of(
+        SpreadObservation,
+        "enterprise_id",
+        "observed_on",
+        "investors",
+        "amount_raised",
+        "realised_return",
+        "districts",
+        "provinces",
+        dates=("observed_on",),
+    )
+    complaints = of(Complaint, "enterprise_id", "received_on", "amount", "summary", dates=("received_on",))
+    changes = of(RegistrationChange, "enterprise_id", "kind", "changed_on", dates=("changed_on",))
+    changes["kind"] = changes["kind"].astype(str).str.replace("ChangeKind.", "", regex=False).str.lower()
+    changes["kind_zh"] = changes["kind"].map({k.value: v for k, v in CHANGE_ZH.items()}).fillna("")
+    people = of(FirmPerson, "enterprise_id", "person_key", "since", "until", dates=("since", "until"))
+    dishonest = of(
+        DishonestDebtor,
+        "enterprise_id",
+        "person_key",
+        "listed_on",
+        "removed_on",
+        dates=("listed_on", "removed_on"),
+    )
+    funds = of(FundAnomaly, "enterprise_id", "reported_on", "kind", dates=("reported_on",))
+    collapses = of(Collapse, "enterprise_id", "collapsed_on", "victims", dates=("collapsed_on",))
+    names = (
+        dict(
+            session.execute(
+                select(Enterprise.id, Enterprise.name).where(
+                    Enterprise.id.in_(set(people["enterprise_id"]) | set(ids))
+                )
+            ).all()
+        )
+        if len(people) or ids
+        else {}
+    )
+    return Bundle(
+        firms,
+        hits,
+        ylds,
+        spread,
+        complaints,
+        changes,
+        people,
+        dishonest,
+        funds,
+        collapses,
+        texts=len(texts),
+        extra={"names": names},
+    )
+
+
+def data_date(session: Session) -> date:
+    """The latest date in the monitoring data (the demo's "today"); today when there is none."""
+    latest = [
+        session.scalar(select(func.max(col)))
+        for col in (SpreadObservation.observed_on, FirmText.published_on, Complaint.received_on)
+    ]
+    latest = [d for d in latest if d is not None]
+    return max(latest) if latest else date.today()
+
+
+def latest_run(session: Session) -> ScoreRun | None:
+    return session.scalar(select(ScoreRun).order_by(ScoreRun.id.desc()).limit(1))
+
+
+def run(
+    session: Session,
+    *,
+    as_of: date | None = None,
+    tips: dict[int, int] | None = None,
+    actor: str | None = None,
+    bundle: Bundle | None = None,
+    notify_users: bool = True,
+) -> ScoreRun:
+    """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run."""
+    t0 = time.perf_counter()
+    cfg = config()
+    as_of = as_of or data_date(session)
+    bundle = bundle if bundle is not None else load_bundle(session)
+    previous = latest_run(session)
+    flagged: set[int] = set()
+    if previous is not None:
+        flagged = set(
+            session.scalars(
+                select(FirmScore.enterprise_id).where(
+                    FirmScore.run_id == previous.id, FirmScore.grade.in_(("red", "orange"))
+                )
+            )
+        )
+    feats = features_as_of(bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
+    scored = score_frame(feats, cfg)
+    counts = {g: int((scored["grade"] == g).sum()) for g in ("red", "orange", "yellow", "green")}
+    r = ScoreRun(
+        as_of=as_of,
+        version=cfg.version,
+        keywords_version=matcher().version,
+        firms=len(scored),
+        counts=counts,
+        created_by=actor,
+    )
+    session.add(r)
+    session.flush()
+    sub_cols = [c for c in scored.columns if c.startswith("sub_")]
+    subs = scored[sub_cols].rename(columns=lambda c: c[4:]).round(1).to_dict("records")
+    rows = [
+        {
+            "run_id": r.id,
+            "enterprise_id": int(eid),
+            "district_code": feats.at[eid, "district_code"],
+            "category": feats.at[eid, "category"],
+            "score": float(score),
+            "grade": grade,
+            "version": cfg.version,
+            "subscores": sub,
+            "reasons": reasons,
+            "dishonest": bool(feats.at[eid, "firm_dishonest"]),
+        }
+        for eid, score, grade, sub, reasons in zip(
+            scored.index, scored["score"], scored["grade"], subs, scored["reasons"], strict=True
+        )
+    ]
+    for k in range(0, len(rows), 5000):
+        session.execute(insert(FirmScore), rows[k : k + 5000])
+    r.seconds = round(time.perf_counter() - t0, 3)
+    session.flush()
+    if notify_users:
+        _notify_new_red(session, r, previous)
+    return r
+
+
+def _notify_new_red(session: Session, r: ScoreRun, previous: ScoreRun | None) -> None:
+    """Tell each district office (event ``fundraising_red``) about firms that turned red in this run."""
+    from qiantang.notify import service as notify
+
+    was_red: set[int] = set()
+    if previous is not None:
+        was_red = set(
+            session.scalars(
+                select(FirmScore.enterprise_id).where(
+                    FirmScore.run_id == previous.id, FirmScore.grade == "red"
+                )
+            )
+        )
+    new: dict[str, int] = {}
+    for eid, district in session.execute(
+        select(FirmScore.enterprise_id, FirmScore.district_code).where(
+            FirmScore.run_id == r.id, FirmScore.grade == "red"
+        )
+    ):
+        if eid not in was_red:
+            new[district] = new.get(district, 0) + 1
+    for district, n in sorted(new.items()):
+        notify.notify(
+            session,
+            "fundraising_red",
+            user_ids=notify.staff(session, district_code=district),
+            title=f"本区县新增 {n} 家红色非法集资风险企业（{r.as_of.isoformat()}）",
+            title_en=f"{n} firm(s) in your district turned red in the fundraising index ({r.as_of})",
+            link=f"/fundraising?grade=red&district={district}",
+            dedupe_key=f"fundraising-run-{r.id}-{district}",
+        )
+
+
+def run_history(session: Session, dates: list[date], *, actor: str | None = None) -> list[ScoreRun]:
+    """Several runs (oldest first) on one load of the data: the dashboard's trend, the demo's history."""
+    bundle = load_bundle(session)
+    return [run(session, as_of=d, actor=actor, bundle=bundle, notify_users=False) for d in sorted(dates)]
+
+
+def clear_runs(session: Session) -> None:
+    session.execute(delete(FirmScore))
+    session.execute(delete(ScoreRun))
+
+
+# --- reading scores by scope --------------------------------------------------------------------
+def _scoped(stmt, scope: Scope):
+    if scope.is_citywide:
+        return stmt
+    return stmt.where(FirmScore.district_code == (scope.district_code or "-"))
+
+
+def scores(
+    session: Session,
+    *,
+    scope: Scope,
+    run: ScoreRun,
+    grade: str | None = None,
+    district: str | None = None,
+    category: str | None = None,
+    limit: int | None = 200,
+):
+    stmt = (
+        select(FirmScore, Enterprise.name)
+        .join(Enterprise, Enterprise.id == FirmScore.enterprise_id)
+        .where(FirmScore.run_id == run.id)
+    )
+    stmt = _scoped(stmt, scope)
+    if grade:
+        stmt = stmt.where(FirmScore.grade == grade)
+    if district:
+        stmt = stmt.where(FirmScore.district_code == district)
+    if category:
+        stmt = stmt.where(FirmScore.category == category)
+    stmt = stmt.order_by(FirmScore.score.desc(), FirmScore.enterprise_id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).all()
+
+
+def summary(session: Session, *, scope: Scope, run: ScoreRun) -> dict[str, Any]:
+    """Counts by district × grade and category × grade, and the trend of red/orange over runs."""
+    base = _scoped(
+        select(FirmScore.district_code, FirmScore.category, FirmScore.grade, func.count())
+        .where(FirmScore.run_id == run.id)
+        .group_by(FirmScore.district_code, FirmScore.category, FirmScore.grade),
+        scope,
+    )
+    rows = session.execute(base).all()
+    by_district: dict[str, dict[str, int]] = {}
+    by_category: dict[str, dict[str, int]] = {}
+    totals = dict.fromkeys(("red", "orange", "yellow", "green"), 0)
+    for d, c, g, n in rows:
+        by_district.setdefault(d, dict.fromkeys(totals, 0))[g] += n
+        by_category.setdefault(c, dict.fromkeys(totals, 0))[g] += n
+        totals[g] += n
+    trend_stmt = _scoped(
+        select(ScoreRun.as_of, FirmScore.grade, func.count())
+        .join(ScoreRun, ScoreRun.id == FirmScore.run_id)
+        .group_by(ScoreRun.id, ScoreRun.as_of, FirmScore.grade)
+        .order_by(ScoreRun.id),
+        scope,
+    )
+    trend: dict[date, dict[str, int]] = {}
+    for d, g, n in session.execute(trend_stmt).all():
+        trend.setdefault(d, dict.fromkeys(totals, 0))[g] += n
+    return {"by_district": by_district, "by_category": by_category, "totals": totals, "trend": trend}
+
+
+def firm_score(session: Session, *, scope: Scope, enterprise_id: int) -> FirmScore:
+    run_ = latest_run(session)
+    row = None
+    if run_ is not None:
+        row = session.scalar(
+            _scoped(
+                select(FirmScore).where(
+                    FirmScore.run_id == run_.id, FirmScore.enterprise_id == enterprise_id
+                ),
+                scope,
+            )
+        )
+    if row is None:
+        raise NotFound("该企业不在监测范围内，或不在您的辖区")
+    return row
+
+
+def firm_history(session: Session, enterprise_id: int) -> list[tuple[date, float, str]]:
+    stmt = (
+        select(ScoreRun.as_of, FirmScore.score, FirmScore.grade)
+        .join(ScoreRun, ScoreRun.id == FirmScore.run_id)
+        .where(FirmScore.enterprise_id == enterprise_id)
+        .order_by(ScoreRun.as_of)
+    )
+    return [tuple(r) for r in session.execute(stmt).all()]
+
+
+def firm_timeline(session: Session, enterprise_id: int) -> list[tuple[date, str, str]]:
+    """The firm's dated signals: texts with keywords, complaints, changes, 失信, fund reports."""
+    out: list[tuple[date, str, str]] = []
+    m = matcher()
+    for t in session.scalars(
+        select(FirmText)
+        .where(FirmText.enterprise_id == enterprise_id)
+        .order_by(FirmText.published_on.desc())
+        .limit(50)
+    ):
+        s = m.scan(t.text)
+        if s.hits:
+            out.append((t.published_on, "宣传文本", f"{t.source}：{s.hits[0].snippet(s.text)}"))
+    for c in session.scalars(select(Complaint).where(Complaint.enterprise_id == enterprise_id)):
+        out.append((c.received_on, "投诉", c.summary or c.channel))
+    for ch in session.scalars(
+        select(RegistrationChange).where(RegistrationChange.enterprise_id == enterprise_id)
+    ):
+        out.append((ch.changed_on, "工商变更", ch.kind.zh))
+    for d in session.scalars(select(DishonestDebtor).where(DishonestDebtor.enterprise_id == enterprise_id)):
+        out.append((d.listed_on, "失信被执行人", d.case_no or "列入名单"))
+    for fa in session.scalars(select(FundAnomaly).where(FundAnomaly.enterprise_id == enterprise_id)):
+        out.append((fa.reported_on, "资金异常", fa.kind))
+    col = session.scalar(select(Collapse).where(Collapse.enterprise_id == enterprise_id))
+    if col is not None:
+        out.append((col.collapsed_on, "暴雷", f"受损投资人{col.victims}人"))
+    return sorted(out, key=lambda r: r[0], reverse=True)
+
+
+def linked_firms(session: Session, enterprise_id: int) -> list[tuple[int, str, str]]:
+    """Firms sharing a shareholder or legal representative with this one: (id, name, role)."""
+    keys = select(FirmPerson.person_key).where(FirmPerson.enterprise_id == enterprise_id)
+    stmt = (
+        select(FirmPerson.enterprise_id, Enterprise.name, FirmPerson.role)
+        .join(Enterprise, Enterprise.id == FirmPerson.enterprise_id)
+        .where(FirmPerson.person_key.in_(keys), FirmPerson.enterprise_id != enterprise_id)
+        .distinct()
+        .limit(50)
+    )
+    return [(i, n, r.zh) for i, n, r in session.execute(stmt).all()]
+
+
+# --- backtest on labelled collapses --------------------------------------------------------------
+@dataclass
+class Backtest:
+    collapses: int
+    flagged_90: float  # share of collapses flagged red/orange ≥ 90 days before
+    median_lead_days: float | None
+    precision_top100: float
+    baseline_flagged_90: float
+    baseline_median_lead_days: float | None
+    baseline_precision_top100: float
+    snapshot: date
+    dates: int
+    version: str
+
+
+def backtest(
+    session: Session,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    step_days: int = 30,
+    horizon_days: int = 365,
+    top: int = 100,
+) -> Backtest:
+    """Score the watched firms every ``step_days`` and compare with the collapses that followed.
+
+    * flagged ≥ 90 days: a collapse counts when the firm was graded red or orange on a date at least
+      90 days before it collapsed; the lead time is from the first such date.
+    * precision of the top ``top``: ranked on the snapshot ``horizon_days`` before the data's end, the
+      share of the top firms that collapsed within the horizon.
+    * the baseline ranks by promised return alone and flags, on each date, as many firms as the
+      index graded red or orange.
+    """
+    cfg = config()
+    b = load_bundle(session)
+    end = end or data_date(session)
+    start = start or (pd.Timestamp(end) - pd.Timedelta(days=3 * 365)).date()
+    col = b.collapses.set_index("enterprise_id")["collapsed_on"]
+    dates = list(pd.date_range(start, end, freq=f"{step_days}D").date)
+    first_flag: dict[int, pd.Timestamp] = {}
+    first_base: dict[int, pd.Timestamp] = {}
+    for d in dates:
+        ts = pd.Timestamp(d)
+        f = features_as_of(b, d, cfg=cfg)
+        alive = ~f.index.isin(col[col <= ts].index)
+        f = f[alive]
+        s = score_frame(f, cfg, reasons=False)
+        flagged = s.index[s["grade"].isin(["red", "orange"])]
+        for eid in flagged:
+            first_flag.setdefault(int(eid), ts)
+        k = len(flagged)
+        if k:
+            base = f["promised_return"].fillna(-1).sort_values(ascending=False).index[:k]
+            for eid in base:
+                if f.at[eid, "promised_return"] == f.at[eid, "promised_return"]:  # not NaN
+                    first_base.setdefault(int(eid), ts)
+
+    def share_lead(first: dict[int, pd.Timestamp]) -> tuple[float, float | None]:
+        in_window = col[(col > pd.Timestamp(start)) & (col <= pd.Timestamp(end))]
+        leads = []
+        hit = 0
+        for eid, when in in_window.items():
+            t = first.get(int(eid))
+            if t is not None and t < when:
+                lead = (when - t).days
+                leads.append(lead)
+                hit += lead >= 90
+        n = len(in_window)
+        return (hit / n if n else 0.0), (float(np.median(leads)) if leads else None)
+
+    flagged_90, lead = share_lead(first_flag)
+    b_flagged_90, b_lead = share_lead(first_base)
+    snap = pd.Timestamp(end) - pd.Timedelta(days=horizon_days)
+    f = features_as_of(b, snap.date(), cfg=cfg)
+    f = f[~f.index.isin(col[col <= snap].index)]
+    s = score_frame(f, cfg, reasons=False)
+    later = set(col[(col > snap) & (col <= snap + pd.Timedelta(days=horizon_days))].index.astype(int))
+    top_idx = s["score"].sort_values(ascending=False, kind="stable").index[:top]
+    base_idx = f["promised_return"].fillna(-1).sort_values(ascending=False, kind="stable").index[:top]
+    n_top = max(1, min(top, len(s)))
+    return Backtest(
+        collapses=int(((col > pd.Timestamp(start)) & (col <= pd.Timestamp(end))).sum()),
+        flagged_90=flagged_90,
+        median_lead_days=lead,
+        precision_top100=sum(int(i) in later for i in top_idx) / n_top,
+        baseline_flagged_90=b_flagged_90,
+        baseline_median_lead_days=b_lead,
+        baseline_precision_top100=sum(int(i) in later for i in base_idx) / n_top,
+        snapshot=snap.date(),
+        dates=len(dates),
+        version=cfg.version,
+    )

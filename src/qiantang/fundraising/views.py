@@ -1,0 +1,172 @@
+"""Fundraising-monitoring pages: the dashboard, a firm's risk page, the Excel export, the profile panel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from qiantang.auth.permissions import Permission, has_permission
+from qiantang.enterprises.models import Enterprise
+from qiantang.enterprises.panels import Panel
+from qiantang.enterprises.panels import register as register_panel
+from qiantang.errors import NotFound
+from qiantang.exports import build_xlsx, xlsx_response
+from qiantang.fundraising import service
+from qiantang.fundraising.index import config
+from qiantang.fundraising.keywords import matcher
+from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfile
+from qiantang.fundraising.watch import watch_config
+from qiantang.registry.service import area_names
+from qiantang.web.deps import DB, Auth, record_export, require, require_any
+from qiantang.web.i18n import gettext as _
+from qiantang.web.i18n import is_zh
+from qiantang.web.templating import nav_permissions, render
+
+router = APIRouter(include_in_schema=False)
+Viewer = Annotated[Auth, require_any(*nav_permissions("fundraising"))]
+Exporter = Annotated[Auth, require(Permission.EXPORT)]
+LIMIT = 200
+
+
+def grade_names() -> dict[str, str]:
+    return {"red": _("Red"), "orange": _("Orange"), "yellow": _("Yellow"), "green": _("Green")}
+
+
+def _names(db) -> dict:
+    return {
+        "areas": area_names(db, zh=is_zh()),
+        "categories": watch_config().category_zh,
+        "grades": GRADE_ZH,
+        "dimensions": {k: v[0] for k, v in config().dimensions.items()},
+    }
+
+
+@router.get("/fundraising")
+def dashboard(
+    request: Request,
+    db: DB,
+    auth: Viewer,
+    grade: str | None = None,
+    district: str | None = None,
+    category: str | None = None,
+):
+    run = service.latest_run(db)
+    if run is None:
+        return render(request, "fundraising/empty.html", active="fundraising")
+    grade = grade if grade in GRADES else None
+    rows = service.scores(
+        db,
+        scope=auth.scope,
+        run=run,
+        grade=grade,
+        district=district or None,
+        category=category or None,
+        limit=LIMIT,
+    )
+    return render(
+        request,
+        "fundraising/dashboard.html",
+        run=run,
+        rows=rows,
+        summary=service.summary(db, scope=auth.scope, run=run),
+        names=_names(db),
+        grades=GRADES,
+        grade_names=grade_names(),
+        filters={"grade": grade or "", "district": district or "", "category": category or ""},
+        citywide=auth.scope.is_citywide,
+        limit=LIMIT,
+        can_export=has_permission(auth.user.role, Permission.EXPORT),
+        active="fundraising",
+    )
+
+
+@router.get("/fundraising/export")
+def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, district: str | None = None):
+    run = service.latest_run(db)
+    if run is None:
+        raise NotFound(_("No scoring run yet."))
+    grade = grade if grade in GRADES else None
+    rows = service.scores(db, scope=auth.scope, run=run, grade=grade, district=district or None, limit=None)
+    names = _names(db)
+    dims = list(config().dimensions)
+    headers = [
+        _("Enterprise"),
+        _("District"),
+        _("Category"),
+        _("Index"),
+        _("Grade"),
+        *[names["dimensions"][d] for d in dims],
+        _("Main reasons"),
+        _("Index version"),
+    ]
+    body = [
+        [
+            name,
+            names["areas"].get(s.district_code, s.district_code),
+            names["categories"].get(s.category, s.category),
+            s.score,
+            grade_names().get(s.grade, s.grade),
+            *[s.subscores.get(d, 0) for d in dims],
+            "；".join(r["text"] for r in s.reasons[:3]),
+            s.version,
+        ]
+        for s, name in rows
+    ]
+    notes = [_("Fundraising risk index as of %(d)s.", d=run.as_of.isoformat())]
+    if request.app.state.is_demo(request):
+        notes.append(_("Exported from Qiantang; demo data is synthetic."))
+    content = build_xlsx(sheet_title=_("Fundraising risk"), headers=headers, rows=body, notes=notes)
+    record_export(db, request, auth, "fundraising_scores", detail={"rows": len(body)})
+    return xlsx_response(content, _("Fundraising risk") + ".xlsx")
+
+
+@router.get("/fundraising/firms/{enterprise_id}")
+def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
+    score = service.firm_score(db, scope=auth.scope, enterprise_id=enterprise_id)
+    firm = db.get(Enterprise, enterprise_id)
+    return render(
+        request,
+        "fundraising/firm.html",
+        firm=firm,
+        score=score,
+        profile=db.get(FirmProfile, enterprise_id),
+        people=db.scalars(select(FirmPerson).where(FirmPerson.enterprise_id == enterprise_id)).all(),
+        history=service.firm_history(db, enterprise_id),
+        timeline=service.firm_timeline(db, enterprise_id),
+        linked=service.linked_firms(db, enterprise_id),
+        names=_names(db),
+        grade_names=grade_names(),
+        active="fundraising",
+    )
+
+
+def _firm_panel(session, *, enterprise, scope) -> Panel | None:
+    if not scope.sees_enterprises:
+        return None
+    try:
+        score = service.firm_score(session, scope=scope, enterprise_id=enterprise.id)
+    except NotFound:
+        return None
+    return Panel("fundraising/_firm_panel.html", {"score": score, "grade_names": grade_names()})
+
+
+register_panel("fundraising", _firm_panel)
+
+
+@router.get("/fundraising/keywords")
+def keywords_page(request: Request, auth: Viewer):
+    m = matcher()
+    by_class: dict[str, list[str]] = {code: [] for code in m.classes}
+    for term, (cls, _w) in m.terms.items():
+        by_class[cls].append(term)
+    return render(
+        request,
+        "fundraising/keywords.html",
+        matcher=m,
+        by_class=by_class,
+        index_version=config().version,
+        watch_version=watch_config().version,
+        active="fundraising",
+    )
