@@ -9,6 +9,7 @@ from qiantang.disputes.models import Dispute
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwRun, EwSignal
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.filings.models import AnnualFiling, Filing
+from qiantang.fundraising.tip_models import Tip, TipReport, WatchEntry
 from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
@@ -84,6 +85,9 @@ __all__ = [
     "SummarySnapshot",
     "SystemMeta",
     "TalentCertification",
+    "Tip",
+    "TipReport",
     "User",
     "UserSession",
+    "WatchEntry",
 ]
