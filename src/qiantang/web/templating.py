@@ -41,6 +41,7 @@ TEMPLATE_PACKAGES = (
     "help",
     "jobs",
     "notify",
+    "fundraising",
 )
 
 
