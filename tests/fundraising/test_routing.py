@@ -16,7 +16,7 @@ from qiantang.errors import Conflict, Forbidden
 from qiantang.fundraising.routing import route_scores, watch_list
 from qiantang.fundraising.tip_models import WatchEntry
 from qiantang.matching import workdays
-from tests.fundraising.conftest import BINJIANG, XIHU, Row, firm_in
+from tests.fundraising.conftest import XIHU, Row, firm_in
 from tests.helpers import page_csrf_token
 
 # Friday 2026-09-25, 中秋节 (09-25 … 09-27 off), before 国庆 (10-01 … 10-07 off; 10-10 a 调休 workday).
@@ -78,7 +78,7 @@ def test_rerunning_a_version_does_not_duplicate_and_a_rising_grade_escalates(db,
 
 
 def test_handoff_clock_counts_working_days_with_holidays():
-    # Friday 2026-09-25 + 3 working days: Mon 28 (调休), Tue 29, Wed 30.
+    # Friday 2026-09-25 (中秋, off) + 3 working days: Mon 28, Tue 29, Wed 30.
     assert workdays.add_workdays(FRIDAY, 3) == date(2026, 9, 30)
     case = Case(handoff_due_on=date(2026, 9, 30), handed_off_at=None)
     assert cases.handoff_clock(case, FRIDAY).workdays_left == 3
@@ -103,8 +103,12 @@ def test_handoff_is_city_only_once_and_audited(db, xihu_firm):
     assert "已于" in cases.handoff_clock(case, date.today()).text_zh
 
 
-def test_district_officer_cannot_see_another_districts_fundraising_case(db, clients, xihu_firm, binjiang_firm):
-    result = route_scores(db, [Row(xihu_firm.id, "orange", 70), Row(binjiang_firm.id, "yellow", 55)], as_of=FRIDAY)
+def test_district_officer_cannot_see_another_districts_fundraising_case(
+    db, clients, xihu_firm, binjiang_firm
+):
+    result = route_scores(
+        db, [Row(xihu_firm.id, "orange", 70), Row(binjiang_firm.id, "yellow", 55)], as_of=FRIDAY
+    )
     db.commit()
     by_firm = {c.enterprise_id: c.id for c in db.scalars(select(Case).where(Case.id.in_(result.opened)))}
     binjiang = clients.as_user("binjiang")

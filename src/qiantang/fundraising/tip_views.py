@@ -98,7 +98,7 @@ async def tip_submit(request: Request, db: DB):
         )
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
         return response
-    except ValidationFailed as exc:
+    except (ValidationFailed, tips.TipTooLarge) as exc:
         db.rollback()
         return _form_page(
             request, form=form, error=exc.message if is_zh() else exc.message_en, status=exc.status_code
@@ -251,7 +251,7 @@ def tip_page(request: Request, db: DB, auth: Viewer, tip_id: int):
 def _act(request: Request, db, auth: Auth, tip_id: int, action, target=None):
     try:
         result = action()
-    except (ValidationFailed, Conflict) as exc:
+    except (ValidationFailed, Conflict, tips.TipTooLarge) as exc:
         db.rollback()
         return _detail(
             request,

@@ -36,7 +36,7 @@ from qiantang.cases.models import Case, CaseSource
 from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Level
 from qiantang.enterprises.models import Enterprise
-from qiantang.errors import Conflict, Forbidden, TooManyRequests, ValidationFailed
+from qiantang.errors import Conflict, Forbidden, QiantangError, TooManyRequests, ValidationFailed
 from qiantang.fundraising.tip_models import Tip, TipReport, TipStatus
 from qiantang.notify import service as notify
 from qiantang.safetext import BIDI_RE
@@ -59,7 +59,7 @@ _FORM_WORDS = re.compile(r"(股份)?有限(责任)?公司|集团|分公司|有�
 _PUNCT = re.compile(r"[\s\-_.,，。、·'\"“”‘’:：;；!！?？/\\]+")
 
 
-class TipTooLarge(ValidationFailed):
+class TipTooLarge(QiantangError):
     status_code = 413
 
 
