@@ -55,6 +55,7 @@ def _form_page(request: Request, *, form: dict | None = None, error: str | None 
         form=form or {},
         error=error,
         limits={"firm": tips.MAX_FIRM, "text": tips.MAX_TEXT, "contact": tips.MAX_CONTACT},
+        help_url="/help/tips",
     )
     set_cookie(request, response, TIP_CSRF_COOKIE, token, max_age=3600)
     response.headers["Cache-Control"] = "no-store"
@@ -120,6 +121,7 @@ def tip_status(request: Request, db: DB, code: str = "", new: str = ""):
         code=code,
         status=status,
         new=new == "1" and status is not None,
+        help_url="/help/tips",
     )
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -172,6 +174,7 @@ def tips_page(request: Request, db: DB, auth: Viewer, filters: Filters, page: in
         area_names=area_names(db, zh=is_zh()),
         export_query=query_without(request, "page"),
         active="fundraising",
+        help_url="/help/tips",
         **pagination(request, page=page, total=total, per_page=PER_PAGE),
     )
 
@@ -240,6 +243,7 @@ def _detail(request: Request, db, auth: Auth, tip_id: int, *, error: str | None 
         area_names=area_names(db, zh=is_zh()),
         error=error,
         active="fundraising",
+        help_url="/help/tips",
     )
 
 
@@ -305,6 +309,7 @@ def watchlist_page(request: Request, db: DB, auth: Viewer):
         rows=routing.watch_list(db, scope=auth.scope),
         area_names=area_names(db, zh=is_zh()),
         active="fundraising",
+        help_url="/help/tips",
     )
 
 
