@@ -226,6 +226,8 @@ def submit_tip(
     _serialise(session, key)
     check_rate(session, key, now=now)
     match = match_firm(session, firm)
+    # Reports about one firm take turns too (PostgreSQL), so that two at once merge rather than both open.
+    _serialise(session, f"firm:{match.enterprise_id or normalise_name(firm)}")
     tip = _duplicate_of(session, match=match, firm_text=firm, what=what, now=now)
     merged = tip is not None
     if tip is None:
