@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from qiantang.cases.models import Case, CaseSource
 from qiantang.db import utcnow
+from qiantang.enterprises.models import Enterprise
 from qiantang.fundraising import tips
 from qiantang.fundraising.tip_models import Tip, TipReport, TipStatus
 from qiantang.notify.models import Notification
@@ -133,12 +134,18 @@ def test_no_script_is_stored_as_markup_or_shown(client, clients, db, xihu_firm):
 def test_names_match_the_register_with_a_confidence(db, xihu_firm):
     exact = tips.match_firm(db, xihu_firm.uscc.lower())
     assert exact.enterprise_id == xihu_firm.id and exact.method == "uscc" and exact.confidence == 1.0
+    assert tips.match_firm(db, xihu_firm.name).confidence == 1.0
     # A near spelling (legal form dropped, one character changed) still matches, below certainty.
-    base = tips.normalise_name(xihu_firm.name)
-    near = base[:-1] + ("甲" if base[-1] != "甲" else "乙")
-    m = tips.match_firm(db, near + "有限公司")
-    if len(base) >= 6:
-        assert m.enterprise_id is not None and 0.75 <= m.confidence < 1.0
+    firm = next(
+        e
+        for e in db.scalars(select(Enterprise).order_by(Enterprise.id).limit(200))
+        if len(tips.normalise_name(e.name)) >= 8
+    )
+    base = tips.normalise_name(firm.name)
+    near = base[:-2] + ("甲" if base[-2] != "甲" else "乙") + base[-1]
+    m = tips.match_firm(db, near)
+    assert m.enterprise_id == firm.id and 0.75 <= m.confidence < 1.0, (firm.name, near, m)
+    assert m.district_code == firm.district_code
     nothing = tips.match_firm(db, "完全不存在的某某某某某某单位名称XYZ")
     assert nothing.enterprise_id is None and nothing.confidence is None
 

@@ -23,6 +23,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import ColumnElement, false, func, or_, select, text, true
@@ -40,6 +41,7 @@ from qiantang.errors import Conflict, Forbidden, QiantangError, TooManyRequests,
 from qiantang.fundraising.tip_models import Tip, TipReport, TipStatus
 from qiantang.notify import service as notify
 from qiantang.safetext import BIDI_RE
+from qiantang.search import matches
 
 OBJECT_TYPE = "fundraising_tip"
 MAX_FIRM = 200
@@ -121,7 +123,7 @@ def match_firm(session: Session, firm_text: str) -> Match:
     ).first()
     if exact is not None:
         return Match(exact.id, 1.0, "name", exact.district_code)
-    rows = session.execute(select(Enterprise.id, Enterprise.name, Enterprise.district_code)).all()
+    rows = _candidates(session, key)
     if not rows:
         return Match(None, None, "", None)
     choices = [normalise_name(r.name) for r in rows]
@@ -131,6 +133,33 @@ def match_firm(session: Session, firm_text: str) -> Match:
     _choice, score, index = best
     row = rows[index]
     return Match(row.id, round(score / 100, 3), "name", row.district_code)
+
+
+CANDIDATE_WINDOWS = 8  # pieces of the typed name looked up in the register's text index
+CANDIDATES_PER_WINDOW = 300
+
+
+def _candidates(session: Session, key: str) -> list:
+    """Firms whose name contains a 3-character piece of ``key`` (through the text index, so the
+    register — a million firms at city scale — is never read whole): a typo spoils the pieces that
+    cover it, not the others; rapidfuzz then ranks the candidates."""
+    size = 3
+    if len(key) <= size:
+        windows = [key]
+    else:
+        windows = list(dict.fromkeys(key[i : i + size] for i in range(0, len(key) - size + 1, 2)))
+        windows.append(key[-size:])
+        windows = list(dict.fromkeys(windows))[:CANDIDATE_WINDOWS]
+    found: dict[int, Any] = {}
+    for window in windows:
+        stmt = (
+            select(Enterprise.id, Enterprise.name, Enterprise.district_code)
+            .where(matches(session, "enterprises", Enterprise.id, window))
+            .limit(CANDIDATES_PER_WINDOW)
+        )
+        for row in session.execute(stmt):
+            found.setdefault(row.id, row)
+    return list(found.values())
 
 
 # ------------------------------------------------------------------------------------ rate limit
