@@ -16,7 +16,13 @@ from qiantang.errors import Conflict, Forbidden
 from qiantang.fundraising.routing import route_scores, watch_list
 from qiantang.fundraising.tip_models import WatchEntry
 from qiantang.matching import workdays
-from tests.fundraising.conftest import XIHU, Row, firm_in
+from tests.fundraising.tip_fixtures import (  # noqa: F401 (fixtures)
+    XIHU,
+    Row,
+    binjiang_firm_fixture,
+    firm_in,
+    xihu_firm_fixture,
+)
 from tests.helpers import page_csrf_token
 
 # Friday 2026-09-25, 中秋节 (09-25 … 09-27 off), before 国庆 (10-01 … 10-07 off; 10-10 a 调休 workday).

@@ -18,6 +18,7 @@ from qiantang.enterprises.models import Enterprise
 from qiantang.fundraising import tips
 from qiantang.fundraising.tip_models import Tip, TipReport, TipStatus
 from qiantang.notify.models import Notification
+from tests.fundraising.tip_fixtures import binjiang_firm_fixture, xihu_firm_fixture  # noqa: F401
 from tests.helpers import page_csrf_token
 
 TEXT = "该公司在小区门口发传单，承诺年化收益18%，保本保息，已有很多老人投了钱。"

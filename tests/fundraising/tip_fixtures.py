@@ -1,4 +1,5 @@
-"""Fixtures of the tips and routing tests: firms of the tiny demo city by district."""
+"""Fixtures of the tips and routing tests (imported by them, so that the engine's tests keep their own
+conftest): firms of the tiny demo city by district, and a scored row as the index hands it over."""
 
 from __future__ import annotations
 
@@ -41,11 +42,11 @@ class Row:
     )
 
 
-@pytest.fixture
-def xihu_firm(db) -> Enterprise:
+@pytest.fixture(name="xihu_firm")
+def xihu_firm_fixture(db) -> Enterprise:
     return firm_in(db, XIHU)
 
 
-@pytest.fixture
-def binjiang_firm(db) -> Enterprise:
+@pytest.fixture(name="binjiang_firm")
+def binjiang_firm_fixture(db) -> Enterprise:
     return firm_in(db, BINJIANG)
