@@ -166,3 +166,14 @@ def test_handoff_without_csrf_is_refused(db, clients, xihu_firm):
     r = admin.post(f"/cases/{case_id}/handoff", data={}, follow_redirects=False)
     assert r.status_code == 403
     assert db.get(Case, case_id).handed_off_at is None
+
+
+def test_watch_list_page_is_scoped(db, clients):
+    green = firm_in(db, XIHU, skip=2)
+    route_scores(db, [Row(green.id, "green", 18)])
+    db.commit()
+    xihu = clients.as_user("xihu").get("/fundraising/watchlist")
+    assert xihu.status_code == 200 and f'data-enterprise="{green.id}"' in xihu.text
+    binjiang = clients.as_user("binjiang").get("/fundraising/watchlist")
+    assert binjiang.status_code == 200 and f'data-enterprise="{green.id}"' not in binjiang.text
+    assert clients.as_user("firm").get("/fundraising/watchlist").status_code == 403
