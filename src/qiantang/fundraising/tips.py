@@ -41,7 +41,7 @@ from qiantang.errors import Conflict, Forbidden, QiantangError, TooManyRequests,
 from qiantang.fundraising.tip_models import Tip, TipReport, TipStatus
 from qiantang.notify import service as notify
 from qiantang.safetext import BIDI_RE
-from qiantang.search import matches
+from qiantang.search import index_hits, matches
 
 OBJECT_TYPE = "fundraising_tip"
 MAX_FIRM = 200
@@ -135,23 +135,25 @@ def match_firm(session: Session, firm_text: str) -> Match:
     return Match(row.id, round(score / 100, 3), "name", row.district_code)
 
 
-CANDIDATE_WINDOWS = 8  # pieces of the typed name looked up in the register's text index
+CANDIDATE_WINDOWS = 8  # 3-character pieces of the typed name looked up in the register's text index
 CANDIDATES_PER_WINDOW = 300
 
 
 def _candidates(session: Session, key: str) -> list:
-    """Firms whose name contains a 3-character piece of ``key`` (through the text index, so the
-    register — a million firms at city scale — is never read whole): a typo spoils the pieces that
-    cover it, not the others; rapidfuzz then ranks the candidates."""
-    size = 3
-    if len(key) <= size:
-        windows = [key]
-    else:
-        windows = list(dict.fromkeys(key[i : i + size] for i in range(0, len(key) - size + 1, 2)))
-        windows.append(key[-size:])
-        windows = list(dict.fromkeys(windows))[:CANDIDATE_WINDOWS]
+    """Firms whose name contains a 3-character piece of ``key``, through the register's text index
+    (a million firms at city scale are never read whole). A typo spoils the pieces that cover it,
+    not the others. On SQLite the index says how common each piece is, and the rarest are used
+    first; a piece no name holds is skipped. rapidfuzz then ranks the candidates."""
+    size = min(3, len(key))
+    windows = list(dict.fromkeys(key[i : i + size] for i in range(len(key) - size + 1)))
+    if session.get_bind().dialect.name == "sqlite":
+        counted = [
+            (index_hits(session, "enterprises", w, cap=CANDIDATES_PER_WINDOW), i, w)
+            for i, w in enumerate(windows)
+        ]
+        windows = [w for n, _i, w in sorted(counted) if n > 0]
     found: dict[int, Any] = {}
-    for window in windows:
+    for window in windows[:CANDIDATE_WINDOWS]:
         stmt = (
             select(Enterprise.id, Enterprise.name, Enterprise.district_code)
             .where(matches(session, "enterprises", Enterprise.id, window))
