@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qiantang.audit.models import AuditEvent
 from qiantang.auth.scope import Scope
@@ -177,3 +177,30 @@ def test_watch_list_page_is_scoped(db, clients):
     binjiang = clients.as_user("binjiang").get("/fundraising/watchlist")
     assert binjiang.status_code == 200 and f'data-enterprise="{green.id}"' not in binjiang.text
     assert clients.as_user("firm").get("/fundraising/watchlist").status_code == 403
+
+
+def test_city_is_reminded_of_a_handoff_clock_running_out(db, xihu_firm):
+    from qiantang.notify.models import Notification
+
+    case_id = route_scores(db, [Row(xihu_firm.id, "red", 95)], as_of=FRIDAY).opened[0]
+    assert cases.remind_handoff(db, today=FRIDAY) == 0  # three working days left
+    assert cases.remind_handoff(db, today=date(2026, 9, 29)) == 1  # one left
+    assert cases.remind_handoff(db, today=date(2026, 10, 8)) == 1  # overdue
+    titles = list(
+        db.scalars(
+            select(Notification.title).where(
+                Notification.link == f"/cases/{case_id}", Notification.event_type == "case_due_soon"
+            )
+        )
+    )
+    assert any("即将到移送公安期限" in t for t in titles) and any("移送公安已逾期" in t for t in titles)
+    n = len(titles)
+    cases.remind_handoff(db, today=date(2026, 10, 9))  # once per stage
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.link == f"/cases/{case_id}", Notification.event_type == "case_due_soon")
+        )
+        == n
+    )

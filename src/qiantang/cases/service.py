@@ -1082,6 +1082,39 @@ def handoff_clock(case: Case, today: date) -> HandoffClock | None:
     return HandoffClock(due_on=due, done_at=done, workdays_left=left, provisional=not workdays.known(due))
 
 
+def remind_handoff(session: Session, *, today: date) -> int:
+    """Tell the city of red enterprise cases whose 移送公安 clock has at most one working day left or
+    has run out (once per case and state of the clock)."""
+    due = session.scalars(
+        select(Case)
+        .where(
+            Case.handoff_due_on.is_not(None),
+            Case.handed_off_at.is_(None),
+            Case.state.in_(OPEN_STATES),
+        )
+        .order_by(Case.id)
+    ).unique()
+    n = 0
+    for case in due:
+        clock = handoff_clock(case, today)
+        if clock is None or clock.workdays_left > 1:
+            continue
+        stage = "overdue" if clock.overdue else "soon"
+        notify.notify(
+            session,
+            "case_due_soon",
+            user_ids=notify.staff(session, city=True) + notify.user_ids_by_username(session, [case.assignee]),
+            title=f"{'移送公安已逾期' if clock.overdue else '即将到移送公安期限'}：{case.title}",
+            body=clock.text_zh + "。",
+            title_en=f"Hand-off to the police {'overdue' if clock.overdue else 'due soon'}: {case.title_en}",
+            body_en=clock.text_en + ".",
+            link=f"/cases/{case.id}",
+            dedupe_key=f"case-handoff:{case.id}:{stage}",
+        )
+        n += 1
+    return n
+
+
 def hand_off(session: Session, *, case_id: int, actor, comment: str = "", today: date | None = None) -> Case:
     """移送公安: the city hands a red fundraising case over to the police (once; audit-logged)."""
     case = get_or_404(session, Case, case_id)
