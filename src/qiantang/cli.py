@@ -1043,14 +1043,17 @@ def fundraising_run(
         str | None, typer.Option(help="Date the index is computed for (default: the data's latest date)")
     ] = None,
 ) -> None:
-    """Score every watched firm (类金融企业) and store the run: index 0–100, grade, reasons."""
+    """Score every watched firm (类金融企业) with the past year's tips and complaints, store the run
+    (index 0–100, grade, reasons) and route it: red → a city case with the 移送公安 clock, orange and
+    yellow → the district's cases, green → the watch list."""
     from datetime import date
 
     from qiantang.db import session_scope
-    from qiantang.fundraising.service import run
+    from qiantang.fundraising.monitor import monitor
 
     with session_scope() as session:
-        r = run(session, as_of=date.fromisoformat(as_of) if as_of else None, actor="cli")
+        done = monitor(session, as_of=date.fromisoformat(as_of) if as_of else None, actor="cli")
+        r, routed = done.run, done.routed.as_dict()
         c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of
     console.print(
         f"非法集资风险指数 fundraising index {version} · {day} · {firms:,} 家 firms in {seconds:.1f} s"
@@ -1058,6 +1061,10 @@ def fundraising_run(
     console.print(
         f"  红 red {c['red']:,} · 橙 orange {c['orange']:,} · "
         f"黄 yellow {c['yellow']:,} · 绿 green {c['green']:,}"
+    )
+    console.print(
+        f"  新立案件 cases opened {routed['opened']:,} · 升级 escalated {routed['escalated']:,} · "
+        f"关注名单 watch list {routed['watched']:,}"
     )
 
 

@@ -22,6 +22,7 @@ from qiantang.fundraising.models import (
     ScoreRun,
     SpreadObservation,
 )
+from qiantang.fundraising.tip_models import Tip, TipReport, WatchEntry
 from qiantang.jobs.models import Job
 from qiantang.listing.models import ListingAward, ReserveFirm, StageEvent
 from qiantang.matching.models import (
@@ -108,6 +109,9 @@ __all__ = [
     "SummarySnapshot",
     "SystemMeta",
     "TalentCertification",
+    "Tip",
+    "TipReport",
     "User",
     "UserSession",
+    "WatchEntry",
 ]

@@ -24,6 +24,8 @@ NO_PERMISSION = {
     ("POST", "/account/tokens/{token_id}/revoke"): "anyone signed in may revoke their own API tokens",
     ("POST", "/notifications/read-all"): "anyone signed in may mark their own inbox read",
     ("POST", "/notifications/settings"): "anyone signed in may choose how they are notified",
+    ("POST", "/report-tip"): "the public tip page (举报) takes reports without login: rate-limited per "
+    "client, size-capped, CSRF by a double-submit cookie (docs/security.md)",
 }
 # Background jobs a read-only role may start: exports made off the request (a job row, no data changed).
 EXPORT_JOBS = {"plan.report_pdf"}

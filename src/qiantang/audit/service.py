@@ -46,6 +46,11 @@ ACTIONS_ZH = {
     "case_escalate": "案件逾期上报",
     "case_overdue": "案件逾期提醒",
     "case_relevel": "案件等级调整",
+    "case_handoff": "案件移送公安",
+    "tip_received": "收到举报线索",
+    "tip_merged": "举报合并入已有线索",
+    "tip_handled": "举报线索已处理",
+    "tip_forwarded": "举报线索转立案",
 }
 
 
@@ -221,6 +226,8 @@ OBJECT_LABELS = {
     "ew_alerts": N_("Alerts"),
     "ew_report": N_("Monthly risk report"),
     "filing": N_("Filing"),
+    "fundraising_tip": N_("Tip"),
+    "fundraising_tips": N_("Tips"),
     "filings": N_("Filings"),
     "guarantees": N_("Guarantee relations"),
     "indicator_values": N_("Indicator values"),

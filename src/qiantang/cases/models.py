@@ -1,4 +1,5 @@
-"""Cases (分级管理、部门联动): an alert handled by the city or a district office, step by step."""
+"""Cases (分级管理、部门联动): an alert, or a firm flagged for illegal fundraising, handled by the city
+or a district office, step by step."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from qiantang.audit import service as audit
 from qiantang.db import Base, utcnow
 from qiantang.earlywarning.models import Alert, Level, summary_en
+from qiantang.enterprises.models import Enterprise
 from qiantang.enums import str_enum
 from qiantang.registry.models import Institution
 from qiantang.web.i18n import is_zh
@@ -58,6 +62,26 @@ class CaseState(StrEnum):
         return self in (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
 
 
+class CaseSource(StrEnum):
+    """Where a case came from: an institution's early-warning alert, or a firm's fundraising risk."""
+
+    EARLY_WARNING = "early_warning"  # 机构预警
+    FUNDRAISING = "fundraising"  # 非法集资风险指数
+    TIP = "tip"  # 群众举报
+
+    @property
+    def zh(self) -> str:
+        return {"early_warning": "机构预警", "fundraising": "非法集资风险指数", "tip": "群众举报"}[self.value]
+
+    @property
+    def en(self) -> str:
+        return {
+            "early_warning": "Early-warning alert",
+            "fundraising": "Fundraising risk index",
+            "tip": "Public tip",
+        }[self.value]
+
+
 class Owner(StrEnum):
     CITY = "city"
     DISTRICT = "district"
@@ -73,8 +97,19 @@ class Case(Base):
     __table_args__ = (Index("ix_cases_owner_state", "owner", "district_code", "state"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("ew_alerts.id"), unique=True)
-    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    # The subject: an institution's alert (early warning), or an enterprise (fundraising, tip).
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("ew_alerts.id"), unique=True)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    enterprise_id: Mapped[int | None] = mapped_column(ForeignKey("enterprises.id"), index=True)
+    source: Mapped[CaseSource] = mapped_column(str_enum(CaseSource, 16), default=CaseSource.EARLY_WARNING)
+    # What a fundraising case was opened on: the index version, score and its reasons with evidence.
+    index_version: Mapped[str | None] = mapped_column(String(32))
+    index_score: Mapped[float | None] = mapped_column(Float)
+    opened_evidence: Mapped[list | None] = mapped_column(JSON)
+    # 移送公安: the hand-off clock (working days) of a red fundraising case, and who handed it off.
+    handoff_due_on: Mapped[date | None] = mapped_column(Date)
+    handed_off_at: Mapped[datetime | None] = mapped_column(DateTime)
+    handed_off_by: Mapped[str | None] = mapped_column(String(64))
     district_code: Mapped[str] = mapped_column(String(6))
     level: Mapped[Level] = mapped_column(str_enum(Level, 8))
     owner: Mapped[Owner] = mapped_column(str_enum(Owner, 8))
@@ -90,7 +125,8 @@ class Case(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     alert: Mapped[Alert] = relationship(lazy="joined")
-    institution: Mapped[Institution] = relationship(lazy="joined")
+    institution: Mapped[Institution | None] = relationship(lazy="joined")
+    enterprise: Mapped[Enterprise | None] = relationship(lazy="joined")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
 
     @property
@@ -100,8 +136,27 @@ class Case(Base):
         return self.title if is_zh() else self.title_en
 
     @property
+    def subject_name(self) -> str:
+        """The institution's or the enterprise's name."""
+        if self.institution is not None:
+            return self.institution.name
+        if self.enterprise is not None:
+            return self.enterprise.name
+        return f"#{self.institution_id or self.enterprise_id}"
+
+    @property
+    def subject_url(self) -> str:
+        if self.enterprise_id is not None and self.institution_id is None:
+            return f"/enterprises/{self.enterprise_id}"
+        return f"/institutions/{self.institution_id}"
+
+    @property
     def title_en(self) -> str:
         if self.alert is None:
+            if self.source != CaseSource.EARLY_WARNING and self.enterprise is not None:
+                grade = Level(self.level).en
+                score = f" {self.index_score:.0f}" if self.index_score is not None else ""
+                return f"{self.enterprise.name}: fundraising risk{score} ({grade})"
             return self.title
         name = self.institution.name if self.institution else f"#{self.institution_id}"
         return f"{name}: {summary_en(self.alert.summary_zh, self.alert.family, self.alert.evidence)}"
@@ -145,3 +200,4 @@ class CaseAttachment(Base):
 audit.register_detail_values(Level, "level", "from_level", "to_level")
 audit.register_detail_values(CaseState, "from", "to")
 audit.register_detail_values(Owner, "owner")
+audit.register_detail_values(CaseSource, "source")

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from qiantang.cases.models import CaseState, Owner
+from qiantang.cases.models import CaseSource, CaseState, Owner
 from qiantang.earlywarning.models import Level
 
 
@@ -14,9 +14,19 @@ class CaseOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    alert_id: int
-    institution_id: int
-    institution_name: str
+    alert_id: int | None
+    institution_id: int | None
+    institution_name: str | None
+    enterprise_id: int | None
+    enterprise_name: str | None
+    subject_name: str
+    source: CaseSource
+    index_version: str | None
+    index_score: float | None
+    opened_evidence: list | None
+    handoff_due_on: date | None
+    handed_off_at: datetime | None
+    handed_off_by: str | None
     district_code: str
     level: Level
     owner: Owner
@@ -74,10 +84,11 @@ class AlertOut(BaseModel):
 
 
 class CaseDetailOut(CaseOut):
-    alert: AlertOut
+    alert: AlertOut | None
     events: list[EventOut]
     attachments: list[AttachmentOut]
     allowed_transitions: list[CaseState]
+    handoff_clock_zh: str | None = None
 
 
 class TransitionIn(BaseModel):

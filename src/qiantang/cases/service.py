@@ -27,10 +27,12 @@ from sqlalchemy.orm import Session
 from qiantang.audit import service as audit
 from qiantang.auth.models import Role
 from qiantang.auth.scope import Scope
-from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseState, Owner
+from qiantang.cases.models import Case, CaseAttachment, CaseEvent, CaseSource, CaseState, Owner
 from qiantang.db import get_or_404, utcnow
 from qiantang.earlywarning.models import Alert, AlertStatus, Level
+from qiantang.enterprises.models import Enterprise
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
+from qiantang.matching import workdays
 from qiantang.notify import service as notify
 from qiantang.safetext import BIDI_RE
 from qiantang.search import matches
@@ -241,6 +243,8 @@ class CaseFilters:
     mine: bool = False  # assigned to the user, or the user acted on it
     actionable: bool = False  # cases this user may act on
     institution_id: int | None = None
+    enterprise_id: int | None = None
+    source: CaseSource | None = None
     q: str | None = None
 
 
@@ -259,6 +263,10 @@ def _filtered(
         stmt = stmt.where(Case.owner == f.owner)
     if f.institution_id:
         stmt = stmt.where(Case.institution_id == f.institution_id)
+    if f.enterprise_id:
+        stmt = stmt.where(Case.enterprise_id == f.enterprise_id)
+    if f.source:
+        stmt = stmt.where(Case.source == f.source)
     if f.overdue:
         stmt = stmt.where(overdue_clause(today))
     if f.escalated:
@@ -358,6 +366,7 @@ def available_actions(scope: Scope, case: Case) -> dict[str, Any]:
         "comment": acting,
         "attach": acting,
         "share": scope.role in CITY_STAFF and case.owner == Owner.CITY and not case.shared_with_district,
+        "hand_off": scope.role in CITY_STAFF and may_hand_off(case),
     }
 
 
@@ -414,7 +423,8 @@ def _log(
         object_type=OBJECT_TYPE,
         object_id=case.id,
         detail={
-            "alert_id": case.alert_id,
+            **({"alert_id": case.alert_id} if case.alert_id is not None else {}),
+            **({"enterprise_id": case.enterprise_id} if case.enterprise_id is not None else {}),
             "level": str(case.level),
             "owner": str(case.owner),
             "district_code": case.district_code,
@@ -901,3 +911,241 @@ def remind_due(session: Session, *, today: date, days: int = DUE_SOON_DAYS) -> i
 def timeline(session: Session, *, case_id: int) -> list[CaseEvent]:
     """Every step of a case, oldest first (read afresh, so it includes this request's steps)."""
     return list(session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)))
+
+
+# ------------------------------------------------------------------------------ enterprise subjects
+# A firm flagged for illegal fundraising (by the index, or by tips) is a case's subject like an
+# institution's alert: same states, scoping and timeline. A red one is the city's, with a 移送公安
+# (hand-off to the police) clock of HANDOFF_WORKDAYS working days (调休 counted, matching.workdays).
+HANDOFF_WORKDAYS = 3
+ENTERPRISE_SOURCES = (CaseSource.FUNDRAISING, CaseSource.TIP)
+
+
+def open_enterprise_case(
+    session: Session,
+    *,
+    enterprise: Enterprise,
+    level: Level,
+    source: CaseSource,
+    title: str,
+    today: date,
+    index_version: str | None = None,
+    index_score: float | None = None,
+    evidence: list | None = None,
+    actor=None,
+    announce: bool = True,
+) -> Case:
+    """Open a case whose subject is ``enterprise``: red to the city (with the hand-off clock),
+    orange and yellow to the firm's district office. Due dates follow the case policy."""
+    policy = load_policy()
+    level = Level(level)
+    owner = Owner.CITY if level == Level.RED else Owner.DISTRICT
+    due_level = level if level in policy.due_days else Level.YELLOW
+    case = Case(
+        alert_id=None,
+        institution_id=None,
+        enterprise_id=enterprise.id,
+        source=CaseSource(source),
+        district_code=enterprise.district_code,
+        level=level,
+        owner=owner,
+        state=CaseState.PENDING,
+        title=title[:300],
+        due_on=policy.due_on(due_level, today),
+        shared_with_district=False,
+        resolution="",
+        index_version=index_version,
+        index_score=index_score,
+        opened_evidence=evidence or [],
+        handoff_due_on=workdays.add_workdays(today, HANDOFF_WORKDAYS) if level == Level.RED else None,
+    )
+    if actor is not None:
+        check_act(scope_of(actor), case)
+    session.add(case)
+    session.flush()
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="create",
+        to_state=CaseState.PENDING.value,
+        comment=f"{CaseSource(source).zh}：{owner.zh}办理，{case.due_on.isoformat()} 前办结"
+        + (f"；{case.handoff_due_on.isoformat()} 前移送公安" if case.handoff_due_on else ""),
+        detail={
+            "due_on": case.due_on.isoformat(),
+            "policy": policy.version,
+            "source": case.source.value,
+            **({"index_version": index_version} if index_version else {}),
+        },
+    )
+    if announce:
+        announce_new(session, [case])
+    return case
+
+
+def raise_enterprise_case(
+    session: Session,
+    *,
+    case: Case,
+    level: Level,
+    today: date,
+    index_version: str | None = None,
+    index_score: float | None = None,
+    evidence: list | None = None,
+) -> bool:
+    """An open enterprise case whose grade rose takes the new level; red moves it to the city and starts
+    the hand-off clock. The evidence it was opened on is kept; the new one is logged with the step."""
+    level = Level(level)
+    if case.state in FINAL_STATES or level.rank <= Level(case.level).rank:
+        return False
+    policy = load_policy()
+    old = Level(case.level)
+    case.level = level
+    if level == Level.RED:
+        case.owner = Owner.CITY
+        case.handoff_due_on = case.handoff_due_on or workdays.add_workdays(today, HANDOFF_WORKDAYS)
+    if level in policy.due_days:
+        case.due_on = min(case.due_on, policy.due_on(level, today))
+    _log(
+        session,
+        case,
+        actor=None,
+        action="relevel",
+        comment=f"风险等级升高：{old.zh} → {level.zh}"
+        + (f"（指数 {index_score:.0f} 分，版本 {index_version}）" if index_score is not None else ""),
+        detail={
+            "from_level": old.value,
+            "to_level": level.value,
+            "due_on": case.due_on.isoformat(),
+            **({"index_version": index_version} if index_version else {}),
+            **({"evidence": evidence[:5]} if evidence else {}),
+        },
+    )
+    if level == Level.RED:
+        announce_new(session, [case])
+    return True
+
+
+def may_hand_off(case: Case) -> bool:
+    """A red enterprise case of the city, open and not yet handed off to the police."""
+    return (
+        case.enterprise_id is not None
+        and Level(case.level) == Level.RED
+        and case.owner == Owner.CITY
+        and case.handed_off_at is None
+        and case.state not in FINAL_STATES
+    )
+
+
+@dataclass(frozen=True)
+class HandoffClock:
+    due_on: date
+    done_at: date | None
+    workdays_left: int  # negative: working days overdue
+    provisional: bool  # the holiday schedule of the due date's year is not published yet
+
+    @property
+    def text_zh(self) -> str:
+        if self.done_at is not None:
+            late = "（逾期移送）" if self.done_at > self.due_on else ""
+            return f"已于 {self.done_at.isoformat()} 移送公安{late}"
+        base = f"移送公安期限 {self.due_on.isoformat()}"
+        if self.workdays_left > 0:
+            text = f"{base}，还剩 {self.workdays_left} 个工作日"
+        elif self.workdays_left == 0:
+            text = f"{base}，今天到期"
+        else:
+            text = f"{base}，已逾期 {-self.workdays_left} 个工作日"
+        return text + ("（节假日安排未公布，按周一至周五计）" if self.provisional else "")
+
+    @property
+    def text_en(self) -> str:
+        if self.done_at is not None:
+            return f"Handed off to the police on {self.done_at.isoformat()}"
+        if self.workdays_left >= 0:
+            left = self.workdays_left
+            return f"Hand off to the police by {self.due_on.isoformat()}: {left} working day(s) left"
+        return f"Hand-off was due on {self.due_on.isoformat()}: {-self.workdays_left} working day(s) overdue"
+
+    @property
+    def overdue(self) -> bool:
+        return self.done_at is None and self.workdays_left < 0
+
+
+def handoff_clock(case: Case, today: date) -> HandoffClock | None:
+    """The 移送公安 clock of a case in working days, or None if it has none."""
+    if case.handoff_due_on is None:
+        return None
+    due = case.handoff_due_on
+    done = case.handed_off_at.date() if case.handed_off_at else None
+    left = workdays.workdays_between(today, due) if today <= due else -workdays.workdays_between(due, today)
+    return HandoffClock(due_on=due, done_at=done, workdays_left=left, provisional=not workdays.known(due))
+
+
+def remind_handoff(session: Session, *, today: date) -> int:
+    """Tell the city of red enterprise cases whose 移送公安 clock has at most one working day left or
+    has run out (once per case and state of the clock)."""
+    due = session.scalars(
+        select(Case)
+        .where(
+            Case.handoff_due_on.is_not(None),
+            Case.handed_off_at.is_(None),
+            Case.state.in_(OPEN_STATES),
+        )
+        .order_by(Case.id)
+    ).unique()
+    n = 0
+    for case in due:
+        clock = handoff_clock(case, today)
+        if clock is None or clock.workdays_left > 1:
+            continue
+        stage = "overdue" if clock.overdue else "soon"
+        notify.notify(
+            session,
+            "case_due_soon",
+            user_ids=notify.staff(session, city=True) + notify.user_ids_by_username(session, [case.assignee]),
+            title=f"{'移送公安已逾期' if clock.overdue else '即将到移送公安期限'}：{case.title}",
+            body=clock.text_zh + "。",
+            title_en=f"Hand-off to the police {'overdue' if clock.overdue else 'due soon'}: {case.title_en}",
+            body_en=clock.text_en + ".",
+            link=f"/cases/{case.id}",
+            dedupe_key=f"case-handoff:{case.id}:{stage}",
+        )
+        n += 1
+    return n
+
+
+def hand_off(session: Session, *, case_id: int, actor, comment: str = "", today: date | None = None) -> Case:
+    """移送公安: the city hands a red fundraising case over to the police (once; audit-logged)."""
+    case = get_or_404(session, Case, case_id)
+    scope = scope_of(actor)
+    check_view(scope, case)
+    if scope.role not in CITY_STAFF:
+        raise Forbidden(
+            "只有市级工作人员可以移送公安", message_en="Only city staff may hand a case to the police"
+        )
+    if case.handed_off_at is not None:
+        raise Conflict("该案件已移送公安", message_en="This case was already handed off to the police")
+    if not may_hand_off(case):
+        raise Conflict(
+            "只有市级办理中的红色涉企案件可以移送公安",
+            message_en="Only an open red enterprise case of the city can be handed off",
+        )
+    today = today or date.today()
+    case.handed_off_at = utcnow()
+    case.handed_off_by = getattr(actor, "username", None)
+    clock = handoff_clock(case, today)
+    _log(
+        session,
+        case,
+        actor=actor,
+        action="handoff",
+        comment=_clean(comment, what="移送说明") or "移送公安机关",
+        detail={
+            "handoff_due_on": case.handoff_due_on.isoformat() if case.handoff_due_on else None,
+            "late": bool(clock and case.handoff_due_on and today > case.handoff_due_on),
+        },
+    )
+    case.updated_at = utcnow()
+    session.flush()
+    return case

@@ -19,4 +19,5 @@ def escalate(ctx: JobContext) -> dict:
 def due_reminders(ctx: JobContext) -> dict:
     with ctx.session() as session:
         n = service.remind_due(session, today=date.today())
-    return {"reminded": n}
+        handoff = service.remind_handoff(session, today=date.today())
+    return {"reminded": n, "handoff": handoff}

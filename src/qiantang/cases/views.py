@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from qiantang.auth.models import Role
 from qiantang.auth.permissions import Permission
 from qiantang.cases import schemas, service
-from qiantang.cases.models import Case, CaseState, Owner
+from qiantang.cases.models import Case, CaseSource, CaseState, Owner
 from qiantang.cases.service import CaseFilters
 from qiantang.earlywarning.models import Level
 from qiantang.errors import Conflict, QiantangError, ValidationFailed
@@ -56,6 +56,7 @@ EVENT_LABELS = {
     "overdue": N_("Overdue"),
     "share": N_("Shared with the district"),
     "relevel": N_("Level raised"),
+    "handoff": N_("Handed off to the police"),
 }
 TRANSITION_LABELS = {
     CaseState.VERIFYING: N_("Start verification"),
@@ -86,6 +87,8 @@ def _filters(
     mine: str | None = None,
     actionable: str | None = None,
     institution: Blank[int] = None,
+    enterprise: Blank[int] = None,
+    source: str | None = None,
     q: str | None = None,
 ) -> CaseFilters:
     return CaseFilters(
@@ -98,6 +101,8 @@ def _filters(
         mine=_flag(mine),
         actionable=_flag(actionable),
         institution_id=institution,
+        enterprise_id=enterprise,
+        source=_enum(CaseSource, source),
         q=(q or "").strip() or None,
     )
 
@@ -126,6 +131,7 @@ def _list_context(request: Request, db, auth: Auth, filters: CaseFilters, today:
         "levels": BOARD_LEVELS,
         "states": list(CaseState),
         "owners": list(Owner),
+        "sources": list(CaseSource),
         "areas": _areas(db, auth),
         "area_names": _area_names(db),
         "today": today,
@@ -197,7 +203,8 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
     headers = [
         _("Case no."),
         _("Title"),
-        _("Institution"),
+        _("Subject"),
+        _("Source"),
         _("District"),
         _("Warning level"),
         _("Handled by"),
@@ -210,12 +217,16 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
         _("Assignee"),
         _("Resolution"),
         _("Closed"),
+        _("Index version"),
+        _("Hand-off to the police due"),
+        _("Handed off to the police"),
     ]
     body = (
         [
             r.id,
             r.title_text,
-            r.institution.name,
+            r.subject_name,
+            label(r.source),
             names.get(r.district_code, r.district_code),
             label(r.level),
             label(r.owner) if is_zh() else r.owner.value,
@@ -228,6 +239,9 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             r.assignee or "",
             r.resolution,
             r.closed_at,
+            r.index_version or "",
+            r.handoff_due_on,
+            r.handed_off_at,
         ]
         for r in rows
     )
@@ -311,6 +325,39 @@ def evidence_rows(evidence) -> list[dict[str, Any]]:
     return rows
 
 
+def _evidence_text(evidence) -> str:
+    """An index reason's evidence as one line of text (a snippet, a yield against its cap, a tip)."""
+    if evidence is None or evidence == "":
+        return ""
+    if isinstance(evidence, dict):
+        parts = []
+        for k, v in evidence.items():
+            if isinstance(v, dict | list):
+                continue
+            parts.append(f"{k}：{_num(v) if isinstance(v, int | float) else v}")
+        return "；".join(parts)
+    if isinstance(evidence, list):
+        return "；".join(_evidence_text(e) for e in evidence[:5])
+    return str(evidence)
+
+
+def reason_rows(evidence) -> list[dict[str, str]]:
+    """The reasons a fundraising case was opened on (dimension, text, evidence), as shown."""
+    rows = []
+    for item in evidence if isinstance(evidence, list) else []:
+        if isinstance(item, dict):
+            rows.append(
+                {
+                    "dimension": str(item.get("dimension") or ""),
+                    "text": str(item.get("text") or ""),
+                    "evidence": _evidence_text(item.get("evidence")),
+                }
+            )
+        else:
+            rows.append({"dimension": "", "text": str(item), "evidence": ""})
+    return rows
+
+
 def _detail(
     request: Request,
     db,
@@ -331,7 +378,9 @@ def _detail(
         status_code=status_code,
         case=case,
         alert=case.alert,
-        evidence=evidence_rows(case.alert.evidence),
+        evidence=evidence_rows(case.alert.evidence) if case.alert is not None else [],
+        reasons=reason_rows(case.opened_evidence),
+        clock=service.handoff_clock(case, today),
         inst=case.institution,
         events=service.timeline(db, case_id=case.id),
         attachments=attachments,
@@ -450,6 +499,21 @@ async def share_form(request: Request, db: DB, auth: Actor, case_id: int):
     )
 
 
+@router.post("/cases/{case_id}/handoff")
+async def handoff_form(request: Request, db: DB, auth: Actor, case_id: int):
+    """移送公安 (city staff; the service checks the role and the case)."""
+    form = await _form(request)
+    return await run_in_threadpool(
+        _act,
+        request,
+        db,
+        auth,
+        case_id,
+        form,
+        lambda: service.hand_off(db, case_id=case_id, actor=auth.user, comment=form.get("comment", "")),
+    )
+
+
 @router.post("/cases/{case_id}/attachments")
 async def attach_form(request: Request, db: DB, auth: Actor, case_id: int):
     form = await request.form()
@@ -525,7 +589,9 @@ def attachment_download(request: Request, db: DB, auth: Viewer, case_id: int, at
 def case_out(case: Case, scope, today: date) -> dict[str, Any]:
     return {
         **{c: getattr(case, c) for c in schemas.CaseOut.model_fields if hasattr(Case, c)},
-        "institution_name": case.institution.name,
+        "institution_name": case.institution.name if case.institution else None,
+        "enterprise_name": case.enterprise.name if case.enterprise else None,
+        "subject_name": case.subject_name,
         "overdue": service.is_overdue(case, today),
         "can_act": service.can_act(scope, case),
     }
@@ -545,6 +611,7 @@ def case_detail_out(db, case: Case, scope, today: date) -> dict[str, Any]:
             for a in attachments
         ],
         "allowed_transitions": list(service.available_actions(scope, case)["transitions"]),
+        "handoff_clock_zh": (clock.text_zh if (clock := service.handoff_clock(case, today)) else None),
     }
 
 
@@ -601,6 +668,16 @@ def transition_api(body: schemas.TransitionIn, db: DB, auth: Actor, case_id: int
 )
 def comment_api(body: schemas.CommentIn, db: DB, auth: Actor, case_id: int):
     return service.add_comment(db, case_id=case_id, actor=auth.user, text=body.comment)
+
+
+@api_router.post(
+    "/cases/{case_id}/handoff",
+    response_model=schemas.CaseDetailOut,
+    summary="移送公安 Hand a red fundraising case off to the police",
+)
+def handoff_api(body: schemas.ShareIn, db: DB, auth: Actor, case_id: int):
+    case = service.hand_off(db, case_id=case_id, actor=auth.user, comment=body.comment)
+    return case_detail_out(db, case, auth.scope, date.today())
 
 
 @api_router.post(

@@ -44,6 +44,8 @@ PAGES: tuple[GuidePage, ...] = (
     GuidePage("matching", N_("Financing matchmaking"), ("matching",)),
     GuidePage("disputes", N_("Financial disputes"), ("disputes",)),
     GuidePage("fundraising", N_("Illegal fundraising"), ("fundraising",)),
+    # No menu item of its own: the fundraising module's pages link here (its index page has its own).
+    GuidePage("tips", N_("Public tips and fundraising cases"), ()),
     GuidePage("audit", N_("Audit log and users"), ("audit", "users")),
 )
 BY_SLUG = {p.slug: p for p in PAGES}

@@ -50,6 +50,7 @@ TASK_MODULES = (
     "qiantang.credit.tasks",
     "qiantang.earlywarning.tasks",
     "qiantang.filings.tasks",
+    "qiantang.fundraising.tasks",
     "qiantang.network.tasks",
     "qiantang.plan.tasks",
     "qiantang.statistics.tasks",

@@ -140,6 +140,8 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.fundraising.tip_views import api_router as fundraising_tips_api
+    from qiantang.fundraising.tip_views import router as fundraising_tips_router
     from qiantang.fundraising.views import router as fundraising_router
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
@@ -196,6 +198,7 @@ def create_app() -> FastAPI:
         help_router,
         jobs_router,
         notify_router,
+        fundraising_tips_router,
     )
     api_routers = (
         auth_api_router,
@@ -218,6 +221,7 @@ def create_app() -> FastAPI:
         enterprises_api,
         jobs_api,
         notify_api,
+        fundraising_tips_api,
     )
     for router in html_routers:
         app.include_router(router)

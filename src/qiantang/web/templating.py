@@ -42,6 +42,7 @@ TEMPLATE_PACKAGES = (
     "help",
     "jobs",
     "notify",
+    "fundraising",
 )
 
 

@@ -1,0 +1,64 @@
+"""One monitoring round: gather the tips and complaints the other modules hold, score every watched
+firm (``service.run``) and route the grades into cases and the watch list (``routing.route_scores``).
+
+The engine (``service``) and the routing (``routing``) stay separate so that each is testable alone;
+this is what the command line, the scheduled job and the demo call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qiantang.enterprises.models import Enterprise
+from qiantang.fundraising import routing, service, tips
+from qiantang.fundraising.models import FirmScore, ScoreRun
+
+# Tips and complaints count over the year before the scoring day (the index's complaint window).
+WINDOW = timedelta(days=365)
+
+
+@dataclass
+class Round:
+    run: ScoreRun
+    routed: routing.RoutingResult
+    tips: int  # firms with at least one tip or complaint counted from the other modules
+
+
+def outside_reports(session: Session, *, as_of: date) -> dict[int, int]:
+    """Public tips (this package's inbox) and disputes about unlicensed respondents (the disputes
+    register, matched to the register by exact name) per firm, over the year up to ``as_of``."""
+    from qiantang.disputes.service import unlicensed_complaints
+
+    start = as_of - WINDOW
+    counts = dict(tips.tip_counts_by_enterprise(session, since=start))
+    by_name = unlicensed_complaints(session, start=start, end=as_of)
+    if by_name:
+        names = list(by_name)
+        for k in range(0, len(names), 500):
+            chunk = names[k : k + 500]
+            for eid, name in session.execute(
+                select(Enterprise.id, Enterprise.name).where(Enterprise.name.in_(chunk))
+            ):
+                counts[eid] = counts.get(eid, 0) + int(by_name[name])
+    return counts
+
+
+def route_run(session: Session, run: ScoreRun) -> routing.RoutingResult:
+    """Route the scores of ``run``: 红 → a city case with the hand-off clock, 橙/黄 → the district,
+    绿 → the watch list. Idempotent for the same index version."""
+    rows = session.scalars(select(FirmScore).where(FirmScore.run_id == run.id)).all()
+    return routing.route_scores(session, rows, as_of=run.as_of)
+
+
+def monitor(
+    session: Session, *, as_of: date | None = None, actor: str | None = None, notify_users: bool = True
+) -> Round:
+    """Score with the tips and complaints of the past year, store the run, route it."""
+    as_of = as_of or service.data_date(session)
+    reports = outside_reports(session, as_of=as_of)
+    run = service.run(session, as_of=as_of, tips=reports, actor=actor, notify_users=notify_users)
+    return Round(run=run, routed=route_run(session, run), tips=len(reports))
