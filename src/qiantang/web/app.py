@@ -140,6 +140,7 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.fundraising.views import api_router as fundraising_api
     from qiantang.fundraising.views import router as fundraising_router
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
@@ -210,6 +211,7 @@ def create_app() -> FastAPI:
         network_api,
         listing_api,
         disputes_api,
+        fundraising_api,
         matching_products_api,
         talent_api,
         matching_api,
