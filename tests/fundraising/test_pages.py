@@ -141,3 +141,19 @@ def test_a_run_notifies_district_offices_of_firms_turning_red(db):
     assert {n.user_id for n in rows} == set(officers)
     if officers:
         assert "红色非法集资风险" in rows[0].title
+
+
+def test_api_scores_scoped_with_reasons(clients, db):
+    run = latest(db)
+    r = clients.as_user("xihu").get("/api/v1/fundraising/scores?limit=5000")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["version"] == run.version
+    assert all(item["district_code"] == "330106" for item in body["items"])
+    other = db.scalar(
+        select(FirmScore.enterprise_id).where(FirmScore.run_id == run.id, FirmScore.district_code != "330106")
+    )
+    assert clients.as_user("xihu").get(f"/api/v1/fundraising/firms/{other}").status_code == 404
+    one = clients.as_user("analyst").get(f"/api/v1/fundraising/firms/{other}").json()
+    assert set(one["reasons"][0]) == {"dimension", "text", "evidence"} if one["reasons"] else True
+    assert clients.as_user("lender").get("/api/v1/fundraising/scores").status_code == 403

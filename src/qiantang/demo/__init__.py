@@ -345,6 +345,19 @@ def load(
             object_type="demo",
             detail={"scale": scale, "seed": seed, "rows": city_rows},
         )
+        from qiantang.demo.fundraising import build_fundraising
+        from qiantang.fundraising.monitor import route_run
+        from qiantang.fundraising.service import run_history
+
+        # The quasi-financial firms join the register before the credit model scores every live firm
+        # (the overview's counts are refreshed after the matchmaking below).
+        say("非法集资监测 Fundraising monitoring", 0.993)
+        demo_day = session.scalar(select(func.max(Loan.as_of)))
+        build_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
+        history = run_history(
+            session, [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)], actor="demo"
+        )
+        route_run(session, history[-1])  # the latest run's grades become cases and the watch list
         from qiantang.credit.demo_model import build_demo_model
 
         say("信用评分模型 Credit scoring model", 0.995)
@@ -366,19 +379,6 @@ def load(
                     institution_id=lender_institution if user.role == Role.LENDER else None,
                     enterprise_id=firm_enterprise if user.role == Role.FIRM else None,
                 )
-        from qiantang.demo.fundraising import build_fundraising
-        from qiantang.fundraising.monitor import route_run
-        from qiantang.fundraising.service import run_history
-
-        # Last: the quasi-financial firms join the register after every other analysis has run.
-        say("非法集资监测 Fundraising monitoring", 0.998)
-        demo_day = session.scalar(select(func.max(Loan.as_of)))
-        build_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
-        history = run_history(
-            session, [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)], actor="demo"
-        )
-        route_run(session, history[-1])  # the latest run's grades become cases and the watch list
-        refresh_summary(session)  # the overview's enterprise counts include them
         analyze(conn)  # planner statistics for the freshly loaded tables
         session.flush()
         session.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
@@ -17,6 +17,7 @@ from qiantang.fundraising import service
 from qiantang.fundraising.index import config
 from qiantang.fundraising.keywords import matcher
 from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfile
+from qiantang.fundraising.schemas import ScoreOut, ScoresOut
 from qiantang.fundraising.watch import watch_config
 from qiantang.registry.service import area_names
 from qiantang.web.deps import DB, Auth, record_export, require, require_any
@@ -25,6 +26,7 @@ from qiantang.web.i18n import is_zh
 from qiantang.web.templating import nav_permissions, render
 
 router = APIRouter(include_in_schema=False)
+api_router = APIRouter(tags=["非法集资监测 Fundraising monitoring"])
 Viewer = Annotated[Auth, require_any(*nav_permissions("fundraising"))]
 Exporter = Annotated[Auth, require(Permission.EXPORT)]
 LIMIT = 200
@@ -170,3 +172,34 @@ def keywords_page(request: Request, auth: Viewer):
         watch_version=watch_config().version,
         active="fundraising",
     )
+
+
+@api_router.get("/fundraising/scores", response_model=ScoresOut, summary="非法集资风险指数（最近一次评分）")
+def scores_api(
+    db: DB,
+    auth: Viewer,
+    grade: str | None = Query(None, pattern="^(red|orange|yellow|green)$"),
+    district: str | None = Query(None, max_length=6),
+    limit: int = Query(100, ge=1, le=5000),
+):
+    run = service.latest_run(db)
+    if run is None:
+        raise NotFound("尚无评分批次")
+    rows = service.scores(db, scope=auth.scope, run=run, grade=grade, district=district, limit=limit)
+    items = [ScoreOut.model_validate(s).model_copy(update={"name": name}) for s, name in rows]
+    return ScoresOut(
+        as_of=run.as_of,
+        version=run.version,
+        keywords_version=run.keywords_version,
+        counts=run.counts,
+        items=items,
+    )
+
+
+@api_router.get(
+    "/fundraising/firms/{enterprise_id}", response_model=ScoreOut, summary="一家企业的风险指数及原因"
+)
+def firm_api(db: DB, auth: Viewer, enterprise_id: int):
+    s = service.firm_score(db, scope=auth.scope, enterprise_id=enterprise_id)
+    firm = db.get(Enterprise, enterprise_id)
+    return ScoreOut.model_validate(s).model_copy(update={"name": firm.name if firm else ""})

@@ -142,6 +142,7 @@ def create_app() -> FastAPI:
     from qiantang.filings.views import router as filings_router
     from qiantang.fundraising.tip_views import api_router as fundraising_tips_api
     from qiantang.fundraising.tip_views import router as fundraising_tips_router
+    from qiantang.fundraising.views import api_router as fundraising_api
     from qiantang.fundraising.views import router as fundraising_router
     from qiantang.help.views import router as help_router
     from qiantang.jobs.views import api_router as jobs_api
@@ -213,6 +214,7 @@ def create_app() -> FastAPI:
         network_api,
         listing_api,
         disputes_api,
+        fundraising_api,
         matching_products_api,
         talent_api,
         matching_api,
