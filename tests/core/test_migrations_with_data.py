@@ -22,7 +22,9 @@ def test_sqlite_migrations_rebuild_a_referenced_table_without_losing_rows(snapsh
         conduct = conn.execute(
             "SELECT count(*) FROM cases c JOIN ew_alerts a ON a.id = c.alert_id WHERE a.family = 'conduct'"
         ).fetchone()[0]
-    cases = _count(snapshot_copy, "cases")
+    # Cases about an enterprise (fundraising, tips; migration 0030) go with the downgrade below 0030.
+    with sqlite3.connect(snapshot_copy) as conn:
+        cases = conn.execute("SELECT count(*) FROM cases WHERE alert_id IS NOT NULL").fetchone()[0]
     assert cases > conduct, "the demo should hold cases that reference alerts"
 
     command.downgrade(migrate.alembic_config(url), "0027")
