@@ -239,3 +239,13 @@ def test_handle_and_forward_a_tip(db, clients, xihu_firm):
 def test_unknown_receipt_shows_nothing(client):
     r = client.get("/report-tip/status?code=AAAA-BBBB-CCCC")
     assert (r.status_code == 404 and "没有" in r.text) or "No report" in r.text
+
+
+def test_amounts_and_people_are_read_as_people_write_them(db):
+    r = tips.submit_tip(
+        db, firm="测试金额某某公司", what_happened=TEXT, amount="５万元", people="30人", ip="10.4.0.1"
+    )
+    tip = db.get(Tip, r.tip_id)
+    assert tip.amount_yuan == 50000 and tip.people == 30
+    with pytest.raises(tips.ValidationFailed):
+        tips.submit_tip(db, firm="测试金额某某公司", what_happened=TEXT, amount="很多", ip="10.4.0.2")

@@ -79,9 +79,14 @@ def _number(value: str | float | int | None, *, what: str, integer: bool = False
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     raw = unicodedata.normalize("NFKC", str(value)).replace(",", "").replace("，", "").strip()
-    raw = raw.removesuffix("元").removesuffix("人").strip()
+    raw = raw.removesuffix("元").removesuffix("人").removesuffix("名").strip()
+    factor = 1
+    for unit, times in (("亿", 100_000_000), ("万", 10_000)):
+        if raw.endswith(unit):
+            raw, factor = raw.removesuffix(unit).strip(), times
+            break
     try:
-        number = float(raw)
+        number = float(raw) * factor
     except ValueError:
         raise ValidationFailed(f"{what}应为数字") from None
     if number < 0 or number > 1e13 or number != number:
