@@ -221,6 +221,13 @@ def plan_upload_values(
     console.print(f"已导入 {len(written)} 个数值 · {len(written)} values stored")
 
 
+def _check_engine(engine: str) -> None:
+    from qiantang.batch import ENGINES
+
+    if engine not in ENGINES:
+        _fail(f"--engine 须为 {' | '.join(ENGINES)}")
+
+
 @network_app.command("analyse")
 def network_analyse(
     as_of: Annotated[
@@ -232,17 +239,32 @@ def network_analyse(
     ] = None,
     recovery: Annotated[float, typer.Option(help="Recovery rate of a defaulted loan")] = 0.4,
     capacity: Annotated[float, typer.Option(help="Loss-absorbing capacity = net assets × this")] = 1.0,
+    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact."""
     from datetime import date
 
     from qiantang.db import session_scope
+    from qiantang.errors import QiantangError
     from qiantang.network.service import Params, analyse
 
+    _check_engine(engine)
     day = date.fromisoformat(as_of) if as_of else None
-    with session_scope() as session:
-        run = analyse(session, as_of=day, params=Params(recovery=recovery, capacity_multiplier=capacity))
-        c = run.counts
+    try:
+        with session_scope() as session:
+            run = analyse(
+                session,
+                as_of=day,
+                params=Params(recovery=recovery, capacity_multiplier=capacity),
+                engine=engine,
+                master=master,
+            )
+            c = run.counts
+    except QiantangError as exc:
+        _fail(exc.message)
     typer.echo(f"担保网络分析完成 network analysed in {run.seconds:.1f} s")
     typer.echo(f"  企业 firms {c['firms']:,} · 担保圈 groups {c['groups']:,}")
     typer.echo(f"  最大担保圈 largest {c['largest_group']:,} · 最长担保链 chain {c['longest_chain']}")
@@ -889,6 +911,10 @@ def credit_score(
     as_of: Annotated[
         str | None, typer.Option(help="As-of date YYYY-MM-DD (default: the loans' date)")
     ] = None,
+    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Batch-score every enterprise with its segment's champion and store scores, grades and reasons."""
     from datetime import date
@@ -897,12 +923,15 @@ def credit_score(
     from qiantang.db import session_scope
     from qiantang.errors import QiantangError
 
+    _check_engine(engine)
     try:
         with session_scope() as session:
             stats = batch_score(
                 session,
                 as_of=date.fromisoformat(as_of) if as_of else None,
                 say=lambda m: console.print(f"[dim]… {m}[/dim]"),
+                engine=engine,
+                master=master,
             )
     except QiantangError as exc:
         _fail(exc.message)

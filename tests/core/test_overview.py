@@ -14,7 +14,9 @@ from qiantang.registry.models import Institution
 
 
 def frame(db, stmt) -> pd.DataFrame:
-    return pd.DataFrame(db.execute(stmt).mappings().all())
+    # dtype=object keeps enum members as they are: with pyarrow installed pandas would turn a StrEnum
+    # column into plain strings.
+    return pd.DataFrame(db.execute(stmt).mappings().all(), dtype=object)
 
 
 @pytest.mark.parametrize("district", [None, "330106"])

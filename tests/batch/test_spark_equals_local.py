@@ -1,0 +1,104 @@
+"""On the tiny demo city, every batch job run on Spark stores what the single-machine path stores."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from qiantang.credit import registry
+from qiantang.credit.models import CreditModel, CreditScore, ModelKind
+from qiantang.credit.service import batch_score
+from qiantang.network import service as net_service
+from qiantang.network.models import GuaranteeGroup, NetworkNode
+
+AS_OF = date(2025, 12, 31)
+
+
+def test_graph_structure_on_spark_equals_scipy(db, spark):
+    from qiantang.batch import graph
+
+    net = net_service.load_network(db)
+    local = net_service.structure(net)
+    remote = graph.structure(spark, net)
+    assert remote.n_groups == local.n_groups
+    np.testing.assert_array_equal(remote.group, local.group)
+    np.testing.assert_array_equal(remote.loop_size, local.loop_size)
+    np.testing.assert_array_equal(remote.rings, local.rings)
+    np.testing.assert_array_equal(remote.up, local.up)
+    np.testing.assert_array_equal(remote.down, local.down)
+    np.testing.assert_array_equal(remote.pair_a, local.pair_a)
+    np.testing.assert_array_equal(remote.pair_b, local.pair_b)
+    assert remote.n_loops == local.n_loops
+    # The demo has every shape the tests compare: pairs, rings, loops and chains.
+    assert len(local.pair_a) and local.rings.sum() and (local.loop_size > 2).any() and local.up.max() >= 2
+
+
+def _stored_run(db, run):
+    groups = pd.read_sql(
+        select(GuaranteeGroup).where(GuaranteeGroup.run_id == run.id).order_by(GuaranteeGroup.id),
+        db.connection(),
+    )
+    first = groups["id"].min()
+    groups = groups.drop(columns=["run_id"]).assign(id=groups["id"] - first)
+    nodes = pd.read_sql(
+        select(NetworkNode).where(NetworkNode.run_id == run.id).order_by(NetworkNode.enterprise_id),
+        db.connection(),
+    )
+    nodes = nodes.drop(columns=["id", "run_id"]).assign(group_id=nodes["group_id"] - first)
+    return groups.reset_index(drop=True), nodes.reset_index(drop=True)
+
+
+def test_network_analyse_on_spark_stores_the_local_run(db, spark):
+    local = net_service.analyse(db, as_of=AS_OF)
+    remote = net_service.analyse(db, as_of=AS_OF, engine="spark", master="local[2]")
+    assert remote.counts == local.counts and remote.version == local.version
+    assert remote.params == local.params and remote.as_of == local.as_of
+    g_local, n_local = _stored_run(db, local)
+    g_remote, n_remote = _stored_run(db, remote)
+    pd.testing.assert_frame_equal(g_remote, g_local)
+    pd.testing.assert_frame_equal(n_remote, n_local)
+
+
+def _scores(db, model_id):
+    return pd.read_sql(
+        select(
+            CreditScore.enterprise_id,
+            CreditScore.score,
+            CreditScore.pd,
+            CreditScore.grade,
+            CreditScore.reasons,
+        )
+        .where(CreditScore.model_id == model_id, CreditScore.as_of == AS_OF)
+        .order_by(CreditScore.enterprise_id),
+        db.connection(),
+    )
+
+
+def _assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert len(a) == len(b) > 0
+    np.testing.assert_array_equal(a["enterprise_id"], b["enterprise_id"])
+    np.testing.assert_allclose(a["score"], b["score"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a["pd"], b["pd"], rtol=0, atol=1e-9)
+    assert a["grade"].tolist() == b["grade"].tolist()
+    assert a["reasons"].tolist() == b["reasons"].tolist()
+
+
+def test_credit_scoring_on_spark_stores_the_local_scores(db, spark):
+    champion = registry.champion(db, "all")  # the demo's scorecard
+    batch_score(db, as_of=AS_OF, monitor_after=False)
+    local = _scores(db, champion.id)
+    batch_score(db, as_of=AS_OF, monitor_after=False, engine="spark", master="local[2]")
+    _assert_same_scores(_scores(db, champion.id), local)
+
+
+def test_lightgbm_scoring_on_spark_stores_the_local_scores(db, spark):
+    challenger = db.scalar(select(CreditModel).where(CreditModel.kind == ModelKind.LIGHTGBM))
+    registry.promote(db, model_id=challenger.id, by="test")
+    db.flush()
+    batch_score(db, as_of=AS_OF, monitor_after=False)
+    local = _scores(db, challenger.id)
+    batch_score(db, as_of=AS_OF, monitor_after=False, engine="spark", master="local[2]")
+    _assert_same_scores(_scores(db, challenger.id), local)
