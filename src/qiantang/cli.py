@@ -28,6 +28,9 @@ cases_app = typer.Typer(help="案件 Cases from early-warning alerts.", no_args_
 ew_app = typer.Typer(
     help="风险预警 Early warning: limit rules, peer and trend signals, ratings, alerts.", no_args_is_help=True
 )
+export_app = typer.Typer(
+    help="导出 Snapshots of the platform's tables for batch engines.", no_args_is_help=True
+)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -37,6 +40,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(network_app, name="network")
 app.add_typer(ew_app, name="ew")
 app.add_typer(cases_app, name="cases")
+app.add_typer(export_app, name="export")
 console = Console()
 
 
@@ -145,6 +149,30 @@ def demo_load(
     _print_demo_users(DEMO_USERS)
 
 
+@demo_app.command("export")
+def demo_export(
+    out: Annotated[str, typer.Option("--out", help="Directory for the Parquet files")],
+    scale: Annotated[str, typer.Option(help="province (the only scale written to Parquet)")] = "province",
+    enterprises: Annotated[int, typer.Option(help="Enterprises in the province")] = 10_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same province")] = 2016,
+    chunk: Annotated[int, typer.Option(help="Enterprises generated per chunk (bounds memory)")] = 250_000,
+) -> None:
+    """Write a synthetic province (enterprises, loans, guarantees) straight to Parquet, in chunks,
+    for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
+    if scale != "province":
+        _fail("demo export 只支持 --scale province（城市规模用 demo load 后 export parquet）")
+    if enterprises < 2_000 or chunk < 2_000:
+        _fail("--enterprises 与 --chunk 至少 2000")
+    from qiantang.demo.province import export_province
+
+    stats = export_province(
+        out, enterprises=enterprises, seed=seed, chunk=chunk, say=lambda m: console.print(f"[dim]… {m}[/dim]")
+    )
+    for name, n in stats.rows.items():
+        typer.echo(f"  {name}: {n:,} rows → {stats.paths[name]}")
+    typer.echo(f"合成省份 synthetic province written in {stats.seconds:.1f} s")
+
+
 def _print_demo_users(users) -> None:
     # Plain lines, never truncated whatever the terminal width: people copy these.
     typer.echo("演示账号 Demo logins (演示用，切勿用于生产 / never use in production):")
@@ -219,6 +247,31 @@ def plan_upload_values(
             console.print(f"  第 {e.row} 行 {e.column or ''}：{e.message}")
         _fail(exc.message)
     console.print(f"已导入 {len(written)} 个数值 · {len(written)} values stored")
+
+
+@export_app.command("parquet")
+def export_parquet_command(
+    directory: Annotated[str, typer.Argument(help="Directory for <table>.parquet files")],
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="A table to export (repeatable; default: the batch jobs' tables)"),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows read and written per chunk")] = 200_000,
+) -> None:
+    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md)."""
+    from qiantang.batch.snapshot import DEFAULT_TABLES, export_parquet
+    from qiantang.db import get_engine
+
+    try:
+        done = export_parquet(
+            get_engine(), directory, tables=tuple(table or DEFAULT_TABLES), chunk_rows=chunk_rows
+        )
+    except KeyError as exc:
+        _fail(f"未知的表 unknown table: {exc.args[0]}")
+    except ImportError:
+        _fail("需要 pyarrow：pip install 'qiantang[spark]'")
+    for t in done:
+        typer.echo(f"  {t.table}: {t.rows:,} rows → {t.path} ({t.seconds:.1f} s)")
 
 
 def _check_engine(engine: str) -> None:
