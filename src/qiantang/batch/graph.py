@@ -11,8 +11,9 @@
   closed by a third edge (each directed triangle is found once from each of its three firms).
 - **Strong components and chains** (担保链) within each group: a group is independent of the others,
   so a grouped pandas UDF runs scipy's strong components and the longest-path sweep through the
-  condensation (the local path's :func:`qiantang.network.analysis.chain_depths`) group by group,
-  spread over the executors.
+  condensation (the local path's :func:`qiantang.network.analysis.chain_depths`) on buckets of whole
+  groups, spread over the executors. A group larger than one executor's memory would need a
+  distributed strong-components algorithm instead (none is built).
 """
 
 from __future__ import annotations
@@ -68,22 +69,34 @@ def _small_star(pairs):
     )
 
 
+def _fingerprint(pairs) -> tuple:
+    """(count, sum of 64-bit hashes) of a set of pairs: equal fingerprints mean an unchanged set
+    (but for a 64-bit hash collision), in one aggregation instead of two set differences."""
+    from pyspark.sql import functions as F
+
+    row = pairs.agg(F.count("*").alias("n"), F.sum(F.xxhash64("a", "b").cast("decimal(38,0)")).alias("h"))
+    first = row.first()
+    return int(first["n"]), int(first["h"] or 0)
+
+
 def connected_components(edges, *, max_rounds: int = MAX_ROUNDS):
     """Weak components of the edges (columns src, dst; node ids are longs): a frame (node, root) for
     every node that has an edge to another node, root being the component's smallest node.
 
     Rounds of large-star then small-star until a round changes nothing (Kiveris et al. 2014,
     Algorithm "Alternating"); each round's pairs are checkpointed locally to cut the plan's lineage.
+    A round "changes nothing" when its pairs have the same count and hash sum as the last round's.
     """
     from pyspark.sql import functions as F
 
     pairs = _undirected(edges).localCheckpoint()
+    before = _fingerprint(pairs)
     for _ in range(max_rounds):
-        nxt = _small_star(_large_star(pairs)).localCheckpoint()
-        changed = nxt.exceptAll(pairs).limit(1).count() + pairs.exceptAll(nxt).limit(1).count()
-        pairs = nxt
-        if changed == 0:
+        pairs = _small_star(_large_star(pairs)).localCheckpoint()
+        after = _fingerprint(pairs)
+        if after == before:
             break
+        before = after
     else:  # pragma: no cover - O(log² n) rounds in theory, a handful in practice
         raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
     # Converged: stars. Each pair links a leaf b to its root a (the component's smallest node).
@@ -125,19 +138,25 @@ def rings_per_node(edges):
 
 
 def _loops_and_chains(frame: pd.DataFrame) -> pd.DataFrame:
-    """One group's edges (group, src, dst) → its nodes' strong component, its size, and chain depths."""
+    """The edges (root, src, dst) of one bucket of whole groups → each node's strong component, its
+    size and its chain depths. Several groups at once give the same answer as one at a time: a
+    strong component or a chain never leaves its weak component."""
     from qiantang.network import analysis
 
-    nodes = np.unique(np.concatenate([frame["src"].to_numpy(), frame["dst"].to_numpy()]))
-    src = np.searchsorted(nodes, frame["src"].to_numpy())
-    dst = np.searchsorted(nodes, frame["dst"].to_numpy())
+    src_all, dst_all = frame["src"].to_numpy(), frame["dst"].to_numpy()
+    nodes = np.unique(np.concatenate([src_all, dst_all]))
+    src = np.searchsorted(nodes, src_all)
+    dst = np.searchsorted(nodes, dst_all)
+    roots = np.empty(len(nodes), dtype=np.int64)
+    roots[src] = frame["root"].to_numpy()
+    roots[dst] = frame["root"].to_numpy()
     e = analysis.Edges(len(nodes), src, dst, np.ones(len(src)))
     n_loops, loop = analysis.strong_components(e)
     up, down = analysis.chain_depths(e, loop, n_loops)
     return pd.DataFrame(
         {
             "node": nodes.astype(np.int64),
-            "root": np.full(len(nodes), frame["root"].iloc[0], dtype=np.int64),
+            "root": roots,
             "loop": loop.astype(np.int64),
             "loop_size": np.bincount(loop, minlength=n_loops)[loop].astype(np.int64),
             "up": up.astype(np.int64),
@@ -158,7 +177,10 @@ def structure_frames(edges):
     edges = edges.select("src", "dst").where(F.col("src") != F.col("dst")).distinct()
     components = connected_components(edges)
     grouped = edges.join(components.withColumnRenamed("node", "src"), "src")
-    loops = grouped.groupBy("root").applyInPandas(_loops_and_chains, schema=LOOP_SCHEMA)
+    # Whole groups in buckets (a few per core), not one pandas call per group: most groups are pairs.
+    buckets = max(2, 2 * edges.sparkSession.sparkContext.defaultParallelism)
+    loops = grouped.withColumn("bucket", F.pmod(F.xxhash64("root"), F.lit(buckets))).groupBy("bucket")
+    loops = loops.applyInPandas(lambda f: _loops_and_chains(f.drop(columns="bucket")), schema=LOOP_SCHEMA)
     rings = rings_per_node(edges)
     nodes = loops.join(rings, "node", "left").withColumn("rings", F.coalesce("rings", F.lit(0)))
     return nodes, mutual_pairs(edges)

@@ -16,7 +16,7 @@ ROW = "_qiantang_row"
 SCHEMA = f"{ROW} long, score double, pd double, grade string, reasons string"
 
 
-def _spark_safe(X: pd.DataFrame) -> pd.DataFrame:
+def spark_safe(X: pd.DataFrame) -> pd.DataFrame:
     """Columns Arrow can carry: categoricals and objects as strings (restored on the executors)."""
     out = X.copy()
     for name, dtype in X.dtypes.items():
@@ -32,16 +32,10 @@ def _spark_safe(X: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def score_frame(spark, model, X: pd.DataFrame, *, top: int, partitions: int | None = None):
-    """(score, pd, grade, reasons) of ``model`` over ``X``, computed on Spark, in ``X``'s row order."""
+def score_spark_frame(sdf, model, *, columns: list[str], dtypes: dict, top: int):
+    """A Spark frame of (row, score, pd, grade, reasons) for a Spark frame of features with a row
+    column ``_qiantang_row``; ``dtypes`` restores the pandas dtypes the model was trained on."""
     from qiantang.credit.service import scored_outputs
-
-    dtypes = X.dtypes.to_dict()
-    columns = list(X.columns)
-    frame = _spark_safe(X)
-    frame.insert(0, ROW, np.arange(len(X), dtype=np.int64))
-    parts = partitions or max(1, spark.sparkContext.defaultParallelism)
-    sdf = spark.createDataFrame(frame).repartition(parts)
 
     def score_batches(batches):
         for batch in batches:
@@ -62,7 +56,17 @@ def score_frame(spark, model, X: pd.DataFrame, *, top: int, partitions: int | No
                 }
             )
 
-    out = sdf.mapInPandas(score_batches, schema=SCHEMA).toPandas().sort_values(ROW)
+    return sdf.mapInPandas(score_batches, schema=SCHEMA)
+
+
+def score_frame(spark, model, X: pd.DataFrame, *, top: int, partitions: int | None = None):
+    """(score, pd, grade, reasons) of ``model`` over ``X``, computed on Spark, in ``X``'s row order."""
+    frame = spark_safe(X)
+    frame.insert(0, ROW, np.arange(len(X), dtype=np.int64))
+    parts = partitions or max(1, spark.sparkContext.defaultParallelism)
+    sdf = spark.createDataFrame(frame).repartition(parts)
+    scored = score_spark_frame(sdf, model, columns=list(X.columns), dtypes=X.dtypes.to_dict(), top=top)
+    out = scored.toPandas().sort_values(ROW)
     return (
         out["score"].to_numpy(float),
         out["pd"].to_numpy(float),
