@@ -192,9 +192,17 @@ def demo_users() -> None:
 
 
 @stats_app.command("refresh")
-def stats_refresh() -> None:
+def stats_refresh(
+    engine: Annotated[
+        str, typer.Option(help="local | spark: where the statistics cells are computed (docs/scale-out.md)")
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
+) -> None:
     """Recompute the enterprise and loan summaries, the statistics cells and the pages' stored summaries
     (run after loading data)."""
+    _check_engine(engine)
     from qiantang.credit.service import refresh_grade_counts
     from qiantang.db import analyze, session_scope
     from qiantang.earlywarning.service import refresh_stored as refresh_early_warning
@@ -206,7 +214,7 @@ def stats_refresh() -> None:
         console.print(
             f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
         )
-        stats = refresh_statistics(session)
+        stats = refresh_statistics(session, engine=engine, master=master)
         console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
         # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
         ew_done = refresh_early_warning(session)

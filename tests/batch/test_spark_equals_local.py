@@ -102,3 +102,27 @@ def test_lightgbm_scoring_on_spark_stores_the_local_scores(db, spark):
     local = _scores(db, challenger.id)
     batch_score(db, as_of=AS_OF, monitor_after=False, engine="spark", master="local[2]")
     _assert_same_scores(_scores(db, challenger.id), local)
+
+
+def _sorted_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    from qiantang.statistics.service import DIMS
+
+    keys = ["period_end", *DIMS, "measure"]
+    out = cells.assign(period_end=pd.to_datetime(cells["period_end"]).dt.date)
+    out = out.astype({d: str for d in DIMS}).astype({"value": float})
+    return out.sort_values(keys).reset_index(drop=True)[[*keys, "value"]]
+
+
+def test_statistics_cells_on_spark_equal_the_local_cells(db, spark):
+    from qiantang.batch import statistics as spark_statistics
+    from qiantang.statistics import service as stats
+
+    last = stats.last_period_with_data(db)
+    periods = stats.quarter_ends(stats.FIRST_PERIOD, last)
+    local = _sorted_cells(stats.compute_cells(db, period_ends=periods))
+    remote = _sorted_cells(spark_statistics.compute_cells(spark, db, period_ends=periods))
+    assert len(local) > 1000 and local["measure"].nunique() > 8  # registry and filing measures
+    pd.testing.assert_frame_equal(remote.drop(columns="value"), local.drop(columns="value"))
+    np.testing.assert_allclose(remote["value"], local["value"], rtol=1e-12, atol=1e-9)
+    # The refresh stores them: the same number of cells either way.
+    assert stats.refresh(db, engine="spark", master="local[2]").cells == len(local)

@@ -132,6 +132,8 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
     )
     # Filing measures of the quarters' current filings.
     sums = list(M.FIELD_SUMS)
+    # Measure codes hold dots ("small_loan.npl_balance"): Spark columns get plain names.
+    alias = {m.code: f"sum_{i}" for i, m in enumerate(sums)}
     fil = _filings(session, periods)
     if len(fil):
         Fl = spark.createDataFrame(
@@ -145,7 +147,7 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
             value = F.coalesce(raw, F.lit(0.0))
             if m.template is not None:
                 value = F.when(F.col("template_code") == m.template, value).otherwise(F.lit(0.0))
-            value_cols.append(value.alias(m.code))
+            value_cols.append(value.alias(alias[m.code]))
         per = Fl.select(
             F.col("institution_id").alias("id"),
             F.col("period_end").alias("qe"),
@@ -153,11 +155,11 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
             (F.col("submitted_on") > F.col("due_on")).cast("double").alias("filed_late"),
             *value_cols,
         )
-        agg_names = ["filed", "filed_late", *(m.code for m in sums)]
+        agg_names = ["filed", "filed_late", *alias.values()]
         per = per.groupBy("id", "qe").agg(*(F.sum(c).alias(c) for c in agg_names))
         reg = reg.join(per, ["id", "qe"], "left")
     else:
-        agg_names = ["filed", "filed_late", *(m.code for m in sums)]
+        agg_names = ["filed", "filed_late", *alias.values()]
         for c in agg_names:
             reg = reg.withColumn(c, F.lit(0.0))
     reg = reg.fillna(0.0, subset=agg_names)
@@ -168,4 +170,6 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
     if out.empty:
         return empty
     out = out.rename(columns={"qe": "period_end"})
+    back = {v: k for k, v in alias.items()}
+    out["measure"] = out["measure"].map(lambda c: back.get(c, c))
     return out[["period_end", *DIMS, "measure", "value"]]
