@@ -126,3 +126,35 @@ def test_statistics_cells_on_spark_equal_the_local_cells(db, spark):
     np.testing.assert_allclose(remote["value"], local["value"], rtol=1e-12, atol=1e-9)
     # The refresh stores them: the same number of cells either way.
     assert stats.refresh(db, engine="spark", master="local[2]").cells == len(local)
+
+
+def test_group_metrics_on_spark_equal_the_local_ones(db, spark):
+    from qiantang.batch import graph
+
+    net = net_service.load_network(db)
+    s = net_service.structure(net)
+    local = net_service.group_metrics(net, s)
+    e = net.edges
+    edges = spark.createDataFrame(
+        pd.DataFrame({"src": e.src, "dst": e.dst, "amount": e.amount}),
+        schema="src long, dst long, amount double",
+    )
+    nodes, pairs = graph.structure_frames(edges)
+    remote = graph.group_frame(edges, nodes, pairs).toPandas()
+    # Groups of firms on an edge, numbered by their smallest node as scipy numbers them.
+    remote["group"] = s.group[remote["root"].to_numpy()]
+    remote = remote.set_index("group").sort_index()
+    expected = local.loc[remote.index]
+    assert len(remote) == (local["firms"] > 1).sum()
+    for column in (
+        "firms",
+        "guarantees",
+        "mutual_pairs",
+        "rings",
+        "loop_firms",
+        "largest_loop",
+        "longest_chain",
+    ):
+        np.testing.assert_array_equal(remote[column].to_numpy(np.int64), expected[column].to_numpy(np.int64))
+    for column in ("total_guaranteed", "density"):
+        np.testing.assert_allclose(remote[column], expected[column], rtol=1e-12)

@@ -231,3 +231,41 @@ def structure(spark, net):
         up=up,
         down=down,
     )
+
+
+def group_frame(edges, nodes, pairs):
+    """The structural metrics of each group (one row per root) as the local
+    :func:`qiantang.network.service.group_metrics` computes them: firms, guarantees (distinct
+    relations), total_guaranteed, mutual_pairs, rings, loop_firms, largest_loop, longest_chain and
+    density. ``edges`` has src, dst and amount (several rows per relation are summed); ``nodes`` and
+    ``pairs`` come from :func:`structure_frames`. The loan-based metrics (balances, 关注/不良 shares,
+    联保 agreements) need the loans and stay with the driver."""
+    from pyspark.sql import functions as F
+
+    relations = (
+        edges.where(F.col("src") != F.col("dst")).groupBy("src", "dst").agg(F.sum("amount").alias("amount"))
+    )
+    roots = nodes.select(F.col("node").alias("src"), "root")
+    by_edges = (
+        relations.join(roots, "src")
+        .groupBy("root")
+        .agg(F.count("*").alias("guarantees"), F.sum("amount").alias("total_guaranteed"))
+    )
+    by_nodes = nodes.groupBy("root").agg(
+        F.count("*").alias("firms"),
+        (F.sum("rings") / 3).cast("long").alias("rings"),
+        F.sum((F.col("loop_size") > 1).cast("long")).alias("loop_firms"),
+        F.max("loop_size").alias("largest_loop"),
+        F.max("up").alias("longest_chain"),
+    )
+    by_pairs = (
+        pairs.join(roots.withColumnRenamed("src", "a"), "a")
+        .groupBy("root")
+        .agg(F.count("*").alias("mutual_pairs"))
+    )
+    out = by_nodes.join(by_edges, "root", "left").join(by_pairs, "root", "left")
+    out = out.fillna(0, subset=["guarantees", "mutual_pairs"]).fillna(0.0, subset=["total_guaranteed"])
+    possible = F.col("firms") * (F.col("firms") - 1)
+    return out.withColumn(
+        "density", F.when(possible > 0, F.col("guarantees") / possible).otherwise(F.lit(0.0))
+    )
