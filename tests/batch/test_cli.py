@@ -7,6 +7,9 @@ from typer.testing import CliRunner
 
 from qiantang.cli import app
 
+# One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("spark")
+
 pq = pytest.importorskip("pyarrow.parquet")
 
 

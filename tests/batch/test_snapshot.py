@@ -9,6 +9,9 @@ from sqlalchemy import func, select
 from qiantang.batch.snapshot import DEFAULT_TABLES, export_parquet, read_snapshot
 from qiantang.enterprises.models import Guarantee
 
+# One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("spark")
+
 pq = pytest.importorskip("pyarrow.parquet")  # the spark extra
 
 

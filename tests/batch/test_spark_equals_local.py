@@ -6,6 +6,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pytest
 from sqlalchemy import select
 
 from qiantang.credit import registry
@@ -13,6 +14,9 @@ from qiantang.credit.models import CreditModel, CreditScore, ModelKind
 from qiantang.credit.service import batch_score
 from qiantang.network import service as net_service
 from qiantang.network.models import GuaranteeGroup, NetworkNode
+
+# One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
+pytestmark = pytest.mark.xdist_group("spark")
 
 AS_OF = date(2025, 12, 31)
 
