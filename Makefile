@@ -14,6 +14,7 @@ export QIANTANG_HOST QIANTANG_PORT
 help:
 	@echo "make run   — install, migrate, load the demo city if the database is empty, serve on http://$(QIANTANG_HOST):$(QIANTANG_PORT) with the job worker"
 	@echo "make test  — install with the test extras and run the whole suite"
+	@echo "             (the Spark batch tests need Java 17: apt-get install openjdk-17-jre-headless; skipped without it)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"' \

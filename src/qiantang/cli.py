@@ -28,6 +28,9 @@ cases_app = typer.Typer(help="案件 Cases from early-warning alerts.", no_args_
 ew_app = typer.Typer(
     help="风险预警 Early warning: limit rules, peer and trend signals, ratings, alerts.", no_args_is_help=True
 )
+export_app = typer.Typer(
+    help="导出 Snapshots of the platform's tables for batch engines.", no_args_is_help=True
+)
 users_app = typer.Typer(help="用户 Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -37,6 +40,7 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(network_app, name="network")
 app.add_typer(ew_app, name="ew")
 app.add_typer(cases_app, name="cases")
+app.add_typer(export_app, name="export")
 console = Console()
 
 
@@ -145,6 +149,30 @@ def demo_load(
     _print_demo_users(DEMO_USERS)
 
 
+@demo_app.command("export")
+def demo_export(
+    out: Annotated[str, typer.Option("--out", help="Directory for the Parquet files")],
+    scale: Annotated[str, typer.Option(help="province (the only scale written to Parquet)")] = "province",
+    enterprises: Annotated[int, typer.Option(help="Enterprises in the province")] = 10_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same province")] = 2016,
+    chunk: Annotated[int, typer.Option(help="Enterprises generated per chunk (bounds memory)")] = 250_000,
+) -> None:
+    """Write a synthetic province (enterprises, loans, guarantees) straight to Parquet, in chunks,
+    for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
+    if scale != "province":
+        _fail("demo export 只支持 --scale province（城市规模用 demo load 后 export parquet）")
+    if enterprises < 2_000 or chunk < 2_000:
+        _fail("--enterprises 与 --chunk 至少 2000")
+    from qiantang.demo.province import export_province
+
+    stats = export_province(
+        out, enterprises=enterprises, seed=seed, chunk=chunk, say=lambda m: console.print(f"[dim]… {m}[/dim]")
+    )
+    for name, n in stats.rows.items():
+        typer.echo(f"  {name}: {n:,} rows → {stats.paths[name]}")
+    typer.echo(f"合成省份 synthetic province written in {stats.seconds:.1f} s")
+
+
 def _print_demo_users(users) -> None:
     # Plain lines, never truncated whatever the terminal width: people copy these.
     typer.echo("演示账号 Demo logins (演示用，切勿用于生产 / never use in production):")
@@ -164,9 +192,17 @@ def demo_users() -> None:
 
 
 @stats_app.command("refresh")
-def stats_refresh() -> None:
+def stats_refresh(
+    engine: Annotated[
+        str, typer.Option(help="local | spark: where the statistics cells are computed (docs/scale-out.md)")
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
+) -> None:
     """Recompute the enterprise and loan summaries, the statistics cells and the pages' stored summaries
     (run after loading data)."""
+    _check_engine(engine)
     from qiantang.credit.service import refresh_grade_counts
     from qiantang.db import analyze, session_scope
     from qiantang.earlywarning.service import refresh_stored as refresh_early_warning
@@ -178,7 +214,7 @@ def stats_refresh() -> None:
         console.print(
             f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
         )
-        stats = refresh_statistics(session)
+        stats = refresh_statistics(session, engine=engine, master=master)
         console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
         # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
         ew_done = refresh_early_warning(session)
@@ -221,6 +257,38 @@ def plan_upload_values(
     console.print(f"已导入 {len(written)} 个数值 · {len(written)} values stored")
 
 
+@export_app.command("parquet")
+def export_parquet_command(
+    directory: Annotated[str, typer.Argument(help="Directory for <table>.parquet files")],
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="A table to export (repeatable; default: the batch jobs' tables)"),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows read and written per chunk")] = 200_000,
+) -> None:
+    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md)."""
+    from qiantang.batch.snapshot import DEFAULT_TABLES, export_parquet
+    from qiantang.db import get_engine
+
+    try:
+        done = export_parquet(
+            get_engine(), directory, tables=tuple(table or DEFAULT_TABLES), chunk_rows=chunk_rows
+        )
+    except KeyError as exc:
+        _fail(f"未知的表 unknown table: {exc.args[0]}")
+    except ImportError:
+        _fail("需要 pyarrow：pip install 'qiantang[spark]'")
+    for t in done:
+        typer.echo(f"  {t.table}: {t.rows:,} rows → {t.path} ({t.seconds:.1f} s)")
+
+
+def _check_engine(engine: str) -> None:
+    from qiantang.batch import ENGINES
+
+    if engine not in ENGINES:
+        _fail(f"--engine 须为 {' | '.join(ENGINES)}")
+
+
 @network_app.command("analyse")
 def network_analyse(
     as_of: Annotated[
@@ -232,17 +300,32 @@ def network_analyse(
     ] = None,
     recovery: Annotated[float, typer.Option(help="Recovery rate of a defaulted loan")] = 0.4,
     capacity: Annotated[float, typer.Option(help="Loss-absorbing capacity = net assets × this")] = 1.0,
+    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact."""
     from datetime import date
 
     from qiantang.db import session_scope
+    from qiantang.errors import QiantangError
     from qiantang.network.service import Params, analyse
 
+    _check_engine(engine)
     day = date.fromisoformat(as_of) if as_of else None
-    with session_scope() as session:
-        run = analyse(session, as_of=day, params=Params(recovery=recovery, capacity_multiplier=capacity))
-        c = run.counts
+    try:
+        with session_scope() as session:
+            run = analyse(
+                session,
+                as_of=day,
+                params=Params(recovery=recovery, capacity_multiplier=capacity),
+                engine=engine,
+                master=master,
+            )
+            c = run.counts
+    except QiantangError as exc:
+        _fail(exc.message)
     typer.echo(f"担保网络分析完成 network analysed in {run.seconds:.1f} s")
     typer.echo(f"  企业 firms {c['firms']:,} · 担保圈 groups {c['groups']:,}")
     typer.echo(f"  最大担保圈 largest {c['largest_group']:,} · 最长担保链 chain {c['longest_chain']}")
@@ -889,6 +972,10 @@ def credit_score(
     as_of: Annotated[
         str | None, typer.Option(help="As-of date YYYY-MM-DD (default: the loans' date)")
     ] = None,
+    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Batch-score every enterprise with its segment's champion and store scores, grades and reasons."""
     from datetime import date
@@ -897,12 +984,15 @@ def credit_score(
     from qiantang.db import session_scope
     from qiantang.errors import QiantangError
 
+    _check_engine(engine)
     try:
         with session_scope() as session:
             stats = batch_score(
                 session,
                 as_of=date.fromisoformat(as_of) if as_of else None,
                 say=lambda m: console.print(f"[dim]… {m}[/dim]"),
+                engine=engine,
+                master=master,
             )
     except QiantangError as exc:
         _fail(exc.message)

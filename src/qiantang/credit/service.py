@@ -80,9 +80,21 @@ def batch_score(
     as_of: date | None = None,
     say=None,
     monitor_after: bool = True,
+    engine: str = "local",
+    master: str | None = None,
 ) -> BatchStats:
-    """Score every enterprise with its segment's champion and store the results (see module doc)."""
+    """Score every enterprise with its segment's champion and store the results (see module doc).
+
+    ``engine="spark"`` scores on Spark (:mod:`qiantang.batch.scoring`, ``master`` as for
+    :func:`qiantang.batch.spark.get_spark`); the stored rows are the same as the local path's."""
     say = say or (lambda _m: None)
+    if engine not in ("local", "spark"):
+        raise ValueError(f"unknown engine {engine!r}")
+    spark = None
+    if engine == "spark":
+        from qiantang.batch.spark import get_spark
+
+        spark = get_spark(master)
     started = time.perf_counter()
     as_of = as_of or default_as_of(session)
     champions = [c for c in registry.champions(session) if c.spec.get("input") == registry.INPUT_ENTERPRISE]
@@ -117,7 +129,12 @@ def batch_score(
         Xs = X if len(rows) == len(X) else X.iloc[rows].reset_index(drop=True)
         t = time.perf_counter()
         say(f"评分：{registry.model_label(row)}（{len(rows):,} 户）")
-        score, pd_, grade, reasons = scored_outputs(model, Xs, top=top)
+        if spark is not None:
+            from qiantang.batch.scoring import score_frame
+
+            score, pd_, grade, reasons = score_frame(spark, model, Xs, top=top)
+        else:
+            score, pd_, grade, reasons = scored_outputs(model, Xs, top=top)
         timings[f"score_{row.id}"] = time.perf_counter() - t
         t = time.perf_counter()
         say("写入评分结果")

@@ -483,11 +483,30 @@ class LossAllocator:
         )
 
 
-def analyse(session: Session, *, as_of: date | None = None, params: Params = Params()) -> NetworkRun:
-    """Detect groups, loops, pairs, rings and chains; measure systemic importance; store the run."""
+def analyse(
+    session: Session,
+    *,
+    as_of: date | None = None,
+    params: Params = Params(),
+    engine: str = "local",
+    master: str | None = None,
+) -> NetworkRun:
+    """Detect groups, loops, pairs, rings and chains; measure systemic importance; store the run.
+
+    ``engine="spark"`` detects the structure (groups, loops, pairs, rings, chains) on Spark
+    (:mod:`qiantang.batch.graph`, ``master`` as for :func:`qiantang.batch.spark.get_spark`); the
+    stored run is the same as the local one's."""
     started = time.perf_counter()
     net = load_network(session, as_of=as_of, params=params)
-    s = structure(net)
+    if engine == "spark":
+        from qiantang.batch import graph as spark_graph
+        from qiantang.batch.spark import get_spark
+
+        s = spark_graph.structure(get_spark(master), net)
+    elif engine == "local":
+        s = structure(net)
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
     metrics = group_metrics(net, s)
     exposure_in = np.bincount(net.edges.dst, weights=net.edges.amount, minlength=net.n)
     exposure_out = np.bincount(net.edges.src, weights=net.edges.amount, minlength=net.n)

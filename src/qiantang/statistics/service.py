@@ -281,12 +281,25 @@ def refresh_periods(session: Session, *, period_ends: Iterable[date]) -> int:
     return n
 
 
-def refresh(session: Session, *, today: date | None = None) -> StatRefresh:
-    """Recompute every quarter from 2015Q1 to the last quarter with data, replacing all cells."""
+def refresh(
+    session: Session, *, today: date | None = None, engine: str = "local", master: str | None = None
+) -> StatRefresh:
+    """Recompute every quarter from 2015Q1 to the last quarter with data, replacing all cells.
+
+    ``engine="spark"`` computes the cells on Spark (:mod:`qiantang.batch.statistics`); the stored
+    cells are the same."""
     started = time.perf_counter()
     last = last_period_with_data(session, today=today)
     periods = quarter_ends(FIRST_PERIOD, last) if last and last >= FIRST_PERIOD else []
-    cells = compute_cells(session, period_ends=periods)
+    if engine == "spark":
+        from qiantang.batch import statistics as spark_statistics
+        from qiantang.batch.spark import get_spark
+
+        cells = spark_statistics.compute_cells(get_spark(master), session, period_ends=periods)
+    elif engine == "local":
+        cells = compute_cells(session, period_ends=periods)
+    else:
+        raise ValueError(f"unknown engine {engine!r}")
     n = _write(session, cells, None)
     record = StatRefresh(periods="all", cells=n, seconds=time.perf_counter() - started)
     session.add(record)

@@ -1,0 +1,17 @@
+"""The heavy batch jobs on Apache Spark (``--engine spark``), beside the single-machine ones.
+
+One batch layer, two engines: ``qiantang network analyse`` and ``qiantang credit score`` run their
+heavy step either in this process (NumPy/scipy, the default) or on Spark through PySpark, and store
+the same rows in the same result tables with the same versions, so pages do not know which engine
+ran. Spark is optional (the ``spark`` extra and a Java 17 runtime); see docs/scale-out.md.
+
+- :mod:`qiantang.batch.spark` — the SparkSession factory (``local[*]`` by default, any master).
+- :mod:`qiantang.batch.snapshot` — ``qiantang export parquet``: the platform tables the batch jobs
+  read, as a Parquet snapshot written in chunks; and readers of it (and of PostgreSQL over JDBC).
+- :mod:`qiantang.batch.graph` — guarantee-network structure in Spark SQL (weak components by
+  large-star/small-star, mutual pairs and three-firm rings by joins, strong components and chains
+  within each group).
+- :mod:`qiantang.batch.scoring` — batch scoring with the registered champion models in a pandas UDF.
+"""
+
+ENGINES = ("local", "spark")
