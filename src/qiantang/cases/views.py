@@ -32,7 +32,7 @@ from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import N_, is_zh, label
 from qiantang.web.i18n import gettext as _
-from qiantang.web.params import Blank
+from qiantang.web.params import Blank, text_fields
 from qiantang.web.templating import pagination, query_without, render
 
 router = APIRouter(include_in_schema=False)
@@ -432,11 +432,6 @@ def _after_action(request: Request, db, auth: Auth, case_id: int, exc: QiantangE
     )
 
 
-async def _form(request: Request) -> dict:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 def _act(
     request: Request, db, auth: Auth, case_id: int, form: dict, action, refused=(ValidationFailed, Conflict)
 ):
@@ -450,7 +445,7 @@ def _act(
 
 @router.post("/cases/{case_id}/transition")
 async def transition_form(request: Request, db: DB, auth: Actor, case_id: int):
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,
@@ -471,7 +466,7 @@ async def transition_form(request: Request, db: DB, auth: Actor, case_id: int):
 
 @router.post("/cases/{case_id}/comment")
 async def comment_form(request: Request, db: DB, auth: Actor, case_id: int):
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,
@@ -485,7 +480,7 @@ async def comment_form(request: Request, db: DB, auth: Actor, case_id: int):
 
 @router.post("/cases/{case_id}/share")
 async def share_form(request: Request, db: DB, auth: Actor, case_id: int):
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,
@@ -502,7 +497,7 @@ async def share_form(request: Request, db: DB, auth: Actor, case_id: int):
 @router.post("/cases/{case_id}/handoff")
 async def handoff_form(request: Request, db: DB, auth: Actor, case_id: int):
     """移送公安 (city staff; the service checks the role and the case)."""
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,

@@ -30,7 +30,7 @@ from qiantang.web.cookies import set_cookie
 from qiantang.web.deps import DB, Auth, client_ip, record_export, require
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh, label
-from qiantang.web.params import Blank
+from qiantang.web.params import Blank, text_fields
 from qiantang.web.templating import pagination, query_without, render
 
 router = APIRouter(include_in_schema=False)
@@ -268,14 +268,9 @@ def _act(request: Request, db, auth: Auth, tip_id: int, action, target=None):
     return RedirectResponse(target(result) if target else f"/fundraising/tips/{tip_id}", status_code=303)
 
 
-async def _form(request: Request) -> dict:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 @router.post("/fundraising/tips/{tip_id}/handle")
 async def tip_handle(request: Request, db: DB, auth: Actor, tip_id: int):
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,
@@ -288,7 +283,7 @@ async def tip_handle(request: Request, db: DB, auth: Actor, tip_id: int):
 
 @router.post("/fundraising/tips/{tip_id}/forward")
 async def tip_forward(request: Request, db: DB, auth: Actor, tip_id: int):
-    form = await _form(request)
+    form = await text_fields(request)
     return await run_in_threadpool(
         _act,
         request,

@@ -21,3 +21,9 @@ def blank_to_none(value: Any) -> Any:
 
 
 Blank = Annotated[T | None, BeforeValidator(blank_to_none)]
+
+
+async def text_fields(request) -> dict[str, str]:
+    """A posted form's text fields (uploaded files left out), for the action forms of cases and tips."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
