@@ -19,6 +19,8 @@ from qiantang.fundraising.models import FirmScore, ScoreRun
 
 # Tips and complaints count over the year before the scoring day (the index's complaint window).
 WINDOW = timedelta(days=365)
+# A dispute's respondent written differently from the register counts only at this name similarity.
+DISPUTE_MATCH_MIN = 0.9
 
 
 @dataclass
@@ -30,20 +32,30 @@ class Round:
 
 def outside_reports(session: Session, *, as_of: date) -> dict[int, int]:
     """Public tips (this package's inbox) and disputes about unlicensed respondents (the disputes
-    register, matched to the register by exact name) per firm, over the year up to ``as_of``."""
+    register) per firm, over the year up to ``as_of``. A respondent is the register's firm of the same
+    name, or — when the name was written differently (full-width brackets, a dropped 有限公司, one
+    wrong character) — the closest name found by ``tips.match_firm`` with a confidence of at least
+    ``DISPUTE_MATCH_MIN``; a name matching nothing that well counts for no firm."""
     from qiantang.disputes.service import unlicensed_complaints
 
     start = as_of - WINDOW
     counts = dict(tips.tip_counts_by_enterprise(session, since=start))
     by_name = unlicensed_complaints(session, start=start, end=as_of)
-    if by_name:
-        names = list(by_name)
-        for k in range(0, len(names), 500):
-            chunk = names[k : k + 500]
-            for eid, name in session.execute(
-                select(Enterprise.id, Enterprise.name).where(Enterprise.name.in_(chunk))
-            ):
-                counts[eid] = counts.get(eid, 0) + int(by_name[name])
+    found: dict[str, int] = {}
+    names = list(by_name)
+    for k in range(0, len(names), 500):
+        chunk = names[k : k + 500]
+        for eid, name in session.execute(
+            select(Enterprise.id, Enterprise.name).where(Enterprise.name.in_(chunk))
+        ):
+            found.setdefault(name, eid)
+    for name in names:
+        if name not in found:
+            match = tips.match_firm(session, name)
+            if match.enterprise_id is not None and (match.confidence or 0) >= DISPUTE_MATCH_MIN:
+                found[name] = match.enterprise_id
+    for name, eid in found.items():
+        counts[eid] = counts.get(eid, 0) + int(by_name[name])
     return counts
 
 
