@@ -70,11 +70,15 @@ def test_a_monitoring_round_scores_with_those_complaints(db):
     reports = monitor.outside_reports(db, as_of=AS_OF)
     assert reports[firm] >= 6
     done = monitor.monitor(db, as_of=AS_OF, notify_users=False)
-    score = db.scalar(select(FirmScore).where(FirmScore.run_id == done.run.id, FirmScore.enterprise_id == firm))
+    score = db.scalar(
+        select(FirmScore).where(FirmScore.run_id == done.run.id, FirmScore.enterprise_id == firm)
+    )
     baseline = service.run(db, as_of=AS_OF, tips={}, notify_users=False)
     without = db.scalar(
         select(FirmScore).where(FirmScore.run_id == baseline.id, FirmScore.enterprise_id == firm)
     )
     # The complaints raise the firm's complaint dimension, and with it the index.
-    dim = next(k for k in score.subscores if k in without.subscores and score.subscores[k] > without.subscores[k])
+    dim = next(
+        k for k in score.subscores if k in without.subscores and score.subscores[k] > without.subscores[k]
+    )
     assert dim and score.score > without.score
