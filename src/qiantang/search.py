@@ -165,7 +165,12 @@ def _phrase(q: str) -> str:
 
 def _index_ids(s: Searchable, q: str, dialect: str = "sqlite"):
     """SQL (and its parameters) for the ids of the rows whose searchable columns contain ``q``
-    (PostgreSQL: 1–2 characters only, through the character-pair index)."""
+    (PostgreSQL: 1–2 characters through the character-pair index, longer ones through ``LIKE``, which
+    the pg_trgm GIN indexes serve)."""
+    if dialect == "postgresql" and len(q) >= 3:
+        like = " OR ".join(f"{c} LIKE :fts_q ESCAPE '\\'" for c in s.columns)
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"SELECT id FROM {s.table} WHERE {like}", {"fts_q": _like_pattern(escaped)}
     if dialect == "postgresql":
         grams = " OR ".join(f"qiantang_grams({c}) @> ARRAY[CAST(:fts_q AS text)]" for c in s.columns)
         return f"SELECT id FROM {s.table} WHERE {grams}", {"fts_q": q}

@@ -151,6 +151,26 @@ def test_names_match_the_register_with_a_confidence(db, xihu_firm):
     assert nothing.enterprise_id is None and nothing.confidence is None
 
 
+def test_the_rarest_pieces_of_a_name_are_looked_up_first(db, monkeypatch):
+    """With room for only two pieces of two names each, a typed name whose first pieces are common
+    (the district's name, shared by many firms; the firm is one of the last written, so that a plain
+    scan of a common piece meets other firms first) still finds its firm through its rarest pieces, on
+    both backends."""
+    monkeypatch.setattr(tips, "CANDIDATE_WINDOWS", 2)
+    monkeypatch.setattr(tips, "CANDIDATES_PER_WINDOW", 2)
+    names = [tips.normalise_name(n) for n in db.scalars(select(Enterprise.name))]
+    firm = next(
+        e
+        for e in db.scalars(select(Enterprise).order_by(Enterprise.id.desc()).limit(300))
+        if len(key := tips.normalise_name(e.name)) >= 8
+        and all(sum(key[i : i + 3] in n for n in names) > 4 for i in (0, 1))
+    )
+    base = tips.normalise_name(firm.name)
+    near = base[:-1] + ("甲" if base[-1] != "甲" else "乙")
+    m = tips.match_firm(db, near)
+    assert m.enterprise_id == firm.id, (firm.name, near, m)
+
+
 def test_duplicates_are_merged_with_a_count(db, xihu_firm):
     first = tips.submit_tip(db, firm=xihu_firm.name, what_happened=TEXT, ip="10.1.0.1")
     second = tips.submit_tip(

@@ -147,16 +147,17 @@ CANDIDATES_PER_WINDOW = 300
 def _candidates(session: Session, key: str) -> list:
     """Firms whose name contains a 3-character piece of ``key``, through the register's text index
     (a million firms at city scale are never read whole). A typo spoils the pieces that cover it,
-    not the others. On SQLite the index says how common each piece is, and the rarest are used
-    first; a piece no name holds is skipped. rapidfuzz then ranks the candidates."""
+    not the others. The index says how common each piece is (a probe that stops counting past the
+    cap), and the rarest are used first, so a piece in half the register's names ("杭州市") never
+    crowds out the distinctive ones; a piece no name holds is skipped. rapidfuzz then ranks the
+    candidates."""
     size = min(3, len(key))
     windows = list(dict.fromkeys(key[i : i + size] for i in range(len(key) - size + 1)))
-    if session.get_bind().dialect.name == "sqlite":
-        counted = [
-            (index_hits(session, "enterprises", w, cap=CANDIDATES_PER_WINDOW), i, w)
-            for i, w in enumerate(windows)
-        ]
-        windows = [w for n, _i, w in sorted(counted) if n > 0]
+    counted = [
+        (index_hits(session, "enterprises", w, cap=CANDIDATES_PER_WINDOW), i, w)
+        for i, w in enumerate(windows)
+    ]
+    windows = [w for n, _i, w in sorted(counted) if n > 0]
     found: dict[int, Any] = {}
     for window in windows[:CANDIDATE_WINDOWS]:
         stmt = (
