@@ -142,3 +142,24 @@ def test_district_page_is_district_only(db, clients):
     db.commit()
     assert clients.as_user("binjiang").get(f"/cases/{case_id}").status_code == 403
     assert "中国人民银行浙江省分行" in clients.as_user("xihu").get(f"/cases/{case_id}").text
+
+
+def test_a_tip_forwarded_on_a_watched_firm_names_its_supervisor(db):
+    from qiantang.auth.models import User
+    from qiantang.cases.models import CaseState
+    from qiantang.enterprises.models import Enterprise
+    from qiantang.fundraising import tips
+
+    run = latest_run(db)
+    score = db.scalars(
+        select(FirmScore).where(FirmScore.run_id == run.id, FirmScore.category == "private_fund")
+    ).first()
+    firm = db.get(Enterprise, score.enterprise_id)
+    for c in db.scalars(select(Case).where(Case.enterprise_id == firm.id)):
+        c.state = CaseState.CLOSED  # the demo's own case on the firm: the tip opens a new one
+    receipt = tips.submit_tip(
+        db, firm=firm.name, what_happened="推销私募产品，承诺保本年化百分之十五，拉人入群。", ip="10.9.0.1"
+    )
+    admin = db.scalar(select(User).where(User.username == "admin"))
+    case = tips.forward_to_case(db, tip_id=receipt.tip_id, actor=admin)
+    assert case.source == "tip" and case.supervisor_name == CSRC
