@@ -58,6 +58,7 @@ def pdf_urls(db) -> dict[str, str]:
         "disputes": "/disputes/report.pdf",
         "matching_report": "/matching/report?month=2025-06",
         "talent": "/talent/report.pdf",
+        "fundraising_report": "/fundraising/report.pdf?month=2025-12",
     }
 
 
@@ -73,6 +74,7 @@ def pdf_urls(db) -> dict[str, str]:
         "disputes",
         "matching_report",
         "talent",
+        "fundraising_report",
     ],
 )
 def test_every_pdf_fits_its_page(clients, db, captured, which):

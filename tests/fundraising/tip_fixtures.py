@@ -30,6 +30,7 @@ class Row:
     grade: str
     score: float
     version: str = "test-1"
+    category: str = ""
     reasons: list = field(
         default_factory=lambda: [
             {

@@ -110,6 +110,10 @@ class Case(Base):
     handoff_due_on: Mapped[date | None] = mapped_column(Date)
     handed_off_at: Mapped[datetime | None] = mapped_column(DateTime)
     handed_off_by: Mapped[str | None] = mapped_column(String(64))
+    # 抄送行业主管部门: the sector's supervisor a fundraising case is copied to (fundraising/data/
+    # supervisors.toml), by code and by its Chinese name as routed.
+    supervisor_code: Mapped[str | None] = mapped_column(String(32))
+    supervisor_name: Mapped[str | None] = mapped_column(String(100))
     district_code: Mapped[str] = mapped_column(String(6))
     level: Mapped[Level] = mapped_column(str_enum(Level, 8))
     owner: Mapped[Owner] = mapped_column(str_enum(Owner, 8))
@@ -143,6 +147,18 @@ class Case(Base):
         if self.enterprise is not None:
             return self.enterprise.name
         return f"#{self.institution_id or self.enterprise_id}"
+
+    @property
+    def supervisor_text(self) -> str | None:
+        """The sector's supervisor copied on the case, in the current language (None: none)."""
+        return self.supervisor_label(zh=is_zh())
+
+    def supervisor_label(self, *, zh: bool) -> str | None:
+        if not self.supervisor_name or zh:
+            return self.supervisor_name
+        from qiantang.fundraising.supervisors import supervisors
+
+        return supervisors().name(self.supervisor_code, zh=False) or self.supervisor_name
 
     @property
     def subject_url(self) -> str:

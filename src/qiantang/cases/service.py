@@ -840,6 +840,9 @@ def announce_new(session: Session, cases: list[Case]) -> None:
             body = f"{Level(first.level).zh}预警，办结期限 {first.due_on.isoformat()}。"
             title_en = f"New case to handle: {first.title_en}"
             body_en = f"{Level(first.level).en} alert, due by {first.due_on.isoformat()}."
+            if first.supervisor_name:  # the office copies the sector's supervisor (no channel reaches it)
+                body += f"请抄送行业主管部门：{first.supervisor_name}。"
+                body_en += f" Copy the sector supervisor: {first.supervisor_label(zh=False)}."
             link = f"/cases/{first.id}"
         else:
             soonest = min(c.due_on for c in batch)
@@ -849,6 +852,9 @@ def announce_new(session: Session, cases: list[Case]) -> None:
             body += f"；最早办结期限 {soonest.isoformat()}。"
             title_en = f"{len(batch)} new cases to handle"
             body_en = f"{len(names)} institutions; the first is due by {soonest.isoformat()}."
+            if copied := sum(1 for c in batch if c.supervisor_name):
+                body += f"其中 {copied} 件须抄送行业主管部门（见各案件）。"
+                body_en += f" {copied} of them are to be copied to the sector supervisor (see each case)."
             link = "/cases?state=pending"
         notify.notify(
             session,
@@ -934,9 +940,12 @@ def open_enterprise_case(
     evidence: list | None = None,
     actor=None,
     announce: bool = True,
+    supervisor_code: str | None = None,
+    supervisor_name: str | None = None,
 ) -> Case:
     """Open a case whose subject is ``enterprise``: red to the city (with the hand-off clock),
-    orange and yellow to the firm's district office. Due dates follow the case policy."""
+    orange and yellow to the firm's district office. Due dates follow the case policy. A sector
+    supervisor given (抄送行业主管部门) is kept with the case and named in its opening step."""
     policy = load_policy()
     level = Level(level)
     owner = Owner.CITY if level == Level.RED else Owner.DISTRICT
@@ -958,6 +967,8 @@ def open_enterprise_case(
         index_score=index_score,
         opened_evidence=evidence or [],
         handoff_due_on=workdays.add_workdays(today, HANDOFF_WORKDAYS) if level == Level.RED else None,
+        supervisor_code=supervisor_code if supervisor_name else None,
+        supervisor_name=(supervisor_name or "")[:100] or None,
     )
     if actor is not None:
         check_act(scope_of(actor), case)
@@ -970,7 +981,8 @@ def open_enterprise_case(
         action="create",
         to_state=CaseState.PENDING.value,
         comment=f"{CaseSource(source).zh}：{owner.zh}办理，{case.due_on.isoformat()} 前办结"
-        + (f"；{case.handoff_due_on.isoformat()} 前移送公安" if case.handoff_due_on else ""),
+        + (f"；{case.handoff_due_on.isoformat()} 前移送公安" if case.handoff_due_on else "")
+        + (f"；抄送行业主管部门：{case.supervisor_name}" if case.supervisor_name else ""),
         detail={
             "due_on": case.due_on.isoformat(),
             "policy": policy.version,

@@ -220,6 +220,7 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
         _("Index version"),
         _("Hand-off to the police due"),
         _("Handed off to the police"),
+        _("Copy to the sector supervisor"),
     ]
     body = (
         [
@@ -242,6 +243,7 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             r.index_version or "",
             r.handoff_due_on,
             r.handed_off_at,
+            r.supervisor_text or "",
         ]
         for r in rows
     )

@@ -4,6 +4,10 @@
 - 橙 / 黄 (orange, yellow): a case of the firm's district office;
 - 绿 (green): the watch list (关注名单), no case.
 
+Every case opened (red, orange, yellow) names the sector's supervisor of the firm's class
+(行业主管部门, ``data/supervisors.toml``) to be copied (抄送); an open case routed before a supervisor
+was known gets it on the next run.
+
 Each case keeps the index version, score and evidence it was opened on. Re-running a version does not
 open a second case for a firm that has an open one; a grade that rises escalates the open case (a red
 one moves to the city). Nothing here commits.
@@ -24,6 +28,8 @@ from qiantang.cases.models import Case, CaseSource
 from qiantang.db import utcnow
 from qiantang.earlywarning.models import Level
 from qiantang.enterprises.models import Enterprise
+from qiantang.fundraising.models import FirmProfile
+from qiantang.fundraising.supervisors import Supervisor, supervisors
 from qiantang.fundraising.tip_models import WatchEntry
 
 GRADES = ("red", "orange", "yellow", "green")
@@ -63,10 +69,24 @@ def _title(name: str, score: float, level: Level) -> str:
     return f"{name}：非法集资风险指数 {score:.0f} 分（{level.zh}）"
 
 
+def supervisor_of(firm: Enterprise, category: str | None, scope_text: str = "") -> Supervisor | None:
+    """The sector's supervisor of a watched firm: by its class, and its name and business scope."""
+    return supervisors().for_firm(category, f"{firm.name} {scope_text or ''}")
+
+
+def firm_supervisor(session: Session, firm: Enterprise, category: str | None) -> Supervisor | None:
+    """``supervisor_of`` with the firm's business scope read from its profile."""
+    scope_text = session.scalar(
+        select(FirmProfile.business_scope).where(FirmProfile.enterprise_id == firm.id)
+    )
+    return supervisor_of(firm, category, scope_text or "")
+
+
 def route_scores(session: Session, rows: Iterable[Any], *, as_of: date | None = None) -> RoutingResult:
     """Route each scored firm by its grade (see the module doc). ``rows`` have ``enterprise_id``,
-    ``grade``, ``score`` (0–100), ``version`` and ``reasons``; ``as_of`` is the opening day from which
-    due dates and the hand-off clock count (default today)."""
+    ``grade``, ``score`` (0–100), ``version``, ``reasons`` and ``category`` (the watched-firm class,
+    which names the sector's supervisor; optional); ``as_of`` is the opening day from which due dates
+    and the hand-off clock count (default today)."""
     today = as_of or date.today()
     rows = list(rows)
     result = RoutingResult()
@@ -94,6 +114,17 @@ def route_scores(session: Session, rows: Iterable[Any], *, as_of: date | None = 
             )
         )
     }
+    scopes = (
+        dict(
+            session.execute(
+                select(FirmProfile.enterprise_id, FirmProfile.business_scope).where(
+                    FirmProfile.enterprise_id.in_(ids)
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
     watch = {
         w.enterprise_id: w
         for w in session.scalars(select(WatchEntry).where(WatchEntry.enterprise_id.in_(ids)))
@@ -125,7 +156,10 @@ def route_scores(session: Session, rows: Iterable[Any], *, as_of: date | None = 
         if (entry := watch.get(firm.id)) is not None:
             entry.active = False  # now a case's subject
             entry.updated_at = utcnow()
+        sup = supervisor_of(firm, getattr(row, "category", None), scopes.get(firm.id) or "")
         case = open_cases.get(firm.id)
+        if case is not None and sup is not None and not case.supervisor_name:
+            case.supervisor_code, case.supervisor_name = sup.code, sup.zh
         if case is not None:
             if cases.raise_enterprise_case(
                 session,
@@ -154,6 +188,8 @@ def route_scores(session: Session, rows: Iterable[Any], *, as_of: date | None = 
             index_score=score,
             evidence=evidence,
             announce=False,
+            supervisor_code=sup.code if sup else None,
+            supervisor_name=sup.zh if sup else None,
         )
         open_cases[firm.id] = case
         new_cases.append(case)

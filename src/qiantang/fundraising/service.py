@@ -350,6 +350,44 @@ def firm_score(session: Session, *, scope: Scope, enterprise_id: int) -> FirmSco
     return row
 
 
+@dataclass(frozen=True)
+class FirmSupervisor:
+    name: str  # in the language asked for
+    basis: str  # why this department (Chinese, from data/supervisors.toml)
+    on_case: int | None  # the open case it was copied on, if any
+
+
+def firm_supervisor(
+    session: Session, firm: Enterprise, score: FirmScore, *, zh: bool
+) -> FirmSupervisor | None:
+    """The sector's supervisor (行业主管部门) of a watched firm: the one copied on its open fundraising
+    case, else the one its class maps to (what routing would copy)."""
+    from qiantang.cases import service as cases
+    from qiantang.cases.models import Case
+    from qiantang.fundraising import routing
+    from qiantang.fundraising.supervisors import supervisors
+
+    table = supervisors()
+    case = session.scalars(
+        select(Case)
+        .where(
+            Case.enterprise_id == firm.id,
+            Case.source.in_(cases.ENTERPRISE_SOURCES),
+            Case.state.in_(cases.OPEN_STATES),
+            Case.supervisor_name.is_not(None),
+        )
+        .order_by(Case.id.desc())
+        .limit(1)
+    ).first()
+    if case is not None:
+        entry = next((e for e in table.entries if e.code == case.supervisor_code), None)
+        return FirmSupervisor(case.supervisor_label(zh=zh) or "", entry.basis if entry else "", case.id)
+    sup = routing.firm_supervisor(session, firm, score.category)
+    if sup is None:
+        return None
+    return FirmSupervisor(sup.zh if zh else sup.en, sup.basis, None)
+
+
 def firm_history(session: Session, enterprise_id: int) -> list[tuple[date, float, str]]:
     stmt = (
         select(ScoreRun.as_of, FirmScore.score, FirmScore.grade)

@@ -485,6 +485,22 @@ def mark_handled(session: Session, *, tip_id: int, actor, note: str) -> Tip:
     return tip
 
 
+def _supervisor(session: Session, firm):
+    """The sector's supervisor of a tipped firm: by its class in the latest index run (None when the
+    firm is not watched)."""
+    from qiantang.fundraising import routing
+    from qiantang.fundraising.models import FirmScore, ScoreRun
+
+    category = session.scalar(
+        select(FirmScore.category)
+        .join(ScoreRun, ScoreRun.id == FirmScore.run_id)
+        .where(FirmScore.enterprise_id == firm.id)
+        .order_by(ScoreRun.id.desc())
+        .limit(1)
+    )
+    return routing.firm_supervisor(session, firm, category) if category else None
+
+
 def forward_to_case(
     session: Session, *, tip_id: int, actor, note: str = "", today: date | None = None
 ) -> Case:
@@ -518,6 +534,7 @@ def forward_to_case(
     ]
     if case is None:
         firm = tip.enterprise
+        sup = _supervisor(session, firm)
         case = cases.open_enterprise_case(
             session,
             enterprise=firm,
@@ -527,6 +544,8 @@ def forward_to_case(
             today=today,
             evidence=evidence,
             actor=actor,
+            supervisor_code=sup.code if sup else None,
+            supervisor_name=sup.zh if sup else None,
         )
     else:
         cases.check_view(scope, case)

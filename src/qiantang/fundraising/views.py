@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from qiantang.auth.permissions import Permission, has_permission
@@ -12,8 +13,8 @@ from qiantang.enterprises.models import Enterprise
 from qiantang.enterprises.panels import Panel
 from qiantang.enterprises.panels import register as register_panel
 from qiantang.errors import NotFound
-from qiantang.exports import build_xlsx, xlsx_response
-from qiantang.fundraising import service
+from qiantang.exports import build_xlsx, pdf_response, xlsx_response
+from qiantang.fundraising import report, service
 from qiantang.fundraising.index import config
 from qiantang.fundraising.keywords import matcher
 from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfile
@@ -80,6 +81,7 @@ def dashboard(
         citywide=auth.scope.is_citywide,
         limit=LIMIT,
         can_export=has_permission(auth.user.role, Permission.EXPORT),
+        report_month=report.default_month(db),
         active="fundraising",
     )
 
@@ -124,6 +126,39 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
     return xlsx_response(content, _("Fundraising risk") + ".xlsx")
 
 
+@router.get("/fundraising/report.pdf")
+def report_pdf(
+    request: Request, db: DB, auth: Exporter, month: str | None = Query(None, pattern=r"^\d{4}-\d{2}$")
+):
+    """The monthly report (非法集资监测月报) made now; a district office gets its district's."""
+    r = report.monthly(
+        db, scope=auth.scope, month=month or report.default_month(db), demo=request.app.state.is_demo(request)
+    )
+    pdf = report.report_pdf(r)
+    record_export(db, request, auth, "fundraising_report", object_id=r.month)
+    return pdf_response(pdf, report.filename(r))
+
+
+@router.post("/fundraising/report-job")
+async def report_job(request: Request, db: DB, auth: Exporter):
+    """The same report made by a background job (a few seconds), downloaded from the job's page."""
+    from qiantang.jobs import service as jobs
+
+    form = await request.form()
+    month = str(form.get("month") or "") or report.default_month(db)
+    report.parse_month(month)  # refuses anything but YYYY-MM
+    district = None if auth.scope.is_citywide else auth.scope.district_code
+    job = jobs.enqueue(
+        db,
+        "fundraising.report_pdf",
+        title=f"非法集资监测月报：{month}",
+        user_id=auth.user.id,
+        params={"month": month, "district": district},
+    )
+    record_export(db, request, auth, "fundraising_report", object_id=month, detail={"job": job.id})
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
 @router.get("/fundraising/firms/{enterprise_id}")
 def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
     score = service.firm_score(db, scope=auth.scope, enterprise_id=enterprise_id)
@@ -133,6 +168,7 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
         "fundraising/firm.html",
         firm=firm,
         score=score,
+        supervisor=service.firm_supervisor(db, firm, score, zh=is_zh()),
         profile=db.get(FirmProfile, enterprise_id),
         people=db.scalars(select(FirmPerson).where(FirmPerson.enterprise_id == enterprise_id)).all(),
         history=service.firm_history(db, enterprise_id),
