@@ -75,6 +75,7 @@ def register(table: str, *columns: str) -> Searchable:
 register("enterprises", "name")
 register("institutions", "name", "uscc")
 register("cases", "title")
+register("fundraising_tips", "firm_text", "what_happened")  # the tips inbox (migration 0032)
 
 
 def _indexed(s: Searchable, prefix: str) -> str:

@@ -269,3 +269,30 @@ def test_amounts_and_people_are_read_as_people_write_them(db):
     assert tip.amount_yuan == 50000 and tip.people == 30
     with pytest.raises(tips.ValidationFailed):
         tips.submit_tip(db, firm="测试金额某某公司", what_happened=TEXT, amount="很多", ip="10.4.0.2")
+
+
+def test_the_inbox_searches_through_the_text_index(db, xihu_firm):
+    """The inbox's search finds tips by what happened, by the firm as typed and by the matched firm's
+    name, through the tips' own text index (kept in step on every write) and the register's."""
+    from qiantang.auth.scope import Scope
+
+    told = tips.submit_tip(
+        db, firm=xihu_firm.name, what_happened="业务员上门推销养老公寓会员卡，称一年返本。", ip="10.3.0.1"
+    )
+    typed = tips.submit_tip(db, firm="某某鑫盛财富咨询工作室", what_happened=TEXT, ip="10.3.0.2")
+    city = Scope.system()
+
+    def found(q: str) -> set[int]:
+        rows, total = tips.list_tips(db, scope=city, filters=tips.TipFilters(q=q), limit=None)
+        assert total == len(rows)
+        return {t.id for t in rows}
+
+    assert told.tip_id in found("养老公寓会员卡") and typed.tip_id not in found("养老公寓会员卡")
+    assert told.tip_id in found("返本")  # two characters: the index's character pairs
+    assert typed.tip_id in found("鑫盛财富") and told.tip_id not in found("鑫盛财富")
+    assert told.tip_id in found(xihu_firm.name[-6:])  # the matched firm's name
+    assert not found("这段话没有人写过的线索")
+    # An edit reaches the index (triggers on SQLite; LIKE itself through pg_trgm on PostgreSQL).
+    db.get(Tip, typed.tip_id).what_happened = "改为：在商场设点推销虚拟货币矿机。"
+    db.flush()
+    assert typed.tip_id in found("虚拟货币矿机") and typed.tip_id not in found("养老公寓会员卡")

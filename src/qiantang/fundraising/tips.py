@@ -411,7 +411,7 @@ class TipFilters:
     q: str | None = None
 
 
-def _filtered(stmt, *, scope: Scope, filters: TipFilters):
+def _filtered(session: Session, stmt, *, scope: Scope, filters: TipFilters):
     stmt = stmt.where(visible_clause(scope))
     f = filters
     if f.status:
@@ -425,10 +425,11 @@ def _filtered(stmt, *, scope: Scope, filters: TipFilters):
     if f.since:
         stmt = stmt.where(Tip.last_at >= datetime.combine(f.since, datetime.min.time()))
     if f.q and f.q.strip():
-        like = f"%{f.q.strip().replace('%', '').replace('_', '')}%"
-        stmt = stmt.outerjoin(Enterprise, Enterprise.id == Tip.enterprise_id).where(
-            or_(Tip.firm_text.like(like), Enterprise.name.like(like), Tip.what_happened.like(like))
-        )
+        # The firm as typed and what happened through the tips' text index, the matched firm's name
+        # through the register's (qiantang/search.py).
+        q = f.q.strip()
+        firms = select(Enterprise.id).where(matches(session, "enterprises", Enterprise.id, q))
+        stmt = stmt.where(or_(matches(session, "fundraising_tips", Tip.id, q), Tip.enterprise_id.in_(firms)))
     return stmt
 
 
@@ -441,7 +442,7 @@ def list_tips(
     offset: int = 0,
 ) -> tuple[list[Tip], int]:
     """Tips the scope may see, newest first, with the total."""
-    base = _filtered(select(Tip), scope=scope, filters=filters)
+    base = _filtered(session, select(Tip), scope=scope, filters=filters)
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     stmt = base.order_by(Tip.last_at.desc(), Tip.id.desc()).offset(offset)
     if limit is not None:
@@ -450,7 +451,7 @@ def list_tips(
 
 
 def count_by_status(session: Session, *, scope: Scope, filters: TipFilters = TipFilters()) -> dict[str, int]:
-    sub = _filtered(select(Tip.id, Tip.status), scope=scope, filters=filters).subquery()
+    sub = _filtered(session, select(Tip.id, Tip.status), scope=scope, filters=filters).subquery()
     return {str(s): n for s, n in session.execute(select(sub.c.status, func.count()).group_by(sub.c.status))}
 
 
