@@ -87,6 +87,22 @@ def test_alert_inbox_filters_and_export(clients, db):
     total = c.get("/api/v1/early-warning/alerts?limit=1&family=limit&status=").json()["total"]
     data_rows = [row for row in ws.iter_rows(values_only=True) if isinstance(row[0], int)]
     assert len(data_rows) == total
+    # Search by the institution's name (any part) or USCC, through the register's text index.
+    from qiantang.earlywarning.models import Alert
+    from qiantang.registry.models import Institution
+
+    inst = db.get(Institution, db.scalar(select(Alert.institution_id).order_by(Alert.id).limit(1)))
+    for q in (inst.name[-6:], inst.uscc):
+        found = c.get("/api/v1/early-warning/alerts", params={"limit": 5000, "status": "", "q": q}).json()
+        assert found["total"] > 0 and inst.id in {a["institution_id"] for a in found["items"]}, q
+        names = {db.get(Institution, a["institution_id"]).name for a in found["items"]}
+        assert all(q in n or q == inst.uscc for n in names), q
+    page = c.get("/early-warning/alerts", params={"q": inst.name[-6:], "status": ""})
+    assert page.status_code == 200 and "data-alert=" in page.text and inst.name in page.text
+    assert (
+        c.get("/api/v1/early-warning/alerts", params={"q": "无此机构名称XYZ", "status": ""}).json()["total"]
+        == 0
+    )
 
 
 def test_district_officer_sees_only_its_district(clients, db):

@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from qiantang import results
+from qiantang import results, search
 from qiantang.auth.scope import Scope
 from qiantang.db import bulk_insert, get_or_404
 from qiantang.earlywarning import alerts as alerts_mod
@@ -514,9 +514,10 @@ class AlertFilters:
     district_code: str | None = None
     status: str | None = "open"
     institution_id: int | None = None
+    q: str | None = None  # the institution's name or USCC, any part
 
 
-def _alert_query(scope: Scope, f: AlertFilters) -> Select:
+def _alert_query(session: Session, scope: Scope, f: AlertFilters) -> Select:
     stmt = _scoped(select(Alert).join(Institution, Institution.id == Alert.institution_id), scope)
     if f.level:
         stmt = stmt.where(Alert.level == Level(f.level))
@@ -530,6 +531,8 @@ def _alert_query(scope: Scope, f: AlertFilters) -> Select:
         stmt = stmt.where(Alert.status == AlertStatus(f.status))
     if f.institution_id:
         stmt = stmt.where(Alert.institution_id == f.institution_id)
+    if f.q and f.q.strip():
+        stmt = stmt.where(search.matches(session, "institutions", Institution.id, f.q))
     return stmt
 
 
@@ -542,7 +545,7 @@ def list_alerts(
     """One page of alerts the user may see (worst and latest first) and how many match."""
     from sqlalchemy import case
 
-    stmt = _alert_query(scope, filters)
+    stmt = _alert_query(session, scope, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rank = case({lv: i for lv, i in LEVEL_ORDER.items()}, value=Alert.level, else_=9)
     rows = (

@@ -53,6 +53,7 @@ def _filters(
     district: str | None = None,
     status: str | None = "open",
     institution: Blank[int] = None,
+    q: str | None = None,
 ) -> service.AlertFilters:
     if level and level not in {lv.value for lv in Level}:
         level = None
@@ -67,6 +68,7 @@ def _filters(
         district_code=district or None,
         status=status,
         institution_id=institution,
+        q=(q or "").strip()[:100] or None,
     )
 
 
