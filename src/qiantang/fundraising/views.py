@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -145,13 +146,19 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
 
 
 def _firm_panel(session, *, enterprise, scope) -> Panel | None:
+    """The firm's grade (when it is watched, within scope) and its 失信被执行人 entry in force today."""
     if not scope.sees_enterprises:
         return None
     try:
         score = service.firm_score(session, scope=scope, enterprise_id=enterprise.id)
     except NotFound:
+        score = None
+    flags = service.risk_flags(session, [enterprise.id], date.today()).get(enterprise.id)
+    if score is None and not (flags and flags.dishonest):
         return None
-    return Panel("fundraising/_firm_panel.html", {"score": score, "grade_names": grade_names()})
+    return Panel(
+        "fundraising/_firm_panel.html", {"score": score, "flags": flags, "grade_names": grade_names()}
+    )
 
 
 register_panel("fundraising", _firm_panel)

@@ -135,6 +135,7 @@ def home(
         active="matching",
         needs=rows,
         enterprises=enterprises,
+        flags=service.risk_of(db, {n.enterprise_id for n in rows}, as_of=today),
         funnel=service.funnel(db, scope=scope),
         overdue=service.overdue_offers(db, scope=scope, today=today) if auth.user.role != Role.FIRM else [],
         statuses=list(NeedStatus),
@@ -161,6 +162,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
         ).all()
     )
     names = area_names(db, zh=is_zh())
+    flags = service.risk_of(db, {n.enterprise_id for n in rows}, as_of=date.today())
+    grades = {"red": _("Red"), "orange": _("Orange"), "yellow": _("Yellow"), "green": _("Green")}
     record_export(db, request, auth, "matching_needs", detail={"rows": len(rows)})
     content = build_xlsx(
         sheet_title=_("Financing needs"),
@@ -172,6 +175,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
             _("Purpose"),
             _("Status"),
             _("Posted"),
+            _("Fundraising risk grade"),
+            _("Dishonest debtor"),
         ],
         rows=(
             [
@@ -182,6 +187,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
                 n.purpose,
                 n.status.zh if is_zh() else n.status.value,
                 n.posted_on,
+                grades.get(getattr(flags.get(n.enterprise_id), "grade", None) or "", ""),
+                _("Yes") if getattr(flags.get(n.enterprise_id), "dishonest", False) else "",
             ]
             for n in rows
         ),
@@ -285,12 +292,15 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
     from qiantang.matching.models import NeedEvent
 
     events = db.scalars(select(NeedEvent).where(NeedEvent.need_id == need.id).order_by(NeedEvent.id)).all()
+    today = date.today()
     return render(
         request,
         "matching/need.html",
         active="matching",
         need=need,
         ent=ent,
+        risk=service.risk_of(db, [ent.id], as_of=today).get(ent.id),
+        exclusions=service.firm_exclusions(db, enterprise_id=ent.id, as_of=today, zh=is_zh()),
         offers=service.visible_offers(need, auth.scope),
         explanations=explanations,
         versions=_versions_text(explanations),
