@@ -486,6 +486,103 @@ def linked_firms(session: Session, enterprise_id: int) -> list[tuple[int, str, s
     return [(i, n, r.zh) for i, n, r in session.execute(stmt).all()]
 
 
+# --- the links graph of a firm's risk page -------------------------------------------------------
+@dataclass
+class LinkGraph:
+    """The firm, its shareholders / legal representatives / executives, and the firms sharing them.
+
+    ``firms``: one dict per firm (``id``, ``name``, ``uscc``, ``district_code``, ``visible`` — within
+    the viewer's scope —, ``focus``, ``grade``, ``dishonest``, ``handed_off`` — a case on it handed to
+    the police —, ``collapsed``); ``people``: one dict per person (``node`` — a serial, never the key —,
+    ``name`` as stored, to be masked by the page); ``edges``: (person node, firm id, role).
+    """
+
+    firms: list[dict[str, Any]]
+    people: list[dict[str, Any]]
+    edges: list[tuple[str, int, str]]
+    truncated: bool = False
+
+
+def link_graph(
+    session: Session,
+    *,
+    enterprise_id: int,
+    scope: Scope,
+    as_of: date,
+    max_people: int = 30,
+    max_firms: int = 60,
+) -> LinkGraph:
+    """One hop out through people: a fixed number of queries, at most ``max_firms`` firms drawn."""
+    from qiantang.cases.models import Case
+
+    own = session.execute(
+        select(FirmPerson.person_key, FirmPerson.name)
+        .where(FirmPerson.enterprise_id == enterprise_id)
+        .order_by(FirmPerson.role, FirmPerson.id)
+    ).all()
+    keys: dict[str, str] = {}
+    for key, name in own:
+        keys.setdefault(key, name)
+    truncated = len(keys) > max_people
+    keys = dict(list(keys.items())[:max_people])
+    rows = (
+        session.execute(
+            select(FirmPerson.person_key, FirmPerson.enterprise_id, FirmPerson.role)
+            .where(FirmPerson.person_key.in_(list(keys)))
+            .order_by(FirmPerson.enterprise_id, FirmPerson.id)
+        ).all()
+        if keys
+        else []
+    )
+    ids = [enterprise_id, *sorted({eid for _k, eid, _r in rows} - {enterprise_id})]
+    if len(ids) > max_firms:
+        truncated = True
+        ids = ids[:max_firms]
+    kept = set(ids)
+    firms = {
+        e.id: e
+        for e in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.district_code).where(
+                Enterprise.id.in_(ids)
+            )
+        ).all()
+    }
+    flags = risk_flags(session, ids, as_of)
+    collapsed = set(session.scalars(select(Collapse.enterprise_id).where(Collapse.enterprise_id.in_(ids))))
+    handed = set(
+        session.scalars(
+            select(Case.enterprise_id).where(Case.enterprise_id.in_(ids), Case.handed_off_at.is_not(None))
+        )
+    )
+    node_of = {key: f"p{i + 1}" for i, key in enumerate(keys)}
+    people = [{"node": node_of[k], "name": name} for k, name in keys.items()]
+    edges = sorted(
+        {(node_of[k], eid, getattr(r, "value", r)) for k, eid, r in rows if eid in kept},
+        key=lambda e: (e[0], e[1] != enterprise_id, e[1], e[2]),
+    )
+    out = []
+    for eid in ids:
+        e = firms.get(eid)
+        if e is None:
+            continue
+        f = flags.get(eid, NO_FLAGS)
+        out.append(
+            {
+                "id": eid,
+                "name": e.name,
+                "uscc": e.uscc,
+                "district_code": e.district_code,
+                "visible": scope.is_citywide or e.district_code == scope.district_code,
+                "focus": eid == enterprise_id,
+                "grade": f.grade,
+                "dishonest": f.dishonest,
+                "handed_off": eid in handed,
+                "collapsed": eid in collapsed,
+            }
+        )
+    return LinkGraph(out, people, edges, truncated)
+
+
 # --- backtest on labelled collapses --------------------------------------------------------------
 @dataclass
 class Backtest:
