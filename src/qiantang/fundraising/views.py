@@ -105,7 +105,7 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
         _("District"),
         _("Category"),
         _("Index"),
-        _("Grade"),
+        _("Risk grade"),
         *[names["dimensions"][d] for d in dims],
         _("Main reasons"),
         _("Index version"),
@@ -196,7 +196,9 @@ def links_view(graph: service.LinkGraph, areas: dict[str, str]) -> tuple[dict, l
     for person, firm_id, role in graph.edges:
         links.append({"source": person, "target": f"f{firm_id}", "tip": roles.get(role, role), "width": 1.2})
         table.append({"person": people[person], "role": roles.get(role, role), "firm": firms[firm_id]})
-    spec = {"categories": categories, "directed": False, "nodes": nodes, "links": links}
+    # A star of stars: short links and a strong pull keep up to ~60 firms inside a half-width box.
+    force = {"repulsion": 260 if len(nodes) <= 30 else 110, "edgeLength": [45, 90], "gravity": 0.16}
+    spec = {"categories": categories, "directed": False, "force": force, "nodes": nodes, "links": links}
     return spec, table
 
 

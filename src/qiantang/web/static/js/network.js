@@ -1,7 +1,7 @@
 // Draws a graph (nodes and links from the element's data-graph attribute) with ECharts: the guarantee
 // graphs of the network pages, and the links graph of a firm's fundraising risk page.
 // Optional in the spec: "categories" [{name, colour, symbol}] (a legend; a node names its category by
-// index), "directed": false (no arrows); per node "lines" (tooltip lines), "href" (opened on a
+// index), "directed": false (no arrows), "force" (the layout's settings); per node "lines" (tooltip lines), "href" (opened on a
 // double-click), "symbol"; per link "tip" (its tooltip).
 (function () {
   "use strict";
@@ -33,9 +33,9 @@
         type: "graph", layout: "force", roam: true, draggable: true,
         // The graph fills its box from just under the legend line; small graphs spread out,
         // and a label that would overlap another is hidden (it shows on hover).
-        top: cats ? 40 : 28, bottom: 8, left: 8, right: 8,
-        force: few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
-                   : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 },
+        top: cats ? 40 : 28, bottom: 8, left: 8, right: cats ? 100 : 8,
+        force: spec.force || (few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
+                   : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 }),
         edgeSymbol: spec.directed === false ? ["none", "none"] : ["none", "arrow"], edgeSymbolSize: 6,
         categories: cats ? cats.map(function (c) {
           return { name: c.name, itemStyle: { color: c.colour }, symbol: c.symbol || "circle" };
