@@ -205,3 +205,25 @@ def test_pages_show_grade_and_flag(clients, db):
     assert en.status_code == 200 and "dishonest judgment debtors" in en.text and "Dishonest debtor" in en.text
     # the district officer of the firm's district sees the same; the firm itself sees its own need
     assert 'data-testid="fr-dishonest"' in clients.as_user("xihu").get(f"/matching/needs/{need.id}").text
+
+
+def test_a_firm_sees_its_dishonest_flag_but_not_its_fundraising_grade(clients, db):
+    from qiantang.enterprises.models import Enterprise
+
+    add_products(db, 3)
+    user = db.scalar(select(User).where(User.username == "firm"))
+    ent = db.get(Enterprise, user.enterprise_id)
+    graded(db, ent, "red", as_of=TODAY - timedelta(days=2))
+    need = post(db, ent)
+    service.offer(db, need=need, today=TODAY)
+    db.commit()
+    own = clients.as_user("firm").get(f"/matching/needs/{need.id}")
+    assert own.status_code == 200
+    assert 'data-testid="fr-grade"' not in own.text and "红色" not in own.text
+    assert 'data-testid="firm-excluded"' in own.text and "暂不参与融资撮合" in own.text
+    city = clients.as_user("admin").get(f"/matching/needs/{need.id}")
+    assert 'data-testid="fr-grade"' in city.text and "红色" in city.text
+    listed(db, ent, on=TODAY - timedelta(days=5))
+    db.commit()
+    own = clients.as_user("firm").get(f"/matching/needs/{need.id}")
+    assert 'data-testid="fr-dishonest"' in own.text and "失信被执行人" in own.text
