@@ -80,6 +80,9 @@ def test_a_bad_file_is_refused_whole_with_every_row_and_column(db):
     assert (3, "列入日期") in where
     assert (4, "移出日期") in where
     assert (5, "名称或姓名") in where
+    # every problem of a row, not only its first: the unknown firm beside the bad date, the missing
+    # USCC or ID number beside the missing name
+    assert (3, "统一社会信用代码") in where and (5, "统一社会信用代码") in where
     assert not any(e.row == 2 for e in exc.value.errors)
     assert "未导入任何数据" in exc.value.summary
     assert db.scalar(select(func.count()).select_from(DishonestDebtor)) == before

@@ -244,10 +244,12 @@ def import_table(
     for i, raw in zip(numbers, records, strict=True):
         row: dict[str, Any] = {}
         bad = False
+        failed: set[str] = set()
 
-        def fail(col: Column, message: str, i: int = i) -> None:
+        def fail(col: Column, message: str, i: int = i, failed: set[str] = failed) -> None:
             nonlocal bad
             bad = True
+            failed.add(col.name)
             errors.append(RowError(i, col.zh, message))
 
         for col in kind.columns:
@@ -262,8 +264,7 @@ def import_table(
                 row[col.name] = _parse(kind_name, col, v, today)
             except ValueError as exc:
                 fail(col, str(exc) or f"“{col.zh}”的值“{v}”无法识别")
-        if bad:
-            continue
+        # Checks across cells run whatever else failed, so that one pass lists every problem of the row.
         for first, then in (("listed_on", "removed_on"), ("since", "until")):
             if row.get(first) and row.get(then) and row[then] < row[first]:
                 col = next(c for c in kind.columns if c.name == then)
@@ -274,19 +275,18 @@ def import_table(
                 next(c for c in kind.columns if c.name == "share"),
                 f"持股比例应在 0–100% 之间，而不是 {row['share']:g}",
             )
-        if bad:
-            continue
         uscc = row.pop("uscc", None)
         if uscc is not None:
             if uscc not in firms:
-                errors.append(RowError(i, U.zh, f"企业库中没有统一社会信用代码为 {uscc} 的企业"))
-                continue
-            row["enterprise_id"] = firms[uscc]
-        elif kind_name == "dishonest" and not row.get("id_number"):
-            errors.append(RowError(i, U.zh, "企业须填写统一社会信用代码，个人须填写证件号码"))
-            continue
+                fail(U, f"企业库中没有统一社会信用代码为 {uscc} 的企业")
+            else:
+                row["enterprise_id"] = firms[uscc]
+        elif kind_name == "dishonest" and not row.get("id_number") and not failed & {"uscc", "id_number"}:
+            fail(U, "企业须填写统一社会信用代码，个人须填写证件号码")
         elif kind_name == "texts":
             row["enterprise_id"] = None
+        if bad:
+            continue
         if kind_name == "dishonest":
             row["uscc"] = uscc
         rows.append(_finish(session, kind_name, row))
