@@ -2,9 +2,10 @@
 
 On a demo database (the ``city`` demo for the issue's figures): 2,000+ synthetic products of the
 registry's lenders and 10,000+ open needs of registry firms (with each firm's real context: size,
-industry, district, age, loans, credit PD, guarantee-group risk) are matched, every need against every
-product, with reasons — timed beside a naive per-pair Python loop (the same rules and ranking, one
-pair at a time, ``engine.explain``) run on a sample and scaled to all pairs, giving the ratio. Then,
+industry, district, age, loans, credit PD, guarantee-group risk, fundraising grade and 失信 flag) are
+matched, every need against every product, with reasons — timed beside a naive per-pair Python loop
+(the same rules and ranking, one pair at a time, ``engine.explain``) run on a sample and scaled to all
+pairs, giving the ratio. Then,
 with the products stored (in a transaction rolled back at the end): recommendations for one firm's
 need through the database (``service.recommend``), and the matchmaking page as a city admin
 (in-process client), p50/p95, and the statistics page and API beside a naive per-need loop.
@@ -97,6 +98,9 @@ def synthetic_needs(session, rng, n: int) -> pd.DataFrame:
                 "has_loan": bool(c["has_loan"]),
                 "pd": c["pd"],
                 "group_level": c["group_level"] if isinstance(c["group_level"], str) else None,
+                "dishonest_since": c["dishonest_since"],
+                "fr_grade": c["fr_grade"],
+                "fr_scored_on": c["fr_scored_on"],
                 "enterprise_id": eid,
             }
         )
@@ -124,6 +128,8 @@ def naive_pair(p: dict, n: dict, lpr: float, ranking: engine.Ranking) -> float |
     if n["max_rate_pct"] == n["max_rate_pct"] and lpr + p["min_spread_bp"] / 100 > n["max_rate_pct"] + 1e-9:
         return None
     if p["first_loan_only"] and n["has_loan"]:
+        return None
+    if n.get("dishonest_since") is not None or n.get("fr_grade") in engine.load_rules().exclude_grades:
         return None
 
     def fit(v, lo, hi):

@@ -39,6 +39,7 @@ MAIN_PAGES = (
     "/matching/products",
     "/disputes",
     "/disputes/statistics",
+    "/fundraising",
     "/audit",
     "/users",
     "/jobs",
@@ -56,6 +57,7 @@ EDITOR_PAGES = (
     "/listing/import",
     "/disputes/new",
     "/disputes/import",
+    "/fundraising/import",
 )
 # The form a firm fills in to ask for finance.
 FIRM_FORMS = ("/matching/needs/new",)
@@ -73,6 +75,7 @@ FOLLOW = {
     "/listing": r"^/listing/\d+$",
     "/matching": r"^/matching/needs/\d+$",
     "/disputes": r"^/disputes/\d+$",
+    "/fundraising": r"^/fundraising/firms/\d+$",  # the links graph and its table
 }
 # A firm's profile leads to its credit report and its place in the guarantee network.
 FIRM_PAGES = ("{firm}/credit-report", "/network/enterprises/{uscc}")

@@ -247,7 +247,56 @@ def test_collateral_component_prefers_a_product_that_needs_no_pledge():
 
 
 def test_version_codes_in_words():
-    assert engine.describe_version("eligibility-2026.1") == "匹配规则 2026 年第 1 版，2026-01-01 起施行"
+    assert engine.describe_version("eligibility-2026.2") == "匹配规则 2026 年第 2 版，2026-12-07 起施行"
+    assert engine.describe_version("eligibility-2026.1") == "匹配规则 2026 年第 1 版"  # superseded
     assert engine.describe_version("eligibility-2025.3") == "匹配规则 2025 年第 3 版"  # no longer in the file
     assert engine.describe_version("ranking-2026.2", zh=False).startswith("Ranking weights, 2026 edition 2")
     assert engine.describe_version("odd") == "odd"
+
+
+# --- firm-level rules from the fundraising monitoring ---------------------------------------------
+def test_dishonest_firm_is_excluded_from_every_product_with_the_reason():
+    from datetime import date
+
+    listed = need(dishonest_since=date(2026, 3, 1))
+    assert why_not(product(), listed) == ["dishonest"]
+    out = engine.explain(product(), listed, lpr=LPR)
+    assert "失信被执行人" in out["reasons"][0]["text"] and "2026-03-01" in out["reasons"][0]["text"]
+    assert "64号" in out["reasons"][0]["source"]
+    en = engine.explain(product(), listed, lpr=LPR, zh=False)["reasons"][0]["text"]
+    assert "dishonest judgment debtors" in en
+    assert why_not(product(), need(dishonest_since=None)) == []  # the other side
+    # the vectorised run agrees: no pair of the listed firm's need is eligible
+    products = pd.DataFrame([product(id=1), product(id=2, districts=[])])
+    needs = pd.DataFrame([need(id=1, dishonest_since=date(2026, 3, 1)), need(id=2, dishonest_since=None)])
+    result = engine.match_all(products, needs, lpr=LPR)
+    assert {m.need_id for m in result.matches} == {2}
+    assert result.excluded_by["dishonest"] == 2
+
+
+@pytest.mark.parametrize(
+    "grade, excluded", [("red", True), ("orange", False), ("yellow", False), ("green", False), (None, False)]
+)
+def test_fundraising_grade_rule_excludes_red_only(grade, excluded):
+    from datetime import date
+
+    n = need(fr_grade=grade, fr_scored_on=date(2026, 6, 30))
+    assert (why_not(product(), n) == ["fundraising_grade"]) is excluded
+    if excluded:
+        text = engine.explain(product(), n, lpr=LPR, names={"grade": {"red": "红色"}})["reasons"][0]["text"]
+        assert "红色" in text and "2026-06-30" in text
+    assert engine.load_rules().exclude_grades == ("red",)
+
+
+def test_firm_rules_come_first_and_other_reasons_still_listed():
+    from datetime import date
+
+    n = need(dishonest_since=date(2025, 1, 1), fr_grade="red", amount=100.0)
+    rules = why_not(product(), n)
+    assert rules[:2] == ["dishonest", "fundraising_grade"] and "amount_min" in rules
+
+
+def test_rules_without_the_fundraising_columns_still_work():
+    products = pd.DataFrame([product()])
+    needs = pd.DataFrame([need()])  # no dishonest_since / fr_grade columns at all
+    assert len(engine.match_all(products, needs, lpr=LPR).matches) == 1

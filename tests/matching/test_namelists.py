@@ -35,7 +35,14 @@ def expected(db) -> set[int]:
         )
     loans = set(db.scalars(select(Loan.borrower_id).where(Loan.start_date <= TODAY)))
     gone = set(db.scalars(select(Enterprise.id).where(Enterprise.deregistered_on.is_not(None))))
-    return graded - loans - gone
+    return graded - loans - gone - excluded(db, graded)
+
+
+def excluded(db, ids) -> set[int]:
+    """Firms the matching's firm-level rules leave out today: on the 失信 list, or graded red."""
+    from qiantang.fundraising.service import risk_flags
+
+    return {e for e, f in risk_flags(db, ids, TODAY).items() if f.dishonest or f.grade == "red"}
 
 
 def test_first_loan_candidates_are_exactly_the_criteria(db):

@@ -226,6 +226,7 @@ OBJECT_LABELS = {
     "ew_alerts": N_("Alerts"),
     "ew_report": N_("Monthly risk report"),
     "filing": N_("Filing"),
+    "fundraising_data": N_("Fundraising-monitoring data"),
     "fundraising_tip": N_("Tip"),
     "fundraising_tips": N_("Tips"),
     "filings": N_("Filings"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -210,8 +211,18 @@ def _headers(table: pd.DataFrame, kind: Kind) -> dict[str, str]:
     return out
 
 
-def import_table(session: Session, kind_name: str, table: pd.DataFrame, *, today: date | None = None) -> int:
-    """Check every row; store all of them, or none (``ValidationFailed`` lists every problem)."""
+def import_table(
+    session: Session,
+    kind_name: str,
+    table: pd.DataFrame,
+    *,
+    today: date | None = None,
+    row_numbers: Sequence[int] | None = None,
+) -> int:
+    """Check every row; store all of them, or none (``ValidationFailed`` lists every problem).
+
+    ``row_numbers``: each row's number as the spreadsheet shows it (default: 2, 3, … — no blank rows).
+    """
     if kind_name not in KINDS:
         raise ValidationFailed(f"未知的数据类型 {kind_name}；可选 {'、'.join(KINDS)}")
     kind = KINDS[kind_name]
@@ -228,13 +239,17 @@ def import_table(session: Session, kind_name: str, table: pd.DataFrame, *, today
         session.execute(select(Enterprise.uscc, Enterprise.id).where(Enterprise.uscc.in_(usccs))).all()
     )
     rows: list[dict[str, Any]] = []
-    for i, raw in enumerate(table.to_dict("records"), start=2):
+    records = table.to_dict("records")
+    numbers = list(row_numbers) if row_numbers is not None else list(range(2, len(records) + 2))
+    for i, raw in zip(numbers, records, strict=True):
         row: dict[str, Any] = {}
         bad = False
+        failed: set[str] = set()
 
-        def fail(col: Column, message: str, i: int = i) -> None:
+        def fail(col: Column, message: str, i: int = i, failed: set[str] = failed) -> None:
             nonlocal bad
             bad = True
+            failed.add(col.name)
             errors.append(RowError(i, col.zh, message))
 
         for col in kind.columns:
@@ -249,19 +264,29 @@ def import_table(session: Session, kind_name: str, table: pd.DataFrame, *, today
                 row[col.name] = _parse(kind_name, col, v, today)
             except ValueError as exc:
                 fail(col, str(exc) or f"“{col.zh}”的值“{v}”无法识别")
-        if bad:
-            continue
+        # Checks across cells run whatever else failed, so that one pass lists every problem of the row.
+        for first, then in (("listed_on", "removed_on"), ("since", "until")):
+            if row.get(first) and row.get(then) and row[then] < row[first]:
+                col = next(c for c in kind.columns if c.name == then)
+                other = next(c for c in kind.columns if c.name == first)
+                fail(col, f"“{col.zh}”{row[then]} 早于“{other.zh}”{row[first]}")
+        if kind_name == "people" and row.get("share") is not None and row["share"] > 100:
+            fail(
+                next(c for c in kind.columns if c.name == "share"),
+                f"持股比例应在 0–100% 之间，而不是 {row['share']:g}",
+            )
         uscc = row.pop("uscc", None)
         if uscc is not None:
             if uscc not in firms:
-                errors.append(RowError(i, U.zh, f"企业库中没有统一社会信用代码为 {uscc} 的企业"))
-                continue
-            row["enterprise_id"] = firms[uscc]
-        elif kind_name == "dishonest" and not row.get("id_number"):
-            errors.append(RowError(i, U.zh, "企业须填写统一社会信用代码，个人须填写证件号码"))
-            continue
+                fail(U, f"企业库中没有统一社会信用代码为 {uscc} 的企业")
+            else:
+                row["enterprise_id"] = firms[uscc]
+        elif kind_name == "dishonest" and not row.get("id_number") and not failed & {"uscc", "id_number"}:
+            fail(U, "企业须填写统一社会信用代码，个人须填写证件号码")
         elif kind_name == "texts":
             row["enterprise_id"] = None
+        if bad:
+            continue
         if kind_name == "dishonest":
             row["uscc"] = uscc
         rows.append(_finish(session, kind_name, row))
@@ -328,3 +353,148 @@ def _finish(session: Session, kind_name: str, row: dict) -> dict:
         row["districts"] = row.get("districts") or 1
         row["provinces"] = row.get("provinces") or 1
     return row
+
+
+# --- uploads (web page, job) and the JSON API ------------------------------------------------------
+# Above this size an uploaded file is checked and stored by the job worker (the page shows its progress).
+LARGE_BYTES = 1024 * 1024
+OBJECT_TYPE = "fundraising_data"
+
+
+def kind_of(kind_name: str) -> Kind:
+    if kind_name not in KINDS:
+        raise ValidationFailed(f"未知的数据类型 {kind_name}；可选 {'、'.join(KINDS)}")
+    return KINDS[kind_name]
+
+
+def _upload_columns(kind: Kind):
+    from qiantang.uploads import Column as UploadColumn
+
+    return [
+        UploadColumn(c.name, c.zh, c.name, required=c.required, help_zh=_HELP.get(c.kind, c.zh))
+        for c in kind.columns
+    ]
+
+
+_HELP = {
+    "uscc": "18 位统一社会信用代码，企业须已在企业库登记",
+    "date": "日期，格式 YYYY-MM-DD，不得晚于今天",
+    "number": "非负数",
+    "int": "非负整数",
+}
+_NOTES = {
+    "profiles": "每家企业一行；再次导入同一企业将替换原有补充信息。",
+    "changes": "变更事项填：住所、注册资本、名称、经营范围、法定代表人或股东。",
+    "people": (
+        "身份填：法定代表人、股东或高管。证件号码只用于在企业间识别同一人：平台保存其加密摘要与脱敏形式，"
+        "不保存号码本身。持股比例可填 0–1 的小数或百分数。"
+    ),
+    "texts": "可不填统一社会信用代码（未关联企业的文本按企业名称保存）。",
+    "dishonest": "企业填写统一社会信用代码，个人填写证件号码（只保存加密摘要）；移出日期不得早于列入日期。",
+}
+
+
+def template(kind_name: str) -> bytes:
+    """The Excel template of one kind: its columns (Chinese headers, each explained), and notes."""
+    from qiantang.uploads import template_xlsx
+
+    kind = kind_of(kind_name)
+    notes = [
+        f"{kind.zh}导入模板。表头可用中文列名或英文字段名；整个文件校验通过才会导入，任何一处错误都不导入任何数据。",
+        "金额单位为万元。",
+    ]
+    if kind_name in _NOTES:
+        notes.append(_NOTES[kind_name])
+    return template_xlsx(_upload_columns(kind), sheet_title=kind.zh, notes=notes)
+
+
+def read_upload(content: bytes, filename: str, kind_name: str) -> tuple[pd.DataFrame, list[int]]:
+    """The file's rows (bounded in size and shape, ``uploads.read_raw``) as a table of text cells,
+    with each row's spreadsheet number; an unknown or repeated header refuses the file."""
+    from qiantang.uploads import read_raw
+
+    kind = kind_of(kind_name)
+    header, raw = read_raw(content, filename)
+    known = {c.name for c in kind.columns} | {c.zh for c in kind.columns}
+    errors = []
+    for i, h in enumerate(header):
+        if h and h not in known:
+            errors.append(RowError(1, h, f"无法识别的列「{h}」（第 {i + 1} 列）；请使用模板中的列名"))
+    seen = [h for h in header if h]
+    for h in sorted({h for h in seen if seen.count(h) > 1}):
+        errors.append(RowError(1, h, f"列「{h}」重复"))
+    if errors:
+        raise ValidationFailed(f"{kind.zh}：表头有误，未导入任何数据", errors)
+    width = len(header)
+    rows, numbers = [], []
+    for offset, values in enumerate(raw):
+        if not any(v is not None and str(v).strip() for v in values):
+            continue
+        cells = list(values[:width]) + [None] * (width - len(values))
+        rows.append([_cell(v) for v in cells])
+        numbers.append(offset + 2)
+    if not rows:
+        raise ValidationFailed(f"{kind.zh}：文件中没有数据行", [])
+    return pd.DataFrame(rows, columns=[h or f"_{i}" for i, h in enumerate(header)], dtype=object), numbers
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if hasattr(v, "date") and callable(v.date):  # an Excel datetime
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
+def import_upload(
+    session: Session, *, kind_name: str, content: bytes, filename: str, actor, today: date | None = None
+) -> int:
+    """Check an uploaded file whole and store it in the caller's transaction; audited."""
+    table, numbers = read_upload(content, filename, kind_name)
+    stored = import_table(session, kind_name, table, today=today, row_numbers=numbers)
+    _audit(session, actor, kind_name, stored, {"file": filename})
+    return stored
+
+
+def import_records(
+    session: Session, *, kind_name: str, records: list[dict[str, Any]], actor, today: date | None = None
+) -> int:
+    """The JSON API's rows (keys: the field names or the Chinese headers), checked like a file; audited."""
+    from qiantang.uploads import Limits
+
+    kind = kind_of(kind_name)
+    limit = Limits.from_settings().max_rows
+    if len(records) > limit:
+        raise ValidationFailed(f"{kind.zh}：一次最多提交 {limit:,} 行，请分批提交", [])
+    if not records:
+        raise ValidationFailed(f"{kind.zh}：没有数据行", [])
+    known = {c.name for c in kind.columns} | {c.zh for c in kind.columns}
+    errors = [
+        RowError(i, str(k), f"无法识别的字段「{k}」")
+        for i, r in enumerate(records, start=1)
+        for k in r
+        if k not in known
+    ]
+    if errors:
+        raise ValidationFailed(f"{kind.zh}：{len(errors)} 处错误，未导入任何数据", errors)
+    table = pd.DataFrame.from_records(records, columns=sorted({k for r in records for k in r}))
+    stored = import_table(
+        session, kind_name, table.astype(object), today=today, row_numbers=range(1, len(records) + 1)
+    )
+    _audit(session, actor, kind_name, stored, {"via": "api"})
+    return stored
+
+
+def _audit(session: Session, actor, kind_name: str, stored: int, detail: dict) -> None:
+    from qiantang.audit import service as audit
+
+    audit.record(
+        session,
+        action="upload",
+        user=actor,
+        object_type=OBJECT_TYPE,
+        object_id=kind_name,
+        detail={"kind": kind_name, "rows": stored, **detail},
+    )

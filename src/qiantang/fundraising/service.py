@@ -269,6 +269,90 @@ def clear_runs(session: Session) -> None:
     session.execute(delete(ScoreRun))
 
 
+# --- flags other analytics read (matching) ----------------------------------------------------
+@dataclass(frozen=True)
+class Flags:
+    """What another module needs to know about a firm's fundraising risk on a date.
+
+    ``grade``/``score``/``scored_on``: the firm's row in the latest scoring run as of the date (None
+    when the firm is not watched or no run exists); ``dishonest_since``: the listing date of an entry
+    on the 失信被执行人 list in force on the date (listed on or before it, not removed by then).
+    """
+
+    grade: str | None = None
+    score: float | None = None
+    scored_on: date | None = None
+    dishonest_since: date | None = None
+    dishonest_case: str = ""
+
+    @property
+    def dishonest(self) -> bool:
+        return self.dishonest_since is not None
+
+
+NO_FLAGS = Flags()
+_IN_LIMIT = 2000  # above this many firms, read the whole run / list and filter here (no huge IN lists)
+
+
+def latest_run_as_of(session: Session, as_of: date) -> ScoreRun | None:
+    """The latest scoring run whose date is on or before ``as_of``."""
+    return session.scalar(
+        select(ScoreRun)
+        .where(ScoreRun.as_of <= as_of)
+        .order_by(ScoreRun.as_of.desc(), ScoreRun.id.desc())
+        .limit(1)
+    )
+
+
+def risk_flags(session: Session, enterprise_ids, as_of: date) -> dict[int, Flags]:
+    """Grade and 失信 flag of each firm as of ``as_of``: one query for the grades, one for the list.
+
+    Firms with neither are left out of the result (``flags.get(eid, NO_FLAGS)``). Batches of any size
+    cost two queries: small ones filter by id, large ones read the run and the list whole.
+    """
+    ids = {int(i) for i in enterprise_ids}
+    if not ids:
+        return {}
+    few = len(ids) <= _IN_LIMIT
+    grades: dict[int, tuple[str, float]] = {}
+    run_ = latest_run_as_of(session, as_of)
+    if run_ is not None:
+        stmt = select(FirmScore.enterprise_id, FirmScore.grade, FirmScore.score).where(
+            FirmScore.run_id == run_.id
+        )
+        if few:
+            stmt = stmt.where(FirmScore.enterprise_id.in_(ids))
+        grades = {eid: (g, s) for eid, g, s in session.execute(stmt) if eid in ids}
+    d = DishonestDebtor
+    stmt = (
+        select(d.enterprise_id, d.listed_on, d.case_no)
+        .where(
+            d.enterprise_id.is_not(None),
+            d.listed_on <= as_of,
+            d.removed_on.is_(None) | (d.removed_on > as_of),
+        )
+        .order_by(d.listed_on)
+    )
+    if few:
+        stmt = stmt.where(d.enterprise_id.in_(ids))
+    listed: dict[int, tuple[date, str]] = {}
+    for eid, since, case_no in session.execute(stmt):
+        if eid in ids:
+            listed.setdefault(eid, (since, case_no or ""))  # the earliest entry in force
+    out: dict[int, Flags] = {}
+    for eid in grades.keys() | listed.keys():
+        g = grades.get(eid)
+        entry = listed.get(eid)
+        out[eid] = Flags(
+            grade=g[0] if g else None,
+            score=g[1] if g else None,
+            scored_on=run_.as_of if g and run_ is not None else None,
+            dishonest_since=entry[0] if entry else None,
+            dishonest_case=entry[1] if entry else "",
+        )
+    return out
+
+
 # --- reading scores by scope --------------------------------------------------------------------
 def _scoped(stmt, scope: Scope):
     if scope.is_citywide:
@@ -438,6 +522,103 @@ def linked_firms(session: Session, enterprise_id: int) -> list[tuple[int, str, s
         .limit(50)
     )
     return [(i, n, r.zh) for i, n, r in session.execute(stmt).all()]
+
+
+# --- the links graph of a firm's risk page -------------------------------------------------------
+@dataclass
+class LinkGraph:
+    """The firm, its shareholders / legal representatives / executives, and the firms sharing them.
+
+    ``firms``: one dict per firm (``id``, ``name``, ``uscc``, ``district_code``, ``visible`` — within
+    the viewer's scope —, ``focus``, ``grade``, ``dishonest``, ``handed_off`` — a case on it handed to
+    the police —, ``collapsed``); ``people``: one dict per person (``node`` — a serial, never the key —,
+    ``name`` as stored, to be masked by the page); ``edges``: (person node, firm id, role).
+    """
+
+    firms: list[dict[str, Any]]
+    people: list[dict[str, Any]]
+    edges: list[tuple[str, int, str]]
+    truncated: bool = False
+
+
+def link_graph(
+    session: Session,
+    *,
+    enterprise_id: int,
+    scope: Scope,
+    as_of: date,
+    max_people: int = 30,
+    max_firms: int = 60,
+) -> LinkGraph:
+    """One hop out through people: a fixed number of queries, at most ``max_firms`` firms drawn."""
+    from qiantang.cases.models import Case
+
+    own = session.execute(
+        select(FirmPerson.person_key, FirmPerson.name)
+        .where(FirmPerson.enterprise_id == enterprise_id)
+        .order_by(FirmPerson.role, FirmPerson.id)
+    ).all()
+    keys: dict[str, str] = {}
+    for key, name in own:
+        keys.setdefault(key, name)
+    truncated = len(keys) > max_people
+    keys = dict(list(keys.items())[:max_people])
+    rows = (
+        session.execute(
+            select(FirmPerson.person_key, FirmPerson.enterprise_id, FirmPerson.role)
+            .where(FirmPerson.person_key.in_(list(keys)))
+            .order_by(FirmPerson.enterprise_id, FirmPerson.id)
+        ).all()
+        if keys
+        else []
+    )
+    ids = [enterprise_id, *sorted({eid for _k, eid, _r in rows} - {enterprise_id})]
+    if len(ids) > max_firms:
+        truncated = True
+        ids = ids[:max_firms]
+    kept = set(ids)
+    firms = {
+        e.id: e
+        for e in session.execute(
+            select(Enterprise.id, Enterprise.name, Enterprise.uscc, Enterprise.district_code).where(
+                Enterprise.id.in_(ids)
+            )
+        ).all()
+    }
+    flags = risk_flags(session, ids, as_of)
+    collapsed = set(session.scalars(select(Collapse.enterprise_id).where(Collapse.enterprise_id.in_(ids))))
+    handed = set(
+        session.scalars(
+            select(Case.enterprise_id).where(Case.enterprise_id.in_(ids), Case.handed_off_at.is_not(None))
+        )
+    )
+    node_of = {key: f"p{i + 1}" for i, key in enumerate(keys)}
+    people = [{"node": node_of[k], "name": name} for k, name in keys.items()]
+    edges = sorted(
+        {(node_of[k], eid, getattr(r, "value", r)) for k, eid, r in rows if eid in kept},
+        key=lambda e: (e[0], e[1] != enterprise_id, e[1], e[2]),
+    )
+    out = []
+    for eid in ids:
+        e = firms.get(eid)
+        if e is None:
+            continue
+        f = flags.get(eid, NO_FLAGS)
+        out.append(
+            {
+                "id": eid,
+                "name": e.name,
+                "uscc": e.uscc,
+                "district_code": e.district_code,
+                "visible": scope.is_citywide or e.district_code == scope.district_code,
+                "focus": eid == enterprise_id,
+                "grade": f.grade,
+                "dishonest": f.dishonest,
+                "handed_off": eid in handed,
+                "collapsed": eid in collapsed,
+            }
+        )
+    return LinkGraph(out, people, edges, truncated)
 
 
 # --- backtest on labelled collapses --------------------------------------------------------------

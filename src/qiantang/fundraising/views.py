@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -57,7 +58,12 @@ def dashboard(
 ):
     run = service.latest_run(db)
     if run is None:
-        return render(request, "fundraising/empty.html", active="fundraising")
+        return render(
+            request,
+            "fundraising/empty.html",
+            active="fundraising",
+            can_import=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
+        )
     grade = grade if grade in GRADES else None
     rows = service.scores(
         db,
@@ -82,6 +88,7 @@ def dashboard(
         limit=LIMIT,
         can_export=has_permission(auth.user.role, Permission.EXPORT),
         report_month=report.default_month(db),
+        can_import=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
         active="fundraising",
     )
 
@@ -100,7 +107,7 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
         _("District"),
         _("Category"),
         _("Index"),
-        _("Grade"),
+        _("Risk grade"),
         *[names["dimensions"][d] for d in dims],
         _("Main reasons"),
         _("Index version"),
@@ -159,10 +166,83 @@ async def report_job(request: Request, db: DB, auth: Exporter):
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
+GRADE_COLOURS = {"red": "#cc0000", "orange": "#e69138", "yellow": "#e0b400", "green": "#6aa84f"}
+NONE_COLOUR, PERSON_COLOUR = "#9aa5b1", "#3d85c6"
+
+
+def role_names() -> dict[str, str]:
+    return {
+        "legal_rep": _("Legal representative"),
+        "shareholder": _("Shareholder"),
+        "executive": _("Executive"),
+    }
+
+
+def links_view(graph: service.LinkGraph, areas: dict[str, str]) -> tuple[dict, list[dict]]:
+    """The links graph as the shared graph script draws it (static/js/network.js) and the same content
+    as table rows (its accessible alternative). People show masked by role, never an ID number; firms
+    outside the viewer's scope show as "firm of another district"."""
+    from qiantang.masking import mask_value
+
+    grades = grade_names()
+    roles = role_names()
+    order = [*GRADES, None]
+    categories = [{"name": grades[g], "colour": GRADE_COLOURS[g]} for g in GRADES]
+    categories += [
+        {"name": _("Not scored"), "colour": NONE_COLOUR},
+        {"name": _("Person"), "colour": PERSON_COLOUR, "symbol": "rect"},
+    ]
+    people = {}
+    nodes = []
+    for i, p in enumerate(graph.people, start=1):
+        name = mask_value("person_name", p["name"]) or _("Person %(n)s", n=i)
+        people[p["node"]] = name
+        nodes.append({"id": p["node"], "name": name, "category": len(order), "symbol": "rect", "size": 12})
+    firms = {}
+    for f in graph.firms:
+        status = []
+        if f["dishonest"]:
+            status.append(_("Dishonest debtor"))
+        if f["handed_off"]:
+            status.append(_("Handed to the police"))
+        if f["collapsed"]:
+            status.append(_("Collapsed"))
+        name = f["name"] if f["visible"] else _("firm of another district")
+        href = ""
+        if f["visible"]:
+            href = f"/fundraising/firms/{f['id']}" if f["grade"] else f"/enterprises/{f['uscc']}"
+        grade = grades[f["grade"]] if f["grade"] else _("Not scored")
+        row = {**f, "label": name, "href": href, "grade_name": grade, "status": status}
+        firms[f["id"]] = row
+        nodes.append(
+            {
+                "id": f"f{f['id']}",
+                "name": name,
+                "category": order.index(f["grade"]),
+                "symbol": "diamond" if status else "circle",
+                "size": 30 if f["focus"] else (20 if status else 16),
+                "focus": f["focus"],
+                "href": href,
+                "lines": [areas.get(f["district_code"], f["district_code"]), grade, *status],
+            }
+        )
+    links = []
+    table = []
+    for person, firm_id, role in graph.edges:
+        links.append({"source": person, "target": f"f{firm_id}", "tip": roles.get(role, role), "width": 1.2})
+        table.append({"person": people[person], "role": roles.get(role, role), "firm": firms[firm_id]})
+    # A star of stars: short links and a strong pull keep up to ~60 firms inside a half-width box.
+    force = {"repulsion": 260 if len(nodes) <= 30 else 110, "edgeLength": [45, 90], "gravity": 0.16}
+    spec = {"categories": categories, "directed": False, "force": force, "nodes": nodes, "links": links}
+    return spec, table
+
+
 @router.get("/fundraising/firms/{enterprise_id}")
 def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
     score = service.firm_score(db, scope=auth.scope, enterprise_id=enterprise_id)
     firm = db.get(Enterprise, enterprise_id)
+    graph = service.link_graph(db, enterprise_id=enterprise_id, scope=auth.scope, as_of=date.today())
+    graph_spec, graph_rows = links_view(graph, area_names(db, zh=is_zh()))
     return render(
         request,
         "fundraising/firm.html",
@@ -173,7 +253,10 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
         people=db.scalars(select(FirmPerson).where(FirmPerson.enterprise_id == enterprise_id)).all(),
         history=service.firm_history(db, enterprise_id),
         timeline=service.firm_timeline(db, enterprise_id),
-        linked=service.linked_firms(db, enterprise_id),
+        graph=graph_spec,
+        graph_rows=graph_rows,
+        graph_truncated=graph.truncated,
+        flags=service.risk_flags(db, [enterprise_id], date.today()).get(enterprise_id),
         names=_names(db),
         grade_names=grade_names(),
         active="fundraising",
@@ -181,13 +264,19 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
 
 
 def _firm_panel(session, *, enterprise, scope) -> Panel | None:
+    """The firm's grade (when it is watched, within scope) and its 失信被执行人 entry in force today."""
     if not scope.sees_enterprises:
         return None
     try:
         score = service.firm_score(session, scope=scope, enterprise_id=enterprise.id)
     except NotFound:
+        score = None
+    flags = service.risk_flags(session, [enterprise.id], date.today()).get(enterprise.id)
+    if score is None and not (flags and flags.dishonest):
         return None
-    return Panel("fundraising/_firm_panel.html", {"score": score, "grade_names": grade_names()})
+    return Panel(
+        "fundraising/_firm_panel.html", {"score": score, "flags": flags, "grade_names": grade_names()}
+    )
 
 
 register_panel("fundraising", _firm_panel)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -34,7 +34,11 @@ RULE_CODES = (
     "collateral",
     "rate",
     "first_loan",
+    # firm-level: the fundraising monitoring's stored results (the need's firm, every product)
+    "dishonest",
+    "fundraising_grade",
 )
+FIRM_RULES = ("dishonest", "fundraising_grade")
 
 
 def _doc(name: str) -> dict[str, Any]:
@@ -47,6 +51,8 @@ class Rules:
     version: str
     text: dict[str, tuple[str, str]]  # code → (zh, en) templates
     enabled: tuple[str, ...]
+    sources: dict[str, str] = field(default_factory=dict)  # code → the rule's basis, where given
+    exclude_grades: tuple[str, ...] = ("red",)  # fundraising grades that exclude a firm
 
 
 @cache
@@ -54,7 +60,9 @@ def load_rules() -> Rules:
     doc = _doc("rules.toml")
     text = {r["code"]: (r["zh"], r["en"]) for r in doc["rules"]}
     enabled = tuple(c for c in RULE_CODES if c in text and doc.get("disabled", {}).get(c) is not True)
-    return Rules(doc["version"], text, enabled)
+    sources = {r["code"]: r["source"] for r in doc["rules"] if r.get("source")}
+    grades = tuple(doc.get("fundraising", {}).get("exclude_grades", ["red"]))
+    return Rules(doc["version"], text, enabled, sources, grades)
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,10 @@ NEED_COLUMNS = (
     "has_loan",
     "pd",
     "group_level",
+    # from the fundraising monitoring (fundraising.service.risk_flags); optional in a table
+    "dishonest_since",  # date the firm was put on the 失信被执行人 list, None when not on it
+    "fr_grade",  # the firm's grade in the latest fundraising scoring run, None when not scored
+    "fr_scored_on",
 )
 
 
@@ -258,7 +270,61 @@ def eligibility(prep: Prepared, needs: pd.DataFrame, *, lpr: float, rules: Rules
         out["first_loan"] = (
             n["has_loan"].to_numpy(bool)[:, None] & p["first_loan_only"].to_numpy(bool)[None, :]
         )
+    shape = (len(n), len(p))
+    if "dishonest" in on:
+        listed = firm_dishonest(n)
+        out["dishonest"] = np.broadcast_to(listed[:, None], shape)
+    if "fundraising_grade" in on:
+        flagged = firm_grade_excluded(n, rules)
+        out["fundraising_grade"] = np.broadcast_to(flagged[:, None], shape)
     return out
+
+
+def firm_dishonest(needs: pd.DataFrame) -> np.ndarray:
+    """Per need: its firm is on the 失信被执行人 list (a listing date given)."""
+    if "dishonest_since" not in needs:
+        return np.zeros(len(needs), dtype=bool)
+    return needs["dishonest_since"].map(lambda v: v is not None and v == v).to_numpy(bool)
+
+
+def firm_grade_excluded(needs: pd.DataFrame, rules: Rules) -> np.ndarray:
+    """Per need: its firm's latest fundraising grade is one the rules exclude."""
+    if "fr_grade" not in needs:
+        return np.zeros(len(needs), dtype=bool)
+    return needs["fr_grade"].isin(list(rules.exclude_grades)).to_numpy(bool)
+
+
+def firm_exclusions(need: dict[str, Any], *, names=None, zh: bool = True) -> list[dict[str, str]]:
+    """The firm-level rules that exclude this need's firm from every product, in words (may be empty)."""
+    frame = pd.DataFrame([need])
+    rules = load_rules()
+    names = names or {}
+    lang = 0 if zh else 1
+    out = []
+    if "dishonest" in rules.enabled and firm_dishonest(frame)[0]:
+        out.append(
+            {
+                "rule": "dishonest",
+                "text": rules.text["dishonest"][lang].format(since=_iso(need.get("dishonest_since"))),
+                "source": rules.sources.get("dishonest", ""),
+            }
+        )
+    if "fundraising_grade" in rules.enabled and firm_grade_excluded(frame, rules)[0]:
+        grade = names.get("grade", {}).get(need["fr_grade"], need["fr_grade"])
+        out.append(
+            {
+                "rule": "fundraising_grade",
+                "text": rules.text["fundraising_grade"][lang].format(
+                    grade=grade, as_of=_iso(need.get("fr_scored_on"))
+                ),
+                "source": rules.sources.get("fundraising_grade", ""),
+            }
+        )
+    return out
+
+
+def _iso(d) -> str:
+    return d.isoformat() if hasattr(d, "isoformat") else "—"
 
 
 @dataclass(frozen=True)
@@ -443,10 +509,10 @@ def explain(
         },
         "first_loan": {},
     }
-    why_not = [
+    why_not = firm_exclusions(need, names=names, zh=zh) + [
         {"rule": code, "text": rules.text[code][lang].format(**values.get(code, {}))}
         for code, mask in fails.items()
-        if bool(mask[0, 0])
+        if bool(mask[0, 0]) and code not in FIRM_RULES
     ]
     if why_not:
         return {"eligible": False, "reasons": why_not, "rules_version": rules.version}

@@ -37,6 +37,13 @@ def _lenders(db) -> list[tuple[int, str]]:
     ]
 
 
+def _flags(db, ids) -> dict:
+    """Each firm's fundraising grade and 失信 flag today (matching.service.risk_of, one batch)."""
+    from qiantang.matching.service import risk_of
+
+    return risk_of(db, ids, as_of=date.today())
+
+
 @router.get("/matching/namelists")
 def namelists_page(request: Request, db: DB, auth: CurrentAuth):
     manage = has_permission(auth.user.role, Permission.MATCHING_MANAGE)
@@ -54,6 +61,7 @@ def namelists_page(request: Request, db: DB, auth: CurrentAuth):
         request,
         "matching/namelists.html",
         active="matching",
+        flags=_flags(db, {e.enterprise_id for e in rows}),
         manage=manage,
         lists=svc.lists(),
         pushes=svc.pushes(db) if manage else [],
@@ -70,7 +78,7 @@ def preview_page(request: Request, db: DB, auth: Manager, code: str = Path(patte
         "matching/namelist_preview.html",
         active="matching",
         spec=svc.spec(code),
-        rows=svc.candidates(db, code=code, scope=auth.scope, as_of=date.today()),
+        drawn=svc.draw(db, code=code, scope=auth.scope, as_of=date.today(), zh=is_zh()),
         lenders=_lenders(db),
         errors=None,
         zh=is_zh(),
@@ -103,7 +111,7 @@ async def push(request: Request, db: DB, auth: Manager, code: str = Path(pattern
             status_code=422,
             active="matching",
             spec=svc.spec(code),
-            rows=svc.candidates(db, code=code, scope=auth.scope, as_of=date.today()),
+            drawn=svc.draw(db, code=code, scope=auth.scope, as_of=date.today(), zh=is_zh()),
             lenders=_lenders(db),
             errors=exc,
             zh=is_zh(),
@@ -131,6 +139,7 @@ def push_page(request: Request, db: DB, auth: CurrentAuth, push_id: int):
         request,
         "matching/namelist_push.html",
         active="matching",
+        flags=_flags(db, {e.enterprise_id for e in rows}),
         pushed=pushed,
         spec=svc.lists().get(pushed.list_code, {"zh": pushed.list_code, "en": pushed.list_code}),
         entries=rows,

@@ -2,13 +2,16 @@
 why it is on the list, push it to chosen lenders; each lender sees only the firms pushed to it and
 answers per firm (contacted / not interested, with a reason); the city sees every answer.
 
-Arrows: this module reads the credit module's stored scores and the enterprises' loans; neither of
-those imports matching.
+Arrows: this module reads the credit module's stored scores, the enterprises' loans and the fundraising
+monitoring's flags (through ``fundraising.service.risk_flags``); none of those imports matching. Firms
+the matching's firm-level rules exclude (失信被执行人, an excluded fundraising grade) are left out of a
+list, each with its reason, and the push stores how many each rule left out.
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from importlib import resources
@@ -21,6 +24,7 @@ from qiantang.auth.scope import Scope
 from qiantang.db import utcnow
 from qiantang.enterprises.models import Enterprise, Loan
 from qiantang.errors import Forbidden, NotFound, QiantangError, RowError, ValidationFailed
+from qiantang.matching import engine
 from qiantang.matching.models import NameListEntry, NameListPush
 
 RESPONSES = ("pending", "contacted", "not_interested")
@@ -41,8 +45,25 @@ def spec(code: str) -> dict[str, Any]:
     return found
 
 
+@dataclass
+class Drawn:
+    """A list drawn today: the firms on it, and those its criteria selected but the matching rules
+    leave out (失信被执行人, an excluded fundraising grade), counted by rule."""
+
+    rows: list[dict[str, Any]]
+    left_out: list[dict[str, Any]] = field(default_factory=list)  # each with "rule" and "text"
+    counts: dict[str, int] = field(default_factory=dict)  # rule → firms left out
+    rules_version: str = ""
+
+
 def candidates(session: Session, *, code: str, scope: Scope, as_of: date) -> list[dict[str, Any]]:
-    """The firms the list's criteria select today, best grade first, each with why (in words)."""
+    """The firms on the list today (``draw(...).rows``)."""
+    return draw(session, code=code, scope=scope, as_of=as_of).rows
+
+
+def draw(session: Session, *, code: str, scope: Scope, as_of: date, zh: bool = True) -> Drawn:
+    """The firms the list's criteria select today, best grade first, each with why (in words); firms
+    the matching's firm-level rules exclude on ``as_of`` are left out, each with the reason."""
     from qiantang.credit.models import CreditScore
     from qiantang.credit.policy import grade_info
     from qiantang.credit.service import current_runs
@@ -61,7 +82,7 @@ def candidates(session: Session, *, code: str, scope: Scope, as_of: date) -> lis
             if eid not in best or pd_ < best[eid][1]:
                 best[eid] = (grade, pd_, latest)
     if not best:
-        return []
+        return Drawn([], rules_version=engine.load_rules().version)
     with_loan: set[int] = set()
     if s.get("no_loan"):
         with_loan = set(session.scalars(select(Loan.borrower_id).where(Loan.start_date <= as_of).distinct()))
@@ -94,7 +115,34 @@ def candidates(session: Session, *, code: str, scope: Scope, as_of: date) -> lis
             }
         )
     out.sort(key=lambda r: (r["pd"], r["enterprise_id"]))
-    return out[: int(s.get("limit") or len(out))]
+    return _screen(session, out, as_of=as_of, limit=int(s.get("limit") or len(out)), zh=zh)
+
+
+def _screen(session: Session, rows: list[dict[str, Any]], *, as_of: date, limit: int, zh: bool) -> Drawn:
+    """Leave out the firms the firm-level matching rules exclude (one batch read of the fundraising
+    flags), then keep the best ``limit``; every firm kept carries its flags for the pages."""
+    from qiantang.matching.service import label_names, risk_of
+
+    rules = engine.load_rules()
+    flags = risk_of(session, [r["enterprise_id"] for r in rows], as_of=as_of)
+    names = label_names(session, zh=zh) if flags else {}
+    kept: list[dict[str, Any]] = []
+    left_out: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for r in rows:
+        f = flags.get(r["enterprise_id"])
+        r["flags"] = f
+        reasons = []
+        if f is not None:
+            need = {"dishonest_since": f.dishonest_since, "fr_grade": f.grade, "fr_scored_on": f.scored_on}
+            reasons = engine.firm_exclusions(need, names=names, zh=zh)
+        if reasons:
+            for x in reasons:
+                counts[x["rule"]] = counts.get(x["rule"], 0) + 1
+            left_out.append({**r, "reasons": reasons})
+        elif len(kept) < limit:
+            kept.append(r)
+    return Drawn(kept, left_out, counts, rules.version)
 
 
 def push(
@@ -116,7 +164,8 @@ def push(
         errors.append(RowError(None, "推送机构", "请至少选择一家机构"))
     elif missing := [i for i in institution_ids if i not in known]:
         errors.append(RowError(None, "推送机构", f"未登记的机构：{'、'.join(map(str, missing))}"))
-    rows = candidates(session, code=code, scope=scope, as_of=as_of)
+    drawn = draw(session, code=code, scope=scope, as_of=as_of)
+    rows = drawn.rows
     if enterprise_ids is not None:
         chosen = set(enterprise_ids)
         rows = [r for r in rows if r["enterprise_id"] in chosen]
@@ -126,6 +175,9 @@ def push(
         raise ValidationFailed("名单未推送", errors)
     s = spec(code)
     criteria = {k: v for k, v in s.items() if k not in ("zh", "en")}
+    # Firms the criteria selected but the matching rules left out, counted by rule, with their version.
+    criteria["left_out"] = dict(drawn.counts)
+    criteria["rules_version"] = drawn.rules_version
     pushed = NameListPush(
         list_code=code, criteria=criteria, as_of=as_of, pushed_by=getattr(actor, "username", None)
     )

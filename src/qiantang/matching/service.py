@@ -167,7 +167,9 @@ def label_names(session: Session, *, zh: bool) -> dict[str, dict[str, str]]:
     from qiantang.standards.sme_size import SizeClass
 
     size_en = {"large": "large", "medium": "medium", "small": "small", "micro": "micro"}
+    grade_zh = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色"}
     return {
+        "grade": {g: (grade_zh[g] if zh else g) for g in grade_zh},
         "size": {s.value: (s.zh if zh else size_en[s.value]) for s in SizeClass},
         "industry": {s.code: (s.name_zh if zh else s.name_en) for s in SECTIONS},
         "district": area_names(session, zh=zh),
@@ -224,7 +226,22 @@ def firm_context(session: Session, enterprise_ids: list[int], *, as_of: date) ->
             ).all()
         )
     frame["group_level"] = frame["enterprise_id"].map(levels)
+    flags = risk_of(session, ids, as_of=as_of)
+    frame["dishonest_since"] = [
+        flags[e].dishonest_since if e in flags else None for e in frame["enterprise_id"]
+    ]
+    frame["fr_grade"] = [flags[e].grade if e in flags else None for e in frame["enterprise_id"]]
+    frame["fr_scored_on"] = [flags[e].scored_on if e in flags else None for e in frame["enterprise_id"]]
     return frame.drop(columns=["founded_on"])
+
+
+def risk_of(session: Session, enterprise_ids, *, as_of: date) -> dict:
+    """Each firm's fundraising grade and 失信 flag as of a date (the fundraising module's stored results,
+    read through its one function: two queries per batch, whatever its size). Firms with neither are absent.
+    """
+    from qiantang.fundraising.service import risk_flags
+
+    return risk_flags(session, enterprise_ids, as_of)
 
 
 _PRODUCTS: dict[tuple, pd.DataFrame] = {}
@@ -277,6 +294,9 @@ def needs_frame(session: Session, needs: list[Need], *, as_of: date) -> pd.DataF
                 "has_loan": bool(c["has_loan"]),
                 "pd": c["pd"],
                 "group_level": c["group_level"] if isinstance(c["group_level"], str) else None,
+                "dishonest_since": c["dishonest_since"],
+                "fr_grade": c["fr_grade"],
+                "fr_scored_on": c["fr_scored_on"],
             }
         )
     return pd.DataFrame(rows, columns=list(engine.NEED_COLUMNS))
@@ -421,10 +441,33 @@ def recommend(session: Session, *, need: Need, today: date, top: int = 10) -> en
     return result
 
 
+def firm_exclusions(session: Session, *, enterprise_id: int, as_of: date, zh: bool = True) -> list[dict]:
+    """Why the firm is excluded from every product on ``as_of`` (失信被执行人, fundraising grade), in
+    words with each rule's basis; empty when it is not."""
+    frame = firm_context(session, [enterprise_id], as_of=as_of)
+    if frame.empty:
+        return []
+    return engine.firm_exclusions(frame.iloc[0].to_dict(), names=label_names(session, zh=zh), zh=zh)
+
+
 def offer(session: Session, *, need: Need, today: date, actor=None) -> list[Offer]:
-    """Offer the need to the best-ranked eligible products of lenders it has not reached yet."""
+    """Offer the need to the best-ranked eligible products of lenders it has not reached yet.
+
+    A firm the firm-level rules exclude (失信被执行人, a fundraising grade the rules name) is offered to
+    nobody; the need's timeline says why, once, with the rules' version.
+    """
     settings = policy()["pickup"]
     result = recommend(session, need=need, today=today, top=max(settings["offer_to"] * 3, 10))
+    if not result.matches:
+        reasons = firm_exclusions(session, enterprise_id=need.enterprise_id, as_of=today)
+        already = session.scalar(
+            select(NeedEvent.id).where(NeedEvent.need_id == need.id, NeedEvent.event == "excluded").limit(1)
+        )
+        if reasons and already is None:
+            words = "；".join(r["text"] for r in reasons)
+            _event(session, need, None, "excluded", today, actor, f"{words}（{result.rules_version}）")
+            session.flush()
+        return []
     reached = {o.institution_id for o in need.offers}
     institution = dict(session.execute(select(Product.id, Product.institution_id)).all())
     made: list[Offer] = []

@@ -135,6 +135,7 @@ def home(
         active="matching",
         needs=rows,
         enterprises=enterprises,
+        flags=_risk_for(auth, service.risk_of(db, {n.enterprise_id for n in rows}, as_of=today)),
         funnel=service.funnel(db, scope=scope),
         overdue=service.overdue_offers(db, scope=scope, today=today) if auth.user.role != Role.FIRM else [],
         statuses=list(NeedStatus),
@@ -161,6 +162,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
         ).all()
     )
     names = area_names(db, zh=is_zh())
+    flags = service.risk_of(db, {n.enterprise_id for n in rows}, as_of=date.today())
+    grades = {"red": _("Red"), "orange": _("Orange"), "yellow": _("Yellow"), "green": _("Green")}
     record_export(db, request, auth, "matching_needs", detail={"rows": len(rows)})
     content = build_xlsx(
         sheet_title=_("Financing needs"),
@@ -172,6 +175,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
             _("Purpose"),
             _("Status"),
             _("Posted"),
+            _("Fundraising risk grade"),
+            _("Dishonest debtor"),
         ],
         rows=(
             [
@@ -182,6 +187,8 @@ def export(request: Request, db: DB, auth: Annotated[Auth, require(Permission.EX
                 n.purpose,
                 n.status.zh if is_zh() else n.status.value,
                 n.posted_on,
+                grades.get(getattr(flags.get(n.enterprise_id), "grade", None) or "", ""),
+                _("Yes") if getattr(flags.get(n.enterprise_id), "dishonest", False) else "",
             ]
             for n in rows
         ),
@@ -282,15 +289,23 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
     explanations = (
         [] if role == Role.LENDER else service.explain_need(db, need=need, today=date.today(), zh=is_zh())
     )
+    for e in explanations:
+        if not e["eligible"]:
+            e["reasons"] = _exclusions_for(auth, e["reasons"])
     from qiantang.matching.models import NeedEvent
 
     events = db.scalars(select(NeedEvent).where(NeedEvent.need_id == need.id).order_by(NeedEvent.id)).all()
+    today = date.today()
     return render(
         request,
         "matching/need.html",
         active="matching",
         need=need,
         ent=ent,
+        risk=_risk_for(auth, service.risk_of(db, [ent.id], as_of=today)).get(ent.id),
+        exclusions=_exclusions_for(
+            auth, service.firm_exclusions(db, enterprise_id=ent.id, as_of=today, zh=is_zh())
+        ),
         offers=service.visible_offers(need, auth.scope),
         explanations=explanations,
         versions=_versions_text(explanations),
@@ -306,6 +321,27 @@ def need_page(request: Request, db: DB, auth: CurrentAuth, need_id: int):
         my_institution=auth.user.institution_id,
         **_names(db),
     )
+
+
+def _risk_for(auth: Auth, flags: dict) -> dict:
+    """A firm does not see its own fundraising grade (a supervisory lead, not a public fact): only the
+    失信被执行人 flag, which is public. Everyone else who sees the firm in matching sees both."""
+    if auth.user.role != Role.FIRM:
+        return flags
+    from dataclasses import replace
+
+    return {eid: replace(f, grade=None, score=None) for eid, f in flags.items() if f.dishonest}
+
+
+def _exclusions_for(auth: Auth, exclusions: list[dict]) -> list[dict]:
+    """The firm-level exclusions as the viewer may read them: a firm is told its matching is paused,
+    not its fundraising grade."""
+    if auth.user.role != Role.FIRM:
+        return exclusions
+    paused = _("Matching is paused for this firm for now; please contact the district's financial office.")
+    return [
+        {**r, "text": paused, "source": ""} if r.get("rule") == "fundraising_grade" else r for r in exclusions
+    ]
 
 
 def _versions_text(explanations: list[dict]) -> str:

@@ -140,6 +140,8 @@ def create_app() -> FastAPI:
     from qiantang.enterprises.views import router as enterprises_router
     from qiantang.filings.views import api_router as filings_api
     from qiantang.filings.views import router as filings_router
+    from qiantang.fundraising.import_views import api_router as fundraising_import_api
+    from qiantang.fundraising.import_views import router as fundraising_import_router
     from qiantang.fundraising.tip_views import api_router as fundraising_tips_api
     from qiantang.fundraising.tip_views import router as fundraising_tips_router
     from qiantang.fundraising.views import api_router as fundraising_api
@@ -187,6 +189,7 @@ def create_app() -> FastAPI:
         network_router,
         listing_router,
         disputes_router,
+        fundraising_import_router,
         fundraising_router,
         matching_products_router,
         matching_namelists_router,
@@ -214,6 +217,7 @@ def create_app() -> FastAPI:
         network_api,
         listing_api,
         disputes_api,
+        fundraising_import_api,
         fundraising_api,
         matching_products_api,
         talent_api,

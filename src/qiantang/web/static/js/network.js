@@ -1,18 +1,30 @@
-// Draws a guarantee graph (nodes and links from the page's data-graph attribute) with ECharts.
+// Draws a graph (nodes and links from the element's data-graph attribute) with ECharts: the guarantee
+// graphs of the network pages, and the links graph of a firm's fundraising risk page.
+// Optional in the spec: "categories" [{name, colour, symbol}] (a legend; a node names its category by
+// index), "directed": false (no arrows), "force" (the layout's settings); per node "lines" (tooltip lines), "href" (opened on a
+// double-click), "symbol"; per link "tip" (its tooltip).
 (function () {
   "use strict";
+  function esc(s) { return echarts.format.encodeHTML(String(s === null || s === undefined ? "" : s)); }
   function draw(el) {
     var spec = JSON.parse(el.dataset.graph);
     var chart = echarts.init(el, null, { renderer: "canvas" });
     var font = getComputedStyle(document.body).fontFamily;
     var few = spec.nodes.length <= 30;
+    var cats = spec.categories || null;
     chart.setOption({
       textStyle: { fontFamily: font },
+      legend: cats ? [{ top: 0, left: 0, itemWidth: 12, itemHeight: 10, textStyle: { fontSize: 11 },
+                        data: cats.map(function (c) { return c.name; }) }] : undefined,
       tooltip: {
         formatter: function (p) {
           var words = spec.labels || {};
-          if (p.dataType === "edge") { return (p.data.amount / 1e4).toFixed(2) + " " + (words.unit || ""); }
+          if (p.dataType === "edge") {
+            if (p.data.tip !== undefined) { return esc(p.data.tip); }
+            return (p.data.amount / 1e4).toFixed(2) + " " + (words.unit || "");
+          }
           var d = p.data;
+          if (d.lines) { return [d.name].concat(d.lines).map(esc).join("<br>"); }
           return d.name + (d.uscc ? "<br>" + d.uscc : "") + "<br>" + d.district + (d.loop ? "<br>" + words.loop : "") +
             (d.impact !== null && d.impact !== undefined ? "<br>" + String(words.impact).replace("{n}", d.impact) : "");
         }
@@ -21,26 +33,34 @@
         type: "graph", layout: "force", roam: true, draggable: true,
         // The graph fills its box from just under the legend line; small graphs spread out,
         // and a label that would overlap another is hidden (it shows on hover).
-        top: 28, bottom: 8, left: 8, right: 8,
-        force: few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
-                   : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 },
-        edgeSymbol: ["none", "arrow"], edgeSymbolSize: 6,
+        top: cats ? 40 : 28, bottom: 8, left: 8, right: cats ? 100 : 8,
+        force: spec.force || (few ? { repulsion: 450, edgeLength: [80, 160], gravity: 0.12, layoutAnimation: false }
+                   : { repulsion: 120, edgeLength: [30, 90], gravity: 0.08 }),
+        edgeSymbol: spec.directed === false ? ["none", "none"] : ["none", "arrow"], edgeSymbolSize: 6,
+        categories: cats ? cats.map(function (c) {
+          return { name: c.name, itemStyle: { color: c.colour }, symbol: c.symbol || "circle" };
+        }) : undefined,
         label: { show: spec.nodes.length <= 60, position: "right", fontSize: 10 },
         labelLayout: { hideOverlap: true },
         emphasis: { focus: "adjacency", label: { show: true } },
         data: spec.nodes.map(function (n) {
+          var border = n.focus ? "#000" : (n.loop ? "#6a1b9a" : "#fff");
+          var style = { borderColor: border, borderWidth: n.focus ? 3 : (n.loop ? 2 : 1) };
+          if (n.colour) { style.color = n.colour; }
           return { id: n.id, name: n.name, uscc: n.uscc, district: n.district, loop: n.loop, impact: n.impact,
-                   symbolSize: n.size,
-                   itemStyle: { color: n.colour, borderColor: n.focus ? "#000" : (n.loop ? "#6a1b9a" : "#fff"),
-                                borderWidth: n.focus ? 3 : (n.loop ? 2 : 1) } };
+                   lines: n.lines, href: n.href, category: n.category, symbol: n.symbol,
+                   symbolSize: n.size, itemStyle: style };
         }),
         links: spec.links.map(function (l) {
-          return { source: l.source, target: l.target, amount: l.amount, lineStyle: { width: l.width, opacity: 0.6 } };
+          return { source: l.source, target: l.target, amount: l.amount, tip: l.tip,
+                   lineStyle: { width: l.width, opacity: 0.6 } };
         })
       }]
     });
     chart.on("dblclick", function (p) {
-      if (p.dataType === "node" && p.data.uscc) { window.location.href = "/network/enterprises/" + p.data.uscc; }
+      if (p.dataType !== "node") { return; }
+      if (p.data.href) { window.location.href = p.data.href; }
+      else if (p.data.uscc) { window.location.href = "/network/enterprises/" + p.data.uscc; }
     });
     window.addEventListener("resize", function () { chart.resize(); });
   }
