@@ -247,7 +247,7 @@ def test_collateral_component_prefers_a_product_that_needs_no_pledge():
 
 
 def test_version_codes_in_words():
-    assert engine.describe_version("eligibility-2026.2") == "匹配规则 2026 年第 2 版，2026-12-07 起施行"
+    assert engine.describe_version("eligibility-2026.2") == "匹配规则 2026 年第 2 版，2026-12-06 起施行"
     assert engine.describe_version("eligibility-2026.1") == "匹配规则 2026 年第 1 版"  # superseded
     assert engine.describe_version("eligibility-2025.3") == "匹配规则 2025 年第 3 版"  # no longer in the file
     assert engine.describe_version("ranking-2026.2", zh=False).startswith("Ranking weights, 2026 edition 2")

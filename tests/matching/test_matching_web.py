@@ -46,7 +46,7 @@ def test_pages_render_for_every_role(clients, db):
     html = clients.as_user("admin").get(f"/matching/needs/{need}").text
     assert 'data-testid="recommendations"' in html
     # the versions behind the reasons are named in words, never by their codes
-    assert "匹配规则 2026 年第 2 版，2026-12-07 起施行" in html
+    assert "匹配规则 2026 年第 2 版，2026-12-06 起施行" in html
     assert "eligibility-" not in html and "ranking-20" not in html
 
 
