@@ -36,6 +36,11 @@ LIST_PAGES = {
     "/disputes/statistics": True,
     "/listing": True,
     "/matching/stats": True,
+    # Illegal fundraising: the index dashboard (grade, district, category) and the tips inbox (status,
+    # district, matched, since, text; the demo's synthetic tips). The watch list has no filter form.
+    "/fundraising": True,
+    "/fundraising/tips": True,
+    "/fundraising/watchlist": True,
 }
 # What a user would type into a free-text or number field.
 TYPED = {
@@ -60,7 +65,8 @@ def login(page, username: str) -> None:
 
 
 def result_count(page) -> int | None:
-    """The page's result count: the pager's 共 N 条, or the cases' total, or None for pages without one."""
+    """The page's result count: the pager's 共 N 条, the cases' total, the fundraising dashboard's firms
+    (the highest scores, up to its limit), or None for pages without one."""
     pager = page.locator(".pager span").first
     if pager.count():
         match = re.search(r"([\d,]+)", pager.inner_text())
@@ -68,6 +74,9 @@ def result_count(page) -> int | None:
     total = page.locator("[data-count=total]")
     if total.count():
         return int(total.inner_text().replace(",", ""))
+    firms = page.locator("[data-testid=firms]")  # the fundraising dashboard: its table's firms
+    if firms.count():
+        return firms.locator("a[href^='/fundraising/firms/']").count()
     return None
 
 
@@ -142,6 +151,7 @@ def test_every_filter_form_accepts_its_defaults_and_each_filter(page, username):
     page.set_default_timeout(10_000)
     login(page, username)
     checked = 0
+    submitted: set[str] = set()
     for url, has_rows in LIST_PAGES.items():
         response = page.goto(url)
         if response.status == 403:  # not this user's page (the audit log for a district officer)
@@ -151,6 +161,7 @@ def test_every_filter_form_accepts_its_defaults_and_each_filter(page, username):
             continue
         # Defaults, exactly as the page offers them.
         assert submit(page, page.locator(FORM).first) == 200, url
+        submitted.add(url)
         default_count = result_count(page)
         if has_rows and default_count is not None:
             assert default_count > 0, f"{url}: no rows for the defaults"
@@ -169,3 +180,4 @@ def test_every_filter_form_accepts_its_defaults_and_each_filter(page, username):
                 assert 0 <= count <= most, f"{url} with {name}: {count} > {most}"
             checked += 1
     assert checked >= 30
+    assert {"/fundraising", "/fundraising/tips"} <= submitted, submitted

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -1144,8 +1144,18 @@ def hand_off(session: Session, *, case_id: int, actor, comment: str = "", today:
             message_en="Only an open red enterprise case of the city can be handed off",
         )
     today = today or date.today()
-    case.handed_off_at = utcnow()
-    case.handed_off_by = getattr(actor, "username", None)
+    # Two users pressing at once: the row is claimed by one UPDATE that finds it not yet handed off
+    # (PostgreSQL makes the second wait for the first and then finds nothing to update; SQLite's
+    # write transactions already take turns), so the hand-off is recorded once.
+    claimed = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.handed_off_at.is_(None))
+        .values(handed_off_at=utcnow(), handed_off_by=getattr(actor, "username", None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(case, ["handed_off_at", "handed_off_by"])
+    if claimed != 1:
+        raise Conflict("该案件已移送公安", message_en="This case was already handed off to the police")
     clock = handoff_clock(case, today)
     _log(
         session,

@@ -345,17 +345,24 @@ def load(
             object_type="demo",
             detail={"scale": scale, "seed": seed, "rows": city_rows},
         )
-        from qiantang.demo.fundraising import build_fundraising
-        from qiantang.fundraising.monitor import route_run
+        from qiantang.demo.fundraising import generate_fundraising
+        from qiantang.demo.fundraising_tips import build_tips, handle_tips
+        from qiantang.fundraising.monitor import outside_reports, route_run
         from qiantang.fundraising.service import run_history
 
         # The quasi-financial firms join the register before the credit model scores every live firm
         # (the overview's counts are refreshed after the matchmaking below).
         say("非法集资监测 Fundraising monitoring", 0.993)
         demo_day = session.scalar(select(func.max(Loan.as_of)))
-        build_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
+        _counts, schemes = generate_fundraising(session, scale=scale, seed=seed, as_of=demo_day)
+        tip_history = build_tips(session, schemes, seed=seed, as_of=demo_day)  # the public's reports
+        handle_tips(session, tip_history, seed=seed, as_of=demo_day)  # and the offices' handling
+        # Each run counts the tips and disputes known on its day, as the monitoring round does.
         history = run_history(
-            session, [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)], actor="demo"
+            session,
+            [demo_day - timedelta(days=91 * k) for k in range(4, -1, -1)],
+            actor="demo",
+            tips=lambda day: outside_reports(session, as_of=day),
         )
         route_run(session, history[-1])  # the latest run's grades become cases and the watch list
         from qiantang.credit.demo_model import build_demo_model

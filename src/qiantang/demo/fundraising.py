@@ -15,6 +15,8 @@ what was written, so the backtest in docs/methods/fundraising.md measures someth
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -140,8 +142,33 @@ def _person(rng: np.random.Generator) -> tuple[str, str]:
     return name, mask_text(id_number, 1, 1)
 
 
+@dataclass(frozen=True)
+class Schemes:
+    """The latent process of the demo's quasi-financial firms, kept in memory for what is drawn from it
+    later (the public tips, ``demo/fundraising_tips.py``); never stored and never shown to the index."""
+
+    ids: np.ndarray  # enterprise ids
+    names: list[str]
+    usccs: list[str]
+    founded: np.ndarray  # dates
+    scheme: np.ndarray  # bool: runs a scheme
+    start: np.ndarray  # dates: the scheme's start (meaningless for honest firms)
+    life_days: np.ndarray  # the scheme's life (inf for honest firms)
+    collapse_on: list[date | None]  # None: not collapsed by the demo's day
+    promised: np.ndarray  # % a year
+    ticket: np.ndarray  # 元 per investor
+    investors: Callable[[int, date], int]  # investors of firm i on a day
+
+
 def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -> dict[str, int]:
     """Add the demo's quasi-financial firms and their monitoring data; returns rows per table."""
+    return generate_fundraising(session, scale=scale, seed=seed, as_of=as_of)[0]
+
+
+def generate_fundraising(
+    session: Session, *, scale: str, seed: int, as_of: date
+) -> tuple[dict[str, int], Schemes]:
+    """:func:`build_fundraising`, with the latent process it drew the data from."""
     rng = np.random.default_rng([seed, 15_015])
     n = FIRMS.get(scale, FIRMS["tiny"])
     cats = list(CATEGORIES)
@@ -450,7 +477,20 @@ def build_fundraising(session: Session, *, scale: str, seed: int, as_of: date) -
         counts[model.__tablename__] = len(rows)
     counts["enterprises"] = n
     session.flush()
-    return counts
+    latent = Schemes(
+        ids=eid,
+        names=[r["name"] for r in rows_e],
+        usccs=list(codes),
+        founded=founded,
+        scheme=scheme,
+        start=start,
+        life_days=life_days,
+        collapse_on=collapse_on,
+        promised=promised,
+        ticket=ticket,
+        investors=investors_on,
+    )
+    return counts, latent
 
 
 def _usccs(

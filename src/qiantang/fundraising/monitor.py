@@ -39,7 +39,7 @@ def outside_reports(session: Session, *, as_of: date) -> dict[int, int]:
     from qiantang.disputes.service import unlicensed_complaints
 
     start = as_of - WINDOW
-    counts = dict(tips.tip_counts_by_enterprise(session, since=start))
+    counts = dict(tips.tip_counts_by_enterprise(session, since=start, until=as_of))
     by_name = unlicensed_complaints(session, start=start, end=as_of)
     found: dict[str, int] = {}
     names = list(by_name)

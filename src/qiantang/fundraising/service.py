@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -258,10 +259,27 @@ def _notify_new_red(session: Session, r: ScoreRun, previous: ScoreRun | None) ->
         )
 
 
-def run_history(session: Session, dates: list[date], *, actor: str | None = None) -> list[ScoreRun]:
-    """Several runs (oldest first) on one load of the data: the dashboard's trend, the demo's history."""
+def run_history(
+    session: Session,
+    dates: list[date],
+    *,
+    actor: str | None = None,
+    tips: Callable[[date], dict[int, int]] | None = None,
+) -> list[ScoreRun]:
+    """Several runs (oldest first) on one load of the data: the dashboard's trend, the demo's history.
+    ``tips(d)``: the tips and complaints per firm known on ``d`` (``monitor.outside_reports``)."""
     bundle = load_bundle(session)
-    return [run(session, as_of=d, actor=actor, bundle=bundle, notify_users=False) for d in sorted(dates)]
+    return [
+        run(
+            session,
+            as_of=d,
+            tips=tips(d) if tips is not None else None,
+            actor=actor,
+            bundle=bundle,
+            notify_users=False,
+        )
+        for d in sorted(dates)
+    ]
 
 
 def clear_runs(session: Session) -> None:
@@ -644,6 +662,7 @@ def backtest(
     step_days: int = 30,
     horizon_days: int = 365,
     top: int = 100,
+    tips: Callable[[date], dict[int, int]] | None = None,
 ) -> Backtest:
     """Score the watched firms every ``step_days`` and compare with the collapses that followed.
 
@@ -653,7 +672,16 @@ def backtest(
       share of the top firms that collapsed within the horizon.
     * the baseline ranks by promised return alone and flags, on each date, as many firms as the
       index graded red or orange.
+
+    On each date the index counts the tips and complaints known then (``tips(d)``; by default
+    ``monitor.outside_reports``: the tips inbox and the disputes register over the year before ``d``).
     """
+    if tips is None:
+        from qiantang.fundraising.monitor import outside_reports
+
+        def tips(d: date) -> dict[int, int]:
+            return outside_reports(session, as_of=d)
+
     cfg = config()
     b = load_bundle(session)
     end = end or data_date(session)
@@ -664,7 +692,7 @@ def backtest(
     first_base: dict[int, pd.Timestamp] = {}
     for d in dates:
         ts = pd.Timestamp(d)
-        f = features_as_of(b, d, cfg=cfg)
+        f = features_as_of(b, d, tips=tips(d), cfg=cfg)
         alive = ~f.index.isin(col[col <= ts].index)
         f = f[alive]
         s = score_frame(f, cfg, reasons=False)
@@ -694,7 +722,7 @@ def backtest(
     flagged_90, lead = share_lead(first_flag)
     b_flagged_90, b_lead = share_lead(first_base)
     snap = pd.Timestamp(end) - pd.Timedelta(days=horizon_days)
-    f = features_as_of(b, snap.date(), cfg=cfg)
+    f = features_as_of(b, snap.date(), tips=tips(snap.date()), cfg=cfg)
     f = f[~f.index.isin(col[col <= snap].index)]
     s = score_frame(f, cfg, reasons=False)
     later = set(col[(col > snap) & (col <= snap + pd.Timedelta(days=horizon_days))].index.astype(int))

@@ -21,6 +21,7 @@ import hashlib
 import re
 import secrets
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -205,9 +206,11 @@ def check_rate(session: Session, key: str, *, now: datetime | None = None) -> No
 
 
 # --------------------------------------------------------------------------------------- intake
-def _receipt_code(session: Session) -> str:
+def _receipt_code(session: Session, choose: Callable[[str], str] = secrets.choice) -> str:
+    """A new receipt code, 12 characters of :data:`RECEIPT_ALPHABET` in groups of four; ``choose``
+    picks each character (the system's secure random; the demo passes a seeded one)."""
     while True:
-        code = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(12))
+        code = "".join(choose(RECEIPT_ALPHABET) for _ in range(12))
         code = f"{code[:4]}-{code[4:8]}-{code[8:]}"
         if session.scalar(select(TipReport.id).where(TipReport.receipt_code == code)) is None:
             return code
@@ -249,8 +252,13 @@ def submit_tip(
     contact: str | None = None,
     ip: str | None = None,
     now: datetime | None = None,
+    notify_staff: bool = True,
+    choose: Callable[[str], str] = secrets.choice,
 ) -> Receipt:
-    """Take a tip from the public page: check, limit, match, merge or open, notify; its receipt."""
+    """Take a tip from the public page: check, limit, match, merge or open, notify; its receipt.
+
+    ``notify_staff=False`` and a seeded ``choose`` (receipt characters) are for the demo's synthetic
+    history, which reports months-old tips without telling the offices of each."""
     firm = _text(firm, limit=MAX_FIRM, what="企业名称或统一社会信用代码", required=True)
     what = _text(what_happened, limit=MAX_TEXT, what="举报内容", required=True)
     if len(what) < MIN_TEXT:
@@ -294,7 +302,7 @@ def submit_tip(
             tip.people = max(tip.people or 0, people_n)
     report = TipReport(
         tip_id=tip.id,
-        receipt_code=_receipt_code(session),
+        receipt_code=_receipt_code(session, choose),
         at=now,
         client_key=key,
         what_happened=what,
@@ -317,7 +325,7 @@ def submit_tip(
             **({"district_code": tip.district_code} if tip.district_code else {}),
         },
     )
-    if not merged:
+    if not merged and notify_staff:
         _notify_new(session, tip)
     return Receipt(code=report.receipt_code, tip_id=tip.id, merged=merged)
 
@@ -574,8 +582,11 @@ def forward_to_case(
     return case
 
 
-def tip_counts_by_enterprise(session: Session, since: date | datetime | None = None) -> dict[int, int]:
-    """Reports (merged duplicates counted) per firm of the register since ``since``: the index
+def tip_counts_by_enterprise(
+    session: Session, since: date | datetime | None = None, until: date | None = None
+) -> dict[int, int]:
+    """Reports (merged duplicates counted) per firm of the register since ``since`` and up to the end
+    of the day ``until`` (a run as of an earlier day counts only what was known then): the index
     engine's complaints-and-tips signal."""
     stmt = (
         select(Tip.enterprise_id, func.count(TipReport.id))
@@ -586,4 +597,6 @@ def tip_counts_by_enterprise(session: Session, since: date | datetime | None = N
     if since is not None:
         start = since if isinstance(since, datetime) else datetime.combine(since, datetime.min.time())
         stmt = stmt.where(TipReport.at >= start)
+    if until is not None:
+        stmt = stmt.where(TipReport.at < datetime.combine(until + timedelta(days=1), datetime.min.time()))
     return {int(eid): int(n) for eid, n in session.execute(stmt)}
