@@ -28,7 +28,7 @@ NO_PERMISSION = {
     "client, size-capped, CSRF by a double-submit cookie (docs/security.md)",
 }
 # Background jobs a read-only role may start: exports made off the request (a job row, no data changed).
-EXPORT_JOBS = {"plan.report_pdf"}
+EXPORT_JOBS = {"plan.report_pdf", "fundraising.report_pdf"}
 ROLE_REFUSAL = "您的角色无权进行此操作"
 READ_ONLY = {Permission.VIEW_CITY_DATA, Permission.EXPORT, Permission.VIEW_AUDIT_LOG}
 
