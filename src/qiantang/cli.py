@@ -333,15 +333,31 @@ def network_analyse(
 
 
 @ew_app.command("run")
-def ew_run() -> None:
+def ew_run(
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: indicators, peer bands, signals and ratings on Spark, "
+            "the same stored results (docs/scale-out.md)"
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
+) -> None:
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
     (run after each quarter's filings)."""
+    _check_engine(engine)
     from qiantang.db import session_scope
     from qiantang.earlywarning.service import run
+    from qiantang.errors import QiantangError
 
-    with session_scope() as session:
-        record = run(session, triggered_by="cli")
-        c = record.counts
+    try:
+        with session_scope() as session:
+            record = run(session, triggered_by="cli", engine=engine, master=master)
+            c = record.counts
+    except QiantangError as exc:
+        _fail(exc.message)
     typer.echo(f"预警计算完成 early warning computed in {record.seconds:.1f} s（{record.version}）")
     typer.echo(
         f"  {c['institutions']:,} 家机构 institutions · {c['filings']:,} 份报表 returns · "
