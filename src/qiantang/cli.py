@@ -1148,6 +1148,16 @@ def fundraising_run(
     as_of: Annotated[
         str | None, typer.Option(help="Date the index is computed for (default: the data's latest date)")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: texts, shared addresses, links and each firm's index "
+            "on Spark, the same stored run (docs/scale-out.md)"
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Score every watched firm (类金融企业) with the past year's tips and complaints, store the run
     (index 0–100, grade, reasons) and route it: red → a city case with the 移送公安 clock, orange and
@@ -1155,12 +1165,23 @@ def fundraising_run(
     from datetime import date
 
     from qiantang.db import session_scope
+    from qiantang.errors import QiantangError
     from qiantang.fundraising.monitor import monitor
 
-    with session_scope() as session:
-        done = monitor(session, as_of=date.fromisoformat(as_of) if as_of else None, actor="cli")
-        r, routed = done.run, done.routed.as_dict()
-        c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of
+    _check_engine(engine)
+    try:
+        with session_scope() as session:
+            done = monitor(
+                session,
+                as_of=date.fromisoformat(as_of) if as_of else None,
+                actor="cli",
+                engine=engine,
+                master=master,
+            )
+            r, routed = done.run, done.routed.as_dict()
+            c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of
+    except QiantangError as exc:
+        _fail(exc.message)
     console.print(
         f"非法集资风险指数 fundraising index {version} · {day} · {firms:,} 家 firms in {seconds:.1f} s"
     )
