@@ -233,9 +233,8 @@ def compute(spark, session: Session, *, config=None, buckets: int | None = None)
     ``wide`` is not collected (an empty frame on the panel's index); ``inputs`` holds the challenger's
     inputs of the filed rows. Everything ``service.run`` stores is the local computation's.
     """
-    from qiantang.earlywarning import challenger, rating, rules
     from qiantang.earlywarning.panel import load_panel
-    from qiantang.earlywarning.service import Computation, Config
+    from qiantang.earlywarning.service import Config
 
     config = config or Config.load()
     timings: dict[str, float] = {}
@@ -249,11 +248,28 @@ def compute(spark, session: Session, *, config=None, buckets: int | None = None)
 
     panel = load_panel(session, templates=config.rules.templates)
     lap("read")
+    return compute_panel(spark, panel, config=config, buckets=buckets, timings=timings)
+
+
+def compute_panel(spark, panel, *, config=None, buckets: int | None = None, timings=None):
+    """:func:`compute` of a panel already read."""
+    from qiantang.earlywarning import challenger, rating, rules
+    from qiantang.earlywarning.service import Computation, Config
+    from qiantang.earlywarning.service import compute_panel as local_compute
+
+    config = config or Config.load()
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
     features = list(config.scorecard.challenger.get("features", {}))
     if panel.empty:  # nothing to distribute: the local computation of an empty panel
-        from qiantang.earlywarning.service import compute as local_compute
-
-        return local_compute(session, config=config)
+        return local_compute(panel, config=config, timings=timings)
     flat, meta = flat_panel(panel)
     n_buckets = buckets or max(2, 2 * spark.sparkContext.defaultParallelism)
     flat[BUCKET] = (flat["institution_id"].to_numpy(np.int64) % n_buckets).astype(np.int64)

@@ -100,6 +100,23 @@ def compute(session: Session, *, config: Config | None = None) -> Computation:
 
     panel = load_panel(session, templates=config.rules.templates)
     lap("read")
+    return compute_panel(panel, config=config, timings=timings)
+
+
+def compute_panel(
+    panel: Panel, *, config: Config | None = None, timings: dict[str, float] | None = None
+) -> Computation:
+    """Indicators, signals, ratings and the challenger of a panel already read."""
+    config = config or Config.load()
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
     wide = indicators.compute(panel)
     long = indicators.to_long(panel, wide)
     lap("indicators")
