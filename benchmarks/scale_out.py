@@ -1,5 +1,5 @@
-"""Benchmark: the single-machine path against Spark local[2] for batch scoring and guarantee-network
-detection on a synthetic province, at the sizes given on the command line.
+"""Benchmark: the single-machine path against Spark local[2] for batch scoring, guarantee-network
+detection and early warning on a synthetic province, at the sizes given on the command line.
 
 For each size N the province is generated once (``qiantang demo export --scale province``: N firms,
 ≈3N loans, ≈2N guarantees) under ``--data``. Each (job, engine) then runs in a fresh child process
@@ -15,6 +15,12 @@ to the local path.
   reasons, to N rows of credit features — rows of the tiny city's feature table drawn with
   replacement and written once to Parquet (feature building from raw tables is not timed). Local:
   pandas → ``scored_outputs``. Spark: ``mapInPandas`` with the same function; results to Parquet.
+- **earlywarning**: indicators, peer bands, every rule, the rating and the challenger
+  (``earlywarning.service.compute_panel`` against ``batch.earlywarning.compute_panel``) over the
+  quarterly panel of the licensed institutions of a registry of N firms: the tiny city's panel (564
+  institutions, 15 % of a city's registry) tiled with new ids to the city's proportion, N/1M ÷ 0.15
+  copies (≈3,950 institutions and ≈140,000 panel rows at 1M firms). Reading the panel is not timed;
+  writing the results is not part of either path here.
 
     PYTHONPATH=src python benchmarks/scale_out.py --sizes 1000000 --data /tmp/province
 
@@ -110,6 +116,81 @@ def ensure_features(data: Path, n: int, model_path: Path) -> Path:
 
 # --------------------------------------------------------------------------------------------------
 # Jobs (run in a child process)
+
+
+def tile_panel(panel, copies: int):
+    """``copies`` copies of a panel, each with its institution ids offset (sorted as a panel is)."""
+    import pandas as pd
+
+    from qiantang.earlywarning.panel import Panel
+
+    step = 10 ** len(str(int(panel.institutions.index.max())))
+    rows, fields, insts, events = [], [], [], []
+    for c in range(copies):
+        off = c * step
+        rows.append(panel.rows.assign(institution_id=panel.rows["institution_id"] + off))
+        fields.append(panel.fields)
+        inst = panel.institutions.copy()
+        inst.index = inst.index + off
+        insts.append(inst)
+        events.append(panel.events.assign(institution_id=panel.events["institution_id"] + off))
+    all_rows = pd.concat(rows, ignore_index=True)
+    all_fields = pd.concat(fields, ignore_index=True)
+    all_fields.index = all_rows.index
+    return Panel(
+        pd.concat(insts),
+        pd.concat(events, ignore_index=True),
+        all_rows,
+        all_fields,
+        panel.first_pq,
+        panel.last_pq,
+        panel.templates,
+    )
+
+
+def ensure_ew_panel(data: Path, n: int) -> Path:
+    """The tiny city's early-warning panel tiled to a registry of ``n`` firms (pickled once)."""
+    path = data / f"ew_panel_{n}.pkl"
+    if path.exists():
+        return path
+    if not (data / "tiny.db").exists():
+        ensure_model(data)
+    from sqlalchemy.orm import Session
+
+    from qiantang.db import make_engine
+    from qiantang.earlywarning.panel import load_panel
+    from qiantang.earlywarning.service import Config
+
+    engine = make_engine(f"sqlite:///{data / 'tiny.db'}")
+    with Session(engine) as session:
+        panel = load_panel(session, templates=Config.load().rules.templates)
+    copies = max(1, round(n / 1_000_000 / 0.15))
+    tiled = tile_panel(panel, copies)
+    path.write_bytes(pickle.dumps(tiled))
+    print(
+        f"  early-warning panel: {copies} copies, {len(tiled.institutions):,} institutions, "
+        f"{len(tiled.rows):,} rows → {path}",
+        flush=True,
+    )
+    return path
+
+
+def earlywarning_run(panel_path: Path, spark) -> dict:
+    panel = pickle.loads(panel_path.read_bytes())
+    if spark is None:
+        from qiantang.earlywarning.service import compute_panel
+
+        comp = compute_panel(panel)
+    else:
+        from qiantang.batch.earlywarning import compute_panel
+
+        comp = compute_panel(spark, panel)
+    return {
+        "institutions": len(panel.institutions),
+        "rows": len(panel.rows),
+        "signals": len(comp.signals),
+        "ratings": len(comp.ratings.rows),
+    }
 
 
 def network_local(province: Path, out: Path) -> dict:
@@ -256,6 +337,8 @@ def child(args) -> None:
         startup = time.perf_counter() - started
     if args.job == "network":
         extra = network_spark(args.province, out, spark) if spark else network_local(args.province, out)
+    elif args.job == "earlywarning":
+        extra = earlywarning_run(args.panel, spark)
     else:
         if spark:
             extra = scoring_spark(args.features, args.model, out, spark)
@@ -317,7 +400,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--data", type=Path, default=Path("/tmp/qiantang_scale_out"))
-    parser.add_argument("--jobs", nargs="+", default=["scoring", "network"], choices=["scoring", "network"])
+    parser.add_argument(
+        "--jobs",
+        nargs="+",
+        default=["scoring", "network", "earlywarning"],
+        choices=["scoring", "network", "earlywarning"],
+    )
     parser.add_argument("--partitions", type=int, default=8, help="Spark shuffle partitions")
     parser.add_argument(
         "--engines", nargs="+", default=["local", "spark"], choices=["local", "spark"], help="engines to run"
@@ -326,6 +414,7 @@ def main() -> None:
     parser.add_argument("--province", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--panel", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     if args.child:
@@ -344,6 +433,7 @@ def main() -> None:
     for n in args.sizes:
         province = ensure_province(args.data, n) if "network" in args.jobs else None
         features = ensure_features(args.data, n, model) if model else None
+        panel = ensure_ew_panel(args.data, n) if "earlywarning" in args.jobs else None
         for job in args.jobs:
             result = {}
             for engine in args.engines:
@@ -360,12 +450,14 @@ def main() -> None:
                     argv += ["--province", str(province)]
                 if features:
                     argv += ["--features", str(features), "--model", str(model)]
+                if panel:
+                    argv += ["--panel", str(panel)]
                 result[engine] = run_child(argv)
-                print(f"  {n:>11,} {job:<8} {engine:<6} {json.dumps(result[engine])}", flush=True)
+                print(f"  {n:>11,} {job:<12} {engine:<6} {json.dumps(result[engine])}", flush=True)
             rows.append((n, job, result))
     print()
     header = (
-        f"{'firms':>11} {'job':<8} {'local s':>8} {'local MB':>9} {'spark s':>8} {'(startup)':>9} "
+        f"{'firms':>11} {'job':<12} {'local s':>8} {'local MB':>9} {'spark s':>8} {'(startup)':>9} "
         f"{'spark MB':>9} {'time ×':>7} {'mem ×':>6}"
     )
     print(header)
@@ -374,14 +466,14 @@ def main() -> None:
         if len(r) < 2:
             ((engine, one),) = r.items()
             seconds, error = one.get("seconds", 0.0), one.get("error", "")
-            print(f"{n:>11,} {job:<8} {engine}: {seconds:.1f} s, {one['peak_mb']:.0f} MB {error}")
+            print(f"{n:>11,} {job:<12} {engine}: {seconds:.1f} s, {one['peak_mb']:.0f} MB {error}")
             continue
         lo, sp = r["local"], r["spark"]
         if "error" in lo or "error" in sp:
-            print(f"{n:>11,} {job:<8} error: {lo.get('error') or sp.get('error')}")
+            print(f"{n:>11,} {job:<12} error: {lo.get('error') or sp.get('error')}")
             continue
         print(
-            f"{n:>11,} {job:<8} {lo['seconds']:8.1f} {lo['peak_mb']:9.0f} {sp['seconds']:8.1f} "
+            f"{n:>11,} {job:<12} {lo['seconds']:8.1f} {lo['peak_mb']:9.0f} {sp['seconds']:8.1f} "
             f"{sp['startup']:9.1f} {sp['peak_mb']:9.0f} {sp['seconds'] / lo['seconds']:7.2f} "
             f"{sp['peak_mb'] / lo['peak_mb']:6.2f}"
         )

@@ -333,15 +333,31 @@ def network_analyse(
 
 
 @ew_app.command("run")
-def ew_run() -> None:
+def ew_run(
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: indicators, peer bands, signals and ratings on Spark, "
+            "the same stored results (docs/scale-out.md)"
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
+) -> None:
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
     (run after each quarter's filings)."""
+    _check_engine(engine)
     from qiantang.db import session_scope
     from qiantang.earlywarning.service import run
+    from qiantang.errors import QiantangError
 
-    with session_scope() as session:
-        record = run(session, triggered_by="cli")
-        c = record.counts
+    try:
+        with session_scope() as session:
+            record = run(session, triggered_by="cli", engine=engine, master=master)
+            c = record.counts
+    except QiantangError as exc:
+        _fail(exc.message)
     typer.echo(f"预警计算完成 early warning computed in {record.seconds:.1f} s（{record.version}）")
     typer.echo(
         f"  {c['institutions']:,} 家机构 institutions · {c['filings']:,} 份报表 returns · "
@@ -1132,6 +1148,16 @@ def fundraising_run(
     as_of: Annotated[
         str | None, typer.Option(help="Date the index is computed for (default: the data's latest date)")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: texts, shared addresses, links and each firm's index "
+            "on Spark, the same stored run (docs/scale-out.md)"
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
 ) -> None:
     """Score every watched firm (类金融企业) with the past year's tips and complaints, store the run
     (index 0–100, grade, reasons) and route it: red → a city case with the 移送公安 clock, orange and
@@ -1139,12 +1165,23 @@ def fundraising_run(
     from datetime import date
 
     from qiantang.db import session_scope
+    from qiantang.errors import QiantangError
     from qiantang.fundraising.monitor import monitor
 
-    with session_scope() as session:
-        done = monitor(session, as_of=date.fromisoformat(as_of) if as_of else None, actor="cli")
-        r, routed = done.run, done.routed.as_dict()
-        c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of
+    _check_engine(engine)
+    try:
+        with session_scope() as session:
+            done = monitor(
+                session,
+                as_of=date.fromisoformat(as_of) if as_of else None,
+                actor="cli",
+                engine=engine,
+                master=master,
+            )
+            r, routed = done.run, done.routed.as_dict()
+            c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of
+    except QiantangError as exc:
+        _fail(exc.message)
     console.print(
         f"非法集资风险指数 fundraising index {version} · {day} · {firms:,} 家 firms in {seconds:.1f} s"
     )

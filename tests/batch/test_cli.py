@@ -14,7 +14,13 @@ pq = pytest.importorskip("pyarrow.parquet")
 
 
 def test_an_unknown_engine_is_refused(snapshot_copy):
-    for command in (["network", "analyse"], ["credit", "score"], ["stats", "refresh"]):
+    for command in (
+        ["network", "analyse"],
+        ["credit", "score"],
+        ["stats", "refresh"],
+        ["ew", "run"],
+        ["fundraising", "run"],
+    ):
         result = CliRunner().invoke(app, [*command, "--engine", "dask"])
         assert result.exit_code != 0 and "--engine" in result.output
 

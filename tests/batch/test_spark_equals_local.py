@@ -162,3 +162,19 @@ def test_group_metrics_on_spark_equal_the_local_ones(db, spark):
         np.testing.assert_array_equal(remote[column].to_numpy(np.int64), expected[column].to_numpy(np.int64))
     for column in ("total_guaranteed", "density"):
         np.testing.assert_allclose(remote[column], expected[column], rtol=1e-12)
+
+
+def test_pagerank_on_spark_equals_the_local_one(db, spark):
+    from qiantang.batch import graph
+    from qiantang.network import analysis
+
+    net = net_service.load_network(db)
+    e = net.edges
+    # As network analyse calls it: rank flows from the borrower to its guarantor. A few rounds (a
+    # Spark round is a job): stopped by max_iter, and by the tolerance.
+    for options in ({"max_iter": 6}, {"tol": 5e-4}):
+        local = analysis.pagerank(e.dst, e.src, e.amount, net.n, **options)
+        remote = graph.pagerank(spark, e.dst, e.src, e.amount, net.n, **options)
+        np.testing.assert_allclose(remote, local, rtol=1e-12, atol=1e-15)
+    dangling = np.bincount(e.dst, weights=e.amount, minlength=net.n) == 0  # no outgoing weight
+    assert abs(remote.sum() - 1.0) < 1e-12 and dangling.any()

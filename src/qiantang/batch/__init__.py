@@ -1,6 +1,7 @@
 """The heavy batch jobs on Apache Spark (``--engine spark``), beside the single-machine ones.
 
-One batch layer, two engines: ``qiantang network analyse`` and ``qiantang credit score`` run their
+One batch layer, two engines: ``qiantang network analyse``, ``credit score``, ``stats refresh``,
+``ew run`` and ``fundraising run`` run their
 heavy step either in this process (NumPy/scipy, the default) or on Spark through PySpark, and store
 the same rows in the same result tables with the same versions, so pages do not know which engine
 ran. Spark is optional (the ``spark`` extra and a Java 17 runtime); see docs/scale-out.md.
@@ -12,6 +13,11 @@ ran. Spark is optional (the ``spark`` extra and a Java 17 runtime); see docs/sca
   large-star/small-star, mutual pairs and three-firm rings by joins, strong components and chains
   within each group).
 - :mod:`qiantang.batch.scoring` — batch scoring with the registered champion models in a pandas UDF.
+- :mod:`qiantang.batch.statistics` — the statistics cells in Spark SQL.
+- :mod:`qiantang.batch.earlywarning` — ``ew run``: indicators, peer bands, rules and ratings with the
+  local functions in grouped pandas UDFs over buckets of institutions.
+- :mod:`qiantang.batch.fundraising` — ``fundraising run``: text scan, shared addresses and links to
+  flagged firms in Spark, each firm's features and index per bucket of firms.
 """
 
 ENGINES = ("local", "spark")

@@ -100,6 +100,23 @@ def compute(session: Session, *, config: Config | None = None) -> Computation:
 
     panel = load_panel(session, templates=config.rules.templates)
     lap("read")
+    return compute_panel(panel, config=config, timings=timings)
+
+
+def compute_panel(
+    panel: Panel, *, config: Config | None = None, timings: dict[str, float] | None = None
+) -> Computation:
+    """Indicators, signals, ratings and the challenger of a panel already read."""
+    config = config or Config.load()
+    timings = {} if timings is None else timings
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
     wide = indicators.compute(panel)
     long = indicators.to_long(panel, wide)
     lap("indicators")
@@ -296,8 +313,21 @@ def _write(session: Session, comp: Computation, config: Config) -> dict[str, int
     return {"indicators": n_ind, "peer_bands": n_bands, "signals": n_sig, "ratings": n_rat}
 
 
-def run(session: Session, *, triggered_by: str | None = None, config: Config | None = None) -> EwRun:
-    """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts."""
+def run(
+    session: Session,
+    *,
+    triggered_by: str | None = None,
+    config: Config | None = None,
+    engine: str = "local",
+    master: str | None = None,
+) -> EwRun:
+    """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts.
+
+    ``engine="spark"`` computes the indicators, peer bands, signals and ratings on Spark
+    (:mod:`qiantang.batch.earlywarning`, ``master`` as for :func:`qiantang.batch.spark.get_spark`);
+    what is stored, and its versions, are the local computation's."""
+    if engine not in ("local", "spark"):
+        raise ValueError(f"unknown engine {engine!r}")
     started = time.perf_counter()
     config = config or Config.load()
     conn = session.connection()
@@ -306,7 +336,13 @@ def run(session: Session, *, triggered_by: str | None = None, config: Config | N
         previous_cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
         conn.exec_driver_sql("PRAGMA cache_size=-262144")
     try:
-        comp = compute(session, config=config)
+        if engine == "spark":
+            from qiantang.batch import earlywarning as spark_ew
+            from qiantang.batch.spark import get_spark
+
+            comp = spark_ew.compute(get_spark(master), session, config=config)
+        else:
+            comp = compute(session, config=config)
         clock = time.perf_counter()
         _clear_results(session)
         comp.timings["clear"] = round(time.perf_counter() - clock, 3)

@@ -191,12 +191,18 @@ def features_as_of(
     tips: dict[int, int] | None = None,
     flagged: set[int] | None = None,
     cfg: IndexConfig | None = None,
+    links: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per watched firm with every indicator column, as known on ``as_of``.
 
     ``tips``: tips per firm (from the tips inbox, when it exists). ``flagged``: firms already graded
     red or orange (the previous run), which count for the links indicator beside collapsed and
-    dishonest firms.
+    dishonest firms. ``links``: the links columns computed elsewhere (``linked_flagged``,
+    ``linked_text`` and, when a listed person is dishonest, ``person_dishonest``; indexed by firm —
+    ``qiantang.batch.fundraising`` computes them on Spark) instead of from ``b.people``.
+
+    Ties are broken by the input order (stable sorts): of two promises of the same rate the later
+    row counts, so a firm's features do not depend on other firms' rows.
     """
     cfg = cfg or config()
     end = pd.Timestamp(as_of)
@@ -212,7 +218,7 @@ def features_as_of(
     f["return_phrase"] = ""
     f["return_date"] = pd.NaT
     if not y.empty:
-        top = y.sort_values("rate").groupby("enterprise_id").tail(1).set_index("enterprise_id")
+        top = y.sort_values("rate", kind="stable").groupby("enterprise_id").tail(1).set_index("enterprise_id")
         top = top.reindex(idx)
         f["promised_return"] = top["rate"]
         f["return_phrase"] = top["phrase"].fillna("")
@@ -220,14 +226,24 @@ def features_as_of(
     # realised returns reported in the spread data count as promises too
     s = b.spread[b.spread["observed_on"] <= end]
     if not s.empty:
-        last = s.sort_values("observed_on").groupby("enterprise_id").tail(1).set_index("enterprise_id")
+        last = (
+            s.sort_values("observed_on", kind="stable")
+            .groupby("enterprise_id")
+            .tail(1)
+            .set_index("enterprise_id")
+        )
         last = last.reindex(idx)
         f["investors"] = last["investors"].fillna(0)
         f["amount_raised"] = last["amount_raised"]
         f["provinces"] = last["provinces"].fillna(0)
         f["districts_reached"] = last["districts"].fillna(0)
         past = s[s["observed_on"] <= end - pd.Timedelta(days=cfg.growth_days)]
-        before = past.sort_values("observed_on").groupby("enterprise_id").tail(1).set_index("enterprise_id")
+        before = (
+            past.sort_values("observed_on", kind="stable")
+            .groupby("enterprise_id")
+            .tail(1)
+            .set_index("enterprise_id")
+        )
         before = before["investors"].reindex(idx)
         f["investor_growth"] = np.where(before > 0, (f["investors"] / before - 1.0) * 100.0, np.nan)
         realised = last["realised_return"]
@@ -270,7 +286,12 @@ def features_as_of(
     f["linked_flagged"] = 0
     f["linked_text"] = ""
     f["person_dishonest"] = 0
-    if not p.empty:
+    if links is not None:
+        f["linked_flagged"] = links["linked_flagged"].reindex(idx).fillna(0.0).to_numpy(np.float64)
+        f["linked_text"] = links["linked_text"].reindex(idx).fillna("").to_numpy(object)
+        if "person_dishonest" in links:
+            f["person_dishonest"] = links["person_dishonest"].reindex(idx).fillna(0.0).to_numpy(np.float64)
+    elif not p.empty:
         all_firms = pd.Index(pd.unique(np.concatenate([idx.to_numpy(), p["enterprise_id"].to_numpy()])))
         persons = pd.Index(pd.unique(p["person_key"]))
         rows = all_firms.get_indexer(p["enterprise_id"])

@@ -67,10 +67,25 @@ def route_run(session: Session, run: ScoreRun) -> routing.RoutingResult:
 
 
 def monitor(
-    session: Session, *, as_of: date | None = None, actor: str | None = None, notify_users: bool = True
+    session: Session,
+    *,
+    as_of: date | None = None,
+    actor: str | None = None,
+    notify_users: bool = True,
+    engine: str = "local",
+    master: str | None = None,
 ) -> Round:
-    """Score with the tips and complaints of the past year, store the run, route it."""
+    """Score with the tips and complaints of the past year, store the run, route it (``engine``,
+    ``master``: where the index is computed, as for ``service.run``)."""
     as_of = as_of or service.data_date(session)
     reports = outside_reports(session, as_of=as_of)
-    run = service.run(session, as_of=as_of, tips=reports, actor=actor, notify_users=notify_users)
+    run = service.run(
+        session,
+        as_of=as_of,
+        tips=reports,
+        actor=actor,
+        notify_users=notify_users,
+        engine=engine,
+        master=master,
+    )
     return Round(run=run, routed=route_run(session, run), tips=len(reports))

@@ -49,8 +49,15 @@ def _frame(session: Session, stmt, dates: tuple[str, ...] = ()) -> pd.DataFrame:
     return df
 
 
-def watched_firms(session: Session) -> pd.DataFrame:
-    """The watched firms with their register and profile data; index: enterprise_id."""
+def _value_counts(values: pd.Series) -> pd.Series:
+    return values.dropna().value_counts()
+
+
+def watched_firms(session: Session, *, value_counts=_value_counts) -> pd.DataFrame:
+    """The watched firms with their register and profile data; index: enterprise_id.
+
+    ``value_counts`` counts the firms sharing each address and phone (on Spark with
+    ``qiantang.batch.fundraising``)."""
     e = Enterprise
     p = FirmProfile
     firms = _frame(
@@ -75,7 +82,7 @@ def watched_firms(session: Session) -> pd.DataFrame:
     firms["category"] = categorise(firms["name"], firms["business_scope"], firms["industry_code"])
     # Shared address / phone counts over all firms with a profile, before keeping the watched ones.
     for col, out in (("address", "firms_at_address"), ("phone", "firms_at_phone")):
-        counts = firms[col].dropna().value_counts()
+        counts = value_counts(firms[col])
         firms[out] = firms[col].map(counts).fillna(0)
     firms = firms[firms["category"] != ""].set_index("enterprise_id")
     licensed = set(session.scalars(select(Institution.uscc).where(Institution.deregistered_on.is_(None))))
@@ -83,8 +90,11 @@ def watched_firms(session: Session) -> pd.DataFrame:
     return firms
 
 
-def load_bundle(session: Session) -> Bundle:
-    firms = watched_firms(session)
+def load_bundle(session: Session, *, scan=scan_texts, value_counts=_value_counts) -> Bundle:
+    """The watched firms and their raw tables; ``scan`` reads the texts (keyword hits and promised
+    yields) and ``value_counts`` counts shared addresses and phones — Spark's with
+    ``--engine spark`` (:mod:`qiantang.batch.fundraising`)."""
+    firms = watched_firms(session, value_counts=value_counts)
     ids = list(firms.index)
 
     def of(model, *cols, dates=()):
@@ -93,7 +103,7 @@ def load_bundle(session: Session) -> Bundle:
 
     texts = of(FirmText, "enterprise_id", "published_on", "text", dates=("published_on",))
     texts = texts[texts["enterprise_id"].isin(ids)]
-    hits, ylds = scan_texts(texts)
+    hits, ylds = scan(texts)
     spread = of(
         SpreadObservation,
         "enterprise_id",
@@ -169,11 +179,28 @@ def run(
     actor: str | None = None,
     bundle: Bundle | None = None,
     notify_users: bool = True,
+    engine: str = "local",
+    master: str | None = None,
 ) -> ScoreRun:
-    """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run."""
+    """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run.
+
+    ``engine="spark"`` scans the texts, counts shared addresses and phones, finds the links to
+    flagged firms and computes and scores each firm's features on Spark
+    (:mod:`qiantang.batch.fundraising`, ``master`` as for :func:`qiantang.batch.spark.get_spark`);
+    the stored run is the local one's."""
+    if engine not in ("local", "spark"):
+        raise ValueError(f"unknown engine {engine!r}")
     t0 = time.perf_counter()
     cfg = config()
     as_of = as_of or data_date(session)
+    spark = None
+    if engine == "spark":
+        from qiantang.batch import fundraising as spark_fundraising
+        from qiantang.batch.spark import get_spark
+
+        spark = get_spark(master)
+        if bundle is None:
+            bundle = spark_fundraising.load_bundle(spark, session)
     bundle = bundle if bundle is not None else load_bundle(session)
     previous = latest_run(session)
     flagged: set[int] = set()
@@ -185,8 +212,11 @@ def run(
                 )
             )
         )
-    feats = features_as_of(bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
-    scored = score_frame(feats, cfg)
+    if spark is not None:
+        feats, scored = spark_fundraising.score(spark, bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
+    else:
+        feats = features_as_of(bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
+        scored = score_frame(feats, cfg)
     counts = {g: int((scored["grade"] == g).sum()) for g in ("red", "orange", "yellow", "green")}
     r = ScoreRun(
         as_of=as_of,
