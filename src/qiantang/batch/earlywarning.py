@@ -25,7 +25,6 @@ The panel itself is read on the driver by :func:`qiantang.earlywarning.panel.loa
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -234,17 +233,11 @@ def compute(spark, session: Session, *, config=None, buckets: int | None = None)
     inputs of the filed rows. Everything ``service.run`` stores is the local computation's.
     """
     from qiantang.earlywarning.panel import load_panel
-    from qiantang.earlywarning.service import Config
+    from qiantang.earlywarning.service import Config, Laps
 
     config = config or Config.load()
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    lap = Laps(timings)
 
     panel = load_panel(session, templates=config.rules.templates)
     lap("read")
@@ -254,18 +247,12 @@ def compute(spark, session: Session, *, config=None, buckets: int | None = None)
 def compute_panel(spark, panel, *, config=None, buckets: int | None = None, timings=None):
     """:func:`compute` of a panel already read."""
     from qiantang.earlywarning import challenger, rating, rules
-    from qiantang.earlywarning.service import Computation, Config
+    from qiantang.earlywarning.service import Computation, Config, Laps
     from qiantang.earlywarning.service import compute_panel as local_compute
 
     config = config or Config.load()
     timings = {} if timings is None else timings
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    lap = Laps(timings)
 
     features = list(config.scorecard.challenger.get("features", {}))
     if panel.empty:  # nothing to distribute: the local computation of an empty panel

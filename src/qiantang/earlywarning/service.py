@@ -86,17 +86,24 @@ class Computation:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+class Laps:
+    """Seconds per named step, written into ``timings`` (a run keeps where its time went)."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+        self.clock = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self.clock, 3)
+        self.clock = now
+
+
 def compute(session: Session, *, config: Config | None = None) -> Computation:
     """Read the filings and the registry and compute indicators, signals, ratings and the challenger."""
     config = config or Config.load()
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    lap = Laps(timings)
 
     panel = load_panel(session, templates=config.rules.templates)
     lap("read")
@@ -109,13 +116,7 @@ def compute_panel(
     """Indicators, signals, ratings and the challenger of a panel already read."""
     config = config or Config.load()
     timings = {} if timings is None else timings
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
-        clock = now
+    lap = Laps(timings)
 
     wide = indicators.compute(panel)
     long = indicators.to_long(panel, wide)
