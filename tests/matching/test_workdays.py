@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from qiantang.matching.workdays import add_workdays, is_workday, known, workdays_between
 
@@ -26,3 +26,22 @@ def test_an_unpublished_year_falls_back_to_weekdays():
     far = date(2099, 1, 2)  # a Friday
     assert not known(far)
     assert add_workdays(far, 1) == date(2099, 1, 5)
+
+
+def test_many_pairs_at_once_count_as_one_at_a_time():
+    """The vectorised count gives the day-by-day walk's answer on every pair, across 春节 and 国庆
+    with their 调休 days, for reversed and equal pairs too."""
+    import random
+
+    from qiantang.matching.workdays import workdays_between, workdays_between_many
+
+    rng = random.Random(7)
+    base = date(2024, 1, 1)
+    pairs = [
+        (base + timedelta(days=rng.randrange(800)), base + timedelta(days=rng.randrange(800)))
+        for _ in range(300)
+    ]
+    pairs += [(date(2025, 1, 27), date(2025, 2, 10)), (date(2024, 9, 27), date(2024, 10, 14)), (base, base)]
+    got = workdays_between_many([a for a, _ in pairs], [b for _, b in pairs])
+    assert list(got) == [workdays_between(a, b) for a, b in pairs]
+    assert len(workdays_between_many([], [])) == 0

@@ -321,7 +321,7 @@ def lender_records(session: Session, products: pd.DataFrame) -> np.ndarray:
         return np.full(len(products), 0.5)
     df = pd.DataFrame(decided, columns=["institution_id", "state", "claimed", "decided"])
     df["approved"] = df["state"].map(lambda s: getattr(s, "value", s) in ("approved", "disbursed"))
-    df["days"] = [workdays.workdays_between(a, b) for a, b in zip(df["claimed"], df["decided"], strict=True)]
+    df["days"] = workdays.workdays_between_many(df["claimed"], df["decided"])
     platform = df["approved"].mean()
     k = float(settings["prior_strength"])
     by = df.groupby("institution_id").agg(
