@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import ColumnElement, false, func, or_, select, text, true
+from sqlalchemy import ColumnElement, false, func, or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from qiantang.audit import service as audit
@@ -472,13 +472,31 @@ def _check_act(scope: Scope, tip: Tip) -> None:
         raise Conflict(f"该线索已{TipStatus(tip.status).zh}", message_en="This tip was already handled")
 
 
+def _claim(session: Session, tip: Tip, status: TipStatus) -> None:
+    """Two officers acting on one tip at once: the tip is claimed by one UPDATE that finds it still
+    new (PostgreSQL makes the second wait for the first and then find nothing to update; SQLite's
+    writers already take turns), so it is handled or forwarded once, and never opens two cases."""
+    claimed = session.execute(
+        update(Tip)
+        .where(Tip.id == tip.id, Tip.status == TipStatus.NEW)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(tip, ["status"])
+    if claimed != 1:
+        raise Conflict(
+            f"该线索已{TipStatus(tip.status).zh}（刚由他人处理）",
+            message_en="Someone else handled this tip just now",
+        )
+
+
 def mark_handled(session: Session, *, tip_id: int, actor, note: str) -> Tip:
     """Close a tip with what was done (checked, no fundraising found, passed to another body …)."""
     scope = cases.scope_of(actor)
     tip = get_tip(session, scope=scope, tip_id=tip_id)
     _check_act(scope, tip)
     note = _text(note, limit=cases.MAX_TEXT, what="处理情况", required=True)
-    tip.status = TipStatus.HANDLED
+    _claim(session, tip, TipStatus.HANDLED)
     tip.handling_note = note
     tip.handled_by = getattr(actor, "username", None)
     tip.handled_at = utcnow()
@@ -524,6 +542,7 @@ def forward_to_case(
         )
     note = _text(note, limit=cases.MAX_TEXT, what="说明")
     today = today or date.today()
+    _claim(session, tip, TipStatus.FORWARDED)
     case = session.scalars(
         select(Case)
         .where(
@@ -565,7 +584,6 @@ def forward_to_case(
             action="comment",
             comment=f"并入举报线索 #{tip.id}：{tip.what_happened[:300]}",
         )
-    tip.status = TipStatus.FORWARDED
     tip.case_id = case.id
     tip.handling_note = note or f"转立案核查（案件 {case.id}）"
     tip.handled_by = getattr(actor, "username", None)
