@@ -163,3 +163,28 @@ def test_a_tip_forwarded_on_a_watched_firm_names_its_supervisor(db):
     admin = db.scalar(select(User).where(User.username == "admin"))
     case = tips.forward_to_case(db, tip_id=receipt.tip_id, actor=admin)
     assert case.source == "tip" and case.supervisor_name == CSRC
+
+
+def test_the_firm_page_links_a_case_only_to_whom_may_open_it(db, clients):
+    """A red firm's case is the city's: the district officer's firm page names the supervisor but
+    does not link the case it cannot open; the city's page links it."""
+    run = latest_run(db)
+    score = db.scalars(
+        select(FirmScore)
+        .where(FirmScore.run_id == run.id, FirmScore.district_code == XIHU)
+        .order_by(FirmScore.id)
+    ).first()
+    case_id = route_scores(db, [Row(score.enterprise_id, "red", 88, category=score.category)]).opened
+    case = (
+        db.get(Case, case_id[0])
+        if case_id
+        else db.scalars(
+            select(Case).where(Case.enterprise_id == score.enterprise_id, Case.source == "fundraising")
+        ).first()
+    )
+    db.commit()
+    link = f'href="/cases/{case.id}"'
+    assert clients.as_user("xihu").get(f"/cases/{case.id}").status_code == 403
+    xihu = clients.as_user("xihu").get(f"/fundraising/firms/{score.enterprise_id}")
+    assert xihu.status_code == 200 and 'data-testid="supervisor"' in xihu.text and link not in xihu.text
+    assert link in clients.as_user("admin").get(f"/fundraising/firms/{score.enterprise_id}").text

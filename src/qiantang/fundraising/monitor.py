@@ -61,9 +61,11 @@ def outside_reports(session: Session, *, as_of: date) -> dict[int, int]:
 
 def route_run(session: Session, run: ScoreRun) -> routing.RoutingResult:
     """Route the scores of ``run``: 红 → a city case with the hand-off clock, 橙/黄 → the district,
-    绿 → the watch list. Idempotent for the same index version."""
+    绿 → the watch list. Idempotent for the same index version. The cases open today, and their due
+    dates and hand-off clock count from today: a run scores the data as of its date, which may lie
+    months back (the demo's data end on its last loan day), and a case must not open already late."""
     rows = session.scalars(select(FirmScore).where(FirmScore.run_id == run.id)).all()
-    return routing.route_scores(session, rows, as_of=run.as_of)
+    return routing.route_scores(session, rows, as_of=max(run.as_of, date.today()))
 
 
 def monitor(

@@ -66,7 +66,7 @@ def _reasons(reasons: Any) -> list[dict[str, Any]]:
 
 
 def _title(name: str, score: float, level: Level) -> str:
-    return f"{name}：非法集资风险指数 {score:.0f} 分（{level.zh}）"
+    return f"{name}：非法集资风险指数 {score:.1f} 分（{level.zh}）"
 
 
 def supervisor_of(firm: Enterprise, category: str | None, scope_text: str = "") -> Supervisor | None:

@@ -490,10 +490,11 @@ class FirmSupervisor:
 
 
 def firm_supervisor(
-    session: Session, firm: Enterprise, score: FirmScore, *, zh: bool
+    session: Session, firm: Enterprise, score: FirmScore, *, zh: bool, scope: Scope | None = None
 ) -> FirmSupervisor | None:
     """The sector's supervisor (行业主管部门) of a watched firm: the one copied on its open fundraising
-    case, else the one its class maps to (what routing would copy)."""
+    case, else the one its class maps to (what routing would copy). The case is named only to a
+    ``scope`` that may open it (a city case is not a district officer's until shared)."""
     from qiantang.cases import service as cases
     from qiantang.cases.models import Case
     from qiantang.fundraising import routing
@@ -513,7 +514,10 @@ def firm_supervisor(
     ).first()
     if case is not None:
         entry = next((e for e in table.entries if e.code == case.supervisor_code), None)
-        return FirmSupervisor(case.supervisor_label(zh=zh) or "", entry.basis if entry else "", case.id)
+        visible = scope is None or cases.can_view(scope, case)
+        return FirmSupervisor(
+            case.supervisor_label(zh=zh) or "", entry.basis if entry else "", case.id if visible else None
+        )
     sup = routing.firm_supervisor(session, firm, score.category)
     if sup is None:
         return None

@@ -248,7 +248,7 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
         "fundraising/firm.html",
         firm=firm,
         score=score,
-        supervisor=service.firm_supervisor(db, firm, score, zh=is_zh()),
+        supervisor=service.firm_supervisor(db, firm, score, zh=is_zh(), scope=auth.scope),
         profile=db.get(FirmProfile, enterprise_id),
         people=db.scalars(select(FirmPerson).where(FirmPerson.enterprise_id == enterprise_id)).all(),
         history=service.firm_history(db, enterprise_id),
