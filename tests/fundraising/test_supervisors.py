@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from qiantang.cases.models import Case, CaseEvent
 from qiantang.fundraising.models import FirmScore
@@ -98,6 +98,14 @@ def test_an_open_case_without_a_supervisor_gets_it_on_the_next_run(db, xihu_firm
     assert case.supervisor_name is None  # no class given: nothing to copy
     route_scores(db, [Row(xihu_firm.id, "yellow", 50, category="online_lending")], as_of=FRIDAY)
     assert case.supervisor_code == "local_finance" and case.supervisor_name == "地方金融管理部门"
+    steps = db.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).all()
+    assert [e.action for e in steps] == ["create", "supervisor"]
+    assert steps[-1].comment == "抄送行业主管部门：地方金融管理部门"
+    route_scores(db, [Row(xihu_firm.id, "yellow", 50, category="private_fund")], as_of=FRIDAY)
+    assert case.supervisor_code == "local_finance"  # the copy already named is kept, not logged again
+    assert db.scalar(select(func.count()).select_from(CaseEvent).where(CaseEvent.case_id == case.id)) == len(
+        steps
+    )
 
 
 def test_case_page_export_and_firm_page_show_the_supervisor(db, clients, xihu_firm):

@@ -47,6 +47,7 @@ ACTIONS_ZH = {
     "case_overdue": "案件逾期提醒",
     "case_relevel": "案件等级调整",
     "case_handoff": "案件移送公安",
+    "case_supervisor": "案件抄送行业主管部门",
     "tip_received": "收到举报线索",
     "tip_merged": "举报合并入已有线索",
     "tip_handled": "举报线索已处理",

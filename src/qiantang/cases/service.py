@@ -995,6 +995,23 @@ def open_enterprise_case(
     return case
 
 
+def copy_to_supervisor(session: Session, *, case: Case, code: str, name: str) -> bool:
+    """Name the sector supervisor to be copied (抄送行业主管部门) on an open case that had none, as a
+    step of its timeline (the office sees when and why the copy became due). False if it had one."""
+    if case.supervisor_name or case.state in FINAL_STATES or not name:
+        return False
+    case.supervisor_code, case.supervisor_name = code, name[:100]
+    _log(
+        session,
+        case,
+        actor=None,
+        action="supervisor",
+        comment=f"抄送行业主管部门：{case.supervisor_name}",
+        detail={"supervisor_code": code},
+    )
+    return True
+
+
 def raise_enterprise_case(
     session: Session,
     *,

@@ -57,6 +57,7 @@ EVENT_LABELS = {
     "share": N_("Shared with the district"),
     "relevel": N_("Level raised"),
     "handoff": N_("Handed off to the police"),
+    "supervisor": N_("Sector supervisor to be copied"),
 }
 TRANSITION_LABELS = {
     CaseState.VERIFYING: N_("Start verification"),

@@ -158,8 +158,8 @@ def route_scores(session: Session, rows: Iterable[Any], *, as_of: date | None = 
             entry.updated_at = utcnow()
         sup = supervisor_of(firm, getattr(row, "category", None), scopes.get(firm.id) or "")
         case = open_cases.get(firm.id)
-        if case is not None and sup is not None and not case.supervisor_name:
-            case.supervisor_code, case.supervisor_name = sup.code, sup.zh
+        if case is not None and sup is not None:
+            cases.copy_to_supervisor(session, case=case, code=sup.code, name=sup.zh)
         if case is not None:
             if cases.raise_enterprise_case(
                 session,
