@@ -208,3 +208,34 @@ def test_the_report_is_on_the_monthly_schedule():
     monthly = schedules["fundraising-monthly"]
     assert monthly.task == "fundraising.report_pdf" and jobs.spec_of(monthly.task) is not None
     assert monthly.next_run(datetime(2026, 12, 5, 9, 0)) == datetime(2027, 1, 1, 6, 30)
+
+
+def test_the_monthly_schedule_gives_each_district_office_its_own_report(clients, db, run_jobs):
+    from qiantang.jobs.models import Job, JobStatus
+    from qiantang.notify.models import Notification
+
+    run, _ = _runs(db)
+    monthly = {s.name: s for s in jobs.load_schedules()}["fundraising-monthly"]
+    city = jobs.enqueue(
+        db, monthly.task, params={**monthly.params, "month": _month(run.as_of)}, schedule=monthly.name
+    )
+    assert run_jobs(monthly.task) == [city.id]
+    officers = db.scalars(
+        select(User).where(User.role == Role.DISTRICT_OFFICER, User.is_active.is_(True)).order_by(User.id)
+    ).all()
+    assert officers and city.status == JobStatus.DONE and city.result["district_jobs"] == len(officers)
+    queued = db.scalars(select(Job).where(Job.status == JobStatus.QUEUED).order_by(Job.id)).all()
+    assert sorted(j.user_id for j in queued) == sorted(u.id for u in officers)
+    assert all(j.params["district"] == db.get(User, j.user_id).district_code for j in queued)
+    run_jobs(monthly.task)
+    xihu = next(u for u in officers if u.username == "xihu")
+    mine = next(j for j in queued if j.user_id == xihu.id)
+    assert mine.status == JobStatus.DONE and mine.result["scope"] == "西湖区" and "西湖区" in mine.title
+    assert "district_jobs" not in mine.result  # a district's copy queues nothing further
+    c = clients.as_user("xihu")
+    pdf = c.get(f"/jobs/{mine.id}/download")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    note = db.scalar(select(Notification).where(Notification.link == f"/jobs/{mine.id}"))
+    assert note is not None and note.user_id == xihu.id and "非法集资监测月报" in note.title
+    other = next(j for j in queued if j.user_id != xihu.id)
+    assert c.get(f"/jobs/{other.id}/download").status_code == 403  # another district's copy

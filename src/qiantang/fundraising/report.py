@@ -394,6 +394,30 @@ def report_pdf(r: MonthlyReport) -> bytes:
     return render_pdf(report_html(r))
 
 
+def queue_district_copies(session: Session, *, month: str) -> int:
+    """Queue the month's report of each district for every active officer of that district (the job is
+    theirs: its page, its PDF and the inbox note that it is ready). The number of jobs queued."""
+    from qiantang.auth.models import Role, User
+    from qiantang.jobs import service as jobs
+    from qiantang.registry.service import area_names
+
+    names = area_names(session)
+    officers = session.scalars(
+        select(User)
+        .where(User.role == Role.DISTRICT_OFFICER, User.is_active.is_(True), User.district_code.is_not(None))
+        .order_by(User.district_code, User.id)
+    ).all()
+    for user in officers:
+        jobs.enqueue(
+            session,
+            "fundraising.report_pdf",
+            title=f"非法集资监测月报：{month}（{names.get(user.district_code, user.district_code)}）",
+            user_id=user.id,
+            params={"month": month, "district": user.district_code},
+        )
+    return len(officers)
+
+
 def filename(r: MonthlyReport) -> str:
     return f"fundraising-monthly-{r.month}.pdf"
 
@@ -406,6 +430,7 @@ __all__ = [
     "monthly",
     "parse_month",
     "previous_month",
+    "queue_district_copies",
     "report_html",
     "report_pdf",
 ]

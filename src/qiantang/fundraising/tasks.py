@@ -26,7 +26,9 @@ def run(ctx: JobContext) -> dict:
 )
 def report_pdf(ctx: JobContext) -> dict:
     """The monthly report: ``month`` (YYYY-MM; the schedule leaves it out: the previous month) and
-    ``district`` (a district office's own, set by the page from the user's scope; none: the city)."""
+    ``district`` (a district office's own, set by the page from the user's scope; none: the city).
+    With ``district_copies`` (the monthly schedule) the city report is followed by each district's own,
+    one job per active district officer, which lands in that officer's jobs and inbox."""
     from datetime import date
 
     from qiantang.auth.models import Role
@@ -42,13 +44,18 @@ def report_pdf(ctx: JobContext) -> dict:
     ctx.progress(50, "生成 PDF")
     pdf = report.report_pdf(r)
     ctx.attach(pdf, report.filename(r), "application/pdf")
-    return {
+    out = {
         "month": r.month,
         "scope": r.scope_label,
         "red": r.grades[0]["now"],
         "orange": r.grades[1]["now"],
         "new_flagged": r.new_flagged_total,
     }
+    if ctx.params.get("district_copies") and not district:
+        ctx.progress(90, "为各区县金融办生成本区月报")
+        with ctx.session() as session:
+            out["district_jobs"] = report.queue_district_copies(session, month=month)
+    return out
 
 
 @task(
