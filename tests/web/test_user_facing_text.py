@@ -14,14 +14,15 @@ import html
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from qiantang.auth.models import User
 from qiantang.cases.models import Case
 from qiantang.credit.models import CreditModel
-from qiantang.earlywarning.models import EwSignal, SignalFamily
+from qiantang.earlywarning.models import Alert, EwSignal, SignalFamily
 from qiantang.earlywarning.rules import load_rules
 from qiantang.enterprises.models import Enterprise
+from qiantang.fundraising.models import FirmScore, ScoreRun
 from qiantang.network.models import GuaranteeGroup
 from qiantang.registry.models import Institution
 
@@ -34,6 +35,9 @@ DEVELOPER_TEXT = {
     "scientific notation": re.compile(r"\d[eE][-+]\d"),
     "verification mark": re.compile(r"[✅❓]"),
     "bare district code": re.compile(r"(?<![\d.:/-])3301\d\d(?![\d-])"),
+    "version code": re.compile(
+        r"\b(?:fr-index|kw|watch|supervisors|ind|rules|signals|rating|ew|eligibility|ranking)-\d{4}\.\d+\b"
+    ),
 }
 CJK = re.compile(r"[\u3400-\u9fff]+")
 ALLOWED_CJK = {"中文", "钱塘"}  # the language switch and the brand
@@ -53,6 +57,10 @@ PAGES = [
     "/enterprises",
     "/filings",
     "/plan",
+    "/fundraising",
+    "/fundraising/keywords",
+    "/fundraising/watchlist",
+    "/fundraising/import",
 ]
 # Pages whose Chinese comes from stored texts that must follow the language (names aside).
 ENGLISH_ONLY = ["/", "/statistics", "/early-warning/alerts", "/cases", "/network", "/users"]
@@ -87,12 +95,37 @@ def detail_pages(db) -> list[str]:
     ]
 
 
+def risk_pages(db) -> list[str]:
+    """A rating alert's case, a fundraising case and the riskiest watched firm's risk page."""
+    rating_case = db.scalar(
+        select(Case.id)
+        .join(Alert, Alert.id == Case.alert_id)
+        .where(Alert.family == SignalFamily.RATING)
+        .limit(1)
+    )
+    fr_case = db.scalar(select(Case.id).where(Case.index_version.is_not(None)).order_by(Case.id).limit(1))
+    fr_firm = db.scalar(
+        select(FirmScore.enterprise_id)
+        .where(FirmScore.run_id == select(func.max(ScoreRun.id)).scalar_subquery())
+        .order_by(FirmScore.score.desc())
+        .limit(1)
+    )
+    assert rating_case and fr_case and fr_firm, (
+        "the tiny demo has a rating case, a fundraising case and scores"
+    )
+    return [
+        f"/cases/{rating_case}",
+        f"/cases/{fr_case}",
+        f"/fundraising/firms/{fr_firm}",
+    ]
+
+
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_main_pages_show_no_developer_text(clients, db, lang):
     c = clients.as_user("admin")
     c.cookies.set("lang", lang)
     problems = {}
-    for path in PAGES + detail_pages(db):
+    for path in PAGES + detail_pages(db) + risk_pages(db):
         r = c.get(path)
         assert r.status_code == 200, path
         found = developer_text(visible_text(r.text))

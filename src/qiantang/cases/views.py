@@ -29,6 +29,7 @@ from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
 from qiantang.schemas import Page
+from qiantang.versions import describe_version
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import N_, is_zh, label
 from qiantang.web.i18n import gettext as _
@@ -240,7 +241,7 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             r.assignee or "",
             r.resolution,
             r.closed_at,
-            r.index_version or "",
+            describe_version(r.index_version) if r.index_version else "",
             r.handoff_due_on,
             r.handed_off_at,
             r.supervisor_text or "",

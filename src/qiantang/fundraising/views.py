@@ -22,6 +22,7 @@ from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfil
 from qiantang.fundraising.schemas import ScoreOut, ScoresOut
 from qiantang.fundraising.watch import watch_config
 from qiantang.registry.service import area_names
+from qiantang.versions import describe_version
 from qiantang.web.deps import DB, Auth, record_export, require, require_any
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
@@ -121,7 +122,7 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
             grade_names().get(s.grade, s.grade),
             *[s.subscores.get(d, 0) for d in dims],
             "；".join(r["text"] for r in s.reasons[:3]),
-            s.version,
+            describe_version(s.version),
         ]
         for s, name in rows
     ]

@@ -18,6 +18,7 @@ from qiantang.auth.permissions import Permission, has_any
 from qiantang.help.service import help_url
 from qiantang.masking import jinja_mask
 from qiantang.standards.industry import industry_label
+from qiantang.versions import version_words
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
 # Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
@@ -171,6 +172,7 @@ def environment() -> Environment:
         mask=jinja_mask,
         quarter=formatting.fmt_quarter,
         localtime=formatting.fmt_local,
+        version_words=version_words,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
