@@ -38,6 +38,7 @@ DEVELOPER_TEXT = {
     "version code": re.compile(
         r"\b(?:fr-index|kw|watch|supervisors|ind|rules|signals|rating|ew|eligibility|ranking)-\d{4}\.\d+\b"
     ),
+    "API path": re.compile(r"/api/v1/"),
 }
 CJK = re.compile(r"[\u3400-\u9fff]+")
 ALLOWED_CJK = {"中文", "钱塘"}  # the language switch and the brand
