@@ -417,23 +417,48 @@ def scores(
     district: str | None = None,
     category: str | None = None,
     limit: int | None = 200,
+    with_signal: bool | None = None,
 ):
+    """The run's scores within scope, riskiest first; ``with_signal`` True keeps only firms with at least
+    one risk signal (index above 0), False only those without, None both (the export)."""
     stmt = (
         select(FirmScore, Enterprise.name)
         .join(Enterprise, Enterprise.id == FirmScore.enterprise_id)
         .where(FirmScore.run_id == run.id)
     )
-    stmt = _scoped(stmt, scope)
+    stmt = _filtered(_scoped(stmt, scope), grade=grade, district=district, category=category)
+    if with_signal is not None:
+        stmt = stmt.where(FirmScore.score > 0 if with_signal else FirmScore.score <= 0)
+    stmt = stmt.order_by(FirmScore.score.desc(), FirmScore.enterprise_id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).all()
+
+
+def _filtered(stmt, *, grade: str | None, district: str | None, category: str | None):
     if grade:
         stmt = stmt.where(FirmScore.grade == grade)
     if district:
         stmt = stmt.where(FirmScore.district_code == district)
     if category:
         stmt = stmt.where(FirmScore.category == category)
-    stmt = stmt.order_by(FirmScore.score.desc(), FirmScore.enterprise_id)
-    if limit:
-        stmt = stmt.limit(limit)
-    return session.execute(stmt).all()
+    return stmt
+
+
+def without_signal(
+    session: Session,
+    *,
+    scope: Scope,
+    run: ScoreRun,
+    grade: str | None = None,
+    district: str | None = None,
+    category: str | None = None,
+) -> int:
+    """How many watched firms in scope (and the filters) have no risk signal at all (index 0): the lists
+    leave them out and say how many they are."""
+    stmt = select(func.count()).select_from(FirmScore).where(FirmScore.run_id == run.id, FirmScore.score <= 0)
+    stmt = _filtered(_scoped(stmt, scope), grade=grade, district=district, category=category)
+    return int(session.scalar(stmt) or 0)
 
 
 def summary(session: Session, *, scope: Scope, run: ScoreRun) -> dict[str, Any]:
@@ -462,7 +487,13 @@ def summary(session: Session, *, scope: Scope, run: ScoreRun) -> dict[str, Any]:
     trend: dict[date, dict[str, int]] = {}
     for d, g, n in session.execute(trend_stmt).all():
         trend.setdefault(d, dict.fromkeys(totals, 0))[g] += n
-    return {"by_district": by_district, "by_category": by_category, "totals": totals, "trend": trend}
+    return {
+        "by_district": by_district,
+        "by_category": by_category,
+        "totals": totals,
+        "firms": sum(totals.values()),  # the watched firms in the viewer's scope (a district's own)
+        "trend": trend,
+    }
 
 
 def firm_score(session: Session, *, scope: Scope, enterprise_id: int) -> FirmScore:

@@ -66,20 +66,14 @@ def dashboard(
             can_import=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
         )
     grade = grade if grade in GRADES else None
-    rows = service.scores(
-        db,
-        scope=auth.scope,
-        run=run,
-        grade=grade,
-        district=district or None,
-        category=category or None,
-        limit=LIMIT,
-    )
+    filters = {"grade": grade, "district": district or None, "category": category or None}
+    rows = service.scores(db, scope=auth.scope, run=run, limit=LIMIT, with_signal=True, **filters)
     return render(
         request,
         "fundraising/dashboard.html",
         run=run,
         rows=rows,
+        without_signal=service.without_signal(db, scope=auth.scope, run=run, **filters),
         summary=service.summary(db, scope=auth.scope, run=run),
         names=_names(db),
         grades=GRADES,
@@ -121,7 +115,7 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
             s.score,
             grade_names().get(s.grade, s.grade),
             *[s.subscores.get(d, 0) for d in dims],
-            "；".join(r["text"] for r in s.reasons[:3]),
+            "；".join(r["text"] for r in s.reasons[:3]) if s.reasons else _("No risk signal"),
             describe_version(s.version),
         ]
         for s, name in rows
