@@ -138,9 +138,10 @@ def test_main_pages_show_no_developer_text(clients, db, lang):
 def test_login_and_district_pages_show_no_developer_text(clients, client, db):
     assert not developer_text(visible_text(client.get("/login").text))
     xihu = clients.as_user("xihu")
-    page = visible_text(xihu.get("/").text)
-    assert not developer_text(page)
-    assert "西湖区" in page  # the heading names the district
+    for path in ("/", "/early-warning", "/fundraising"):
+        page = visible_text(xihu.get(path).text)
+        assert not developer_text(page), (path, developer_text(page))
+        assert "西湖区" in page, path  # the heading or the rows name the district
 
 
 def test_english_pages_have_no_chinese_but_names(clients, db):
@@ -208,3 +209,19 @@ def test_audit_log_names_the_institution_an_event_is_about(clients, db):
     page = visible_text(clients.as_user("admin").get("/audit?action=update").text)
     assert f"机构 {inst.name}" in page
     assert not re.search(rf"机构 {inst.id}\b", page)
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_dashboard_cells_do_not_wrap_district_names(clients, db, lang):
+    """A district name in a dashboard's table stays on one line ("临安区", not "临安/区")."""
+    from qiantang.registry.service import area_names
+
+    names = set(area_names(db, zh=True).values()) | set(area_names(db, zh=False).values())
+    cell = re.compile(r"<td([^>]*)>\s*(?:<a [^>]*>)?\s*([^<]+?)\s*(?:</a>)?\s*</td>")
+    c = clients.as_user("admin")
+    c.cookies.set("lang", lang)
+    for path in ("/fundraising", "/early-warning"):
+        cells = [(attrs, html.unescape(text)) for attrs, text in cell.findall(c.get(path).text)]
+        districts = [attrs for attrs, text in cells if text in names]
+        assert districts, path
+        assert all(re.search(r'class="[^"]*\b(?:district|nowrap)\b', a) for a in districts), path

@@ -22,6 +22,7 @@ from qiantang.errors import ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, pdf_response, xlsx_response
 from qiantang.filings.periods import PeriodError, parse_period
 from qiantang.registry.models import Area, Institution, InstitutionType
+from qiantang.registry.service import area_names
 from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
@@ -108,6 +109,7 @@ def index_page(request: Request, db: DB, auth: Viewer, period: str | None = None
         history_spec=_history_spec(service.level_history(db, scope=auth.scope, quarters=16)),
         can_export=has_permission(auth.user.role, Permission.EXPORT),
         default_month=_default_month(data.get("period_end")),
+        district_name=area_names(db, zh=is_zh()).get(auth.scope.district_code or "", ""),
         active="earlywarning",
     )
 

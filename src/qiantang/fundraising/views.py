@@ -228,7 +228,14 @@ def links_view(graph: service.LinkGraph, areas: dict[str, str]) -> tuple[dict, l
         table.append({"person": people[person], "role": roles.get(role, role), "firm": firms[firm_id]})
     # A star of stars: short links and a strong pull keep up to ~60 firms inside a half-width box.
     force = {"repulsion": 260 if len(nodes) <= 30 else 110, "edgeLength": [45, 90], "gravity": 0.16}
-    spec = {"categories": categories, "directed": False, "force": force, "nodes": nodes, "links": links}
+    spec = {
+        "categories": categories,
+        "directed": False,
+        "force": force,
+        "fit": True,
+        "nodes": nodes,
+        "links": links,
+    }
     return spec, table
 
 
