@@ -89,3 +89,48 @@ def fmt_local(value: datetime | None) -> str:
     from qiantang.config import get_settings
 
     return value.replace(tzinfo=UTC).astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+# --- punctuation that follows the language --------------------------------------------------------
+def _zh() -> bool:
+    from qiantang.web.i18n import is_zh
+
+    return is_zh()
+
+
+def colon() -> str:
+    """A label's colon: full-width "：" in Chinese, ": " in English."""
+    return "：" if _zh() else ": "
+
+
+def list_words(items) -> str:
+    """Items of a list in a sentence: "甲、乙" in Chinese, "A, B" in English."""
+    return ("、" if _zh() else ", ").join(str(i) for i in items if i not in (None, ""))
+
+
+def _lower_first(text: str) -> str:
+    """ "Earnings: …" → "earnings: …", but "LPR …" and "CAMEL+RR …" keep their capitals."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def join_clauses(items) -> str:
+    """Reasons or findings in one sentence: "甲；乙" in Chinese; in English "A; b; c" — after "; " a
+    clause goes on in lower case, as it does inside an English sentence."""
+    parts = [str(i) for i in items if i not in (None, "")]
+    if _zh():
+        return "；".join(parts)
+    return "; ".join(p if k == 0 else _lower_first(p) for k, p in enumerate(parts))
+
+
+def fmt_quarter_span(first: date | None, last: date | None) -> str:
+    """The quarters from ``first`` to ``last`` ("2025 Q2–2025 Q4"), one quarter named once ("2025 Q4")."""
+    if first is None or last is None or fmt_quarter(first) == fmt_quarter(last):
+        return fmt_quarter(last or first)
+    return f"{fmt_quarter(first)}–{fmt_quarter(last)}"
+
+
+def quarters_count(n: int) -> str:
+    """ "1 quarter", "3 quarters" (一个季度 / 3 个季度)."""
+    return gettext("1 quarter") if n == 1 else gettext("%(n)s quarters", n=n)

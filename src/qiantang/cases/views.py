@@ -23,7 +23,8 @@ from qiantang.auth.permissions import Permission
 from qiantang.cases import schemas, service
 from qiantang.cases.models import Case, CaseSource, CaseState, Owner
 from qiantang.cases.service import CaseFilters
-from qiantang.earlywarning.models import Level
+from qiantang.earlywarning.models import Level, message_en
+from qiantang.earlywarning.rating import reasons_shown
 from qiantang.errors import Conflict, QiantangError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
 from qiantang.registry.models import Area
@@ -311,7 +312,8 @@ def evidence_rows(evidence) -> list[dict[str, Any]]:
             if isinstance(p, dict) and isinstance(p.get("value"), int | float)
         )
         reasons = pick("reasons") or []
-        message = item.get("message_zh") if is_zh() else (item.get("message_en") or item.get("message_zh"))
+        message = item.get("message_zh") if is_zh() else message_en(item.get("message_en") or "")
+        message = message or item.get("message_zh")
         rows.append(
             {
                 "message": message or item.get("code") or "",
@@ -322,7 +324,10 @@ def evidence_rows(evidence) -> list[dict[str, Any]]:
                 "band": " · ".join(f"{k} {_num(v)}" for k, v in band.items()),
                 "trend": trend,
                 "citation": pick("citation") or "",
-                "reasons": [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else [],
+                # a rating's reasons are stored in Chinese: shown in the page's language
+                "reasons": reasons_shown([r for r in reasons if isinstance(r, str)])
+                if isinstance(reasons, list)
+                else [],
             }
         )
     return rows

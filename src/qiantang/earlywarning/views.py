@@ -14,7 +14,15 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.cases import service as case_service
 from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
-from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal, Level, SignalFamily
+from qiantang.earlywarning.models import (
+    Alert,
+    AlertStatus,
+    EwRating,
+    EwSignal,
+    Level,
+    SignalFamily,
+    message_en,
+)
 from qiantang.earlywarning.panel import label_of, pq_of
 from qiantang.earlywarning.rating import reasons_shown
 from qiantang.earlywarning.rules import fmt_value, fmt_value_en
@@ -182,6 +190,7 @@ def institution_page(request: Request, db: DB, auth: Viewer, institution_id: int
         label_of_day=lambda d: label_of(pq_of(d)),
         fmt_value=fmt_value if is_zh() else fmt_value_en,
         reasons_shown=reasons_shown,
+        message_en=message_en,
         active="earlywarning",
     )
 

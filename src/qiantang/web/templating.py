@@ -161,6 +161,10 @@ def environment() -> Environment:
         get_locale=get_locale,
         version=__version__,
         unit_label=formatting.unit_label,
+        colon=formatting.colon,
+        list_words=formatting.list_words,
+        join_clauses=formatting.join_clauses,
+        quarters_count=formatting.quarters_count,
     )
     env.filters.update(
         amount=formatting.fmt_amount,
@@ -171,6 +175,7 @@ def environment() -> Environment:
         sig=formatting.fmt_sig,
         mask=jinja_mask,
         quarter=formatting.fmt_quarter,
+        quarter_span=formatting.fmt_quarter_span,
         localtime=formatting.fmt_local,
         version_words=version_words,
         industry=lambda ent: industry_label(
