@@ -134,3 +134,18 @@ def fmt_quarter_span(first: date | None, last: date | None) -> str:
 def quarters_count(n: int) -> str:
     """ "1 quarter", "3 quarters" (一个季度 / 3 个季度)."""
     return gettext("1 quarter") if n == 1 else gettext("%(n)s quarters", n=n)
+
+
+def localised(value, field: str = "text") -> str:
+    """Data that carries both languages, in the page's: ``field`` / ``field_en`` of a dict or object
+    ("text" / "text_en", "dimension" / "dimension_en"), else its ``zh`` / ``en``; the Chinese when there
+    is no English."""
+    if value is None:
+        return ""
+
+    def get(key: str):
+        return value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+
+    if _zh():
+        return get(field) or get("zh") or ""
+    return get(f"{field}_en") or get("en") or get(field) or get("zh") or ""

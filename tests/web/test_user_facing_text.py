@@ -22,7 +22,7 @@ from qiantang.credit.models import CreditModel
 from qiantang.earlywarning.models import Alert, EwSignal, SignalFamily
 from qiantang.earlywarning.rules import load_rules
 from qiantang.enterprises.models import Enterprise
-from qiantang.fundraising.models import FirmScore, ScoreRun
+from qiantang.fundraising.models import FirmPerson, FirmScore, ScoreRun
 from qiantang.network.models import GuaranteeGroup
 from qiantang.registry.models import Institution
 
@@ -64,7 +64,19 @@ PAGES = [
     "/fundraising/import",
 ]
 # Pages whose Chinese comes from stored texts that must follow the language (names aside).
-ENGLISH_ONLY = ["/", "/statistics", "/early-warning/alerts", "/cases", "/network", "/users"]
+ENGLISH_ONLY = [
+    "/",
+    "/statistics",
+    "/early-warning/alerts",
+    "/cases",
+    "/network",
+    "/users",
+    "/fundraising",
+    "/fundraising/watchlist",
+]
+# Quotations of data in its own language (a firm's advertising, business scope, a complaint as filed)
+# are marked lang="zh-CN" on English pages and are not interface text.
+QUOTED = re.compile(r'<(\w+)\b[^>]*\blang="zh-CN"[^>]*>.*?</\1>', re.S)
 
 
 def visible_text(page: str) -> str:
@@ -149,15 +161,16 @@ def test_english_pages_have_no_chinese_but_names(clients, db):
     names |= {n for n in db.scalars(select(User.display_name)) if n}
     names |= set(db.scalars(select(CreditModel.name)))
     names |= {r.citation for r in load_rules().rules}  # the laws' own titles and articles
+    names |= set(db.scalars(select(FirmPerson.name)))  # shareholders and legal representatives
     names = sorted(names, key=len, reverse=True)
     c = clients.as_user("admin")
     c.cookies.set("lang", "en")
     left = {}
-    for path in ENGLISH_ONLY + detail_pages(db):
-        raw = c.get(path).text
+    for path in ENGLISH_ONLY + detail_pages(db) + risk_pages(db):
+        raw = QUOTED.sub(" ", c.get(path).text)
         if path.startswith("/cases/"):  # the case's own comments are what people wrote
             raw = raw.split('data-testid="timeline"')[0]
-        page = visible_text(raw)
+        page = re.sub(r"“[^”]*”", " ", visible_text(raw))  # a word quoted from the firm's own name or scope
         for name in names:
             page = page.replace(name, " ")
         chinese = set(CJK.findall(page)) - ALLOWED_CJK

@@ -27,6 +27,7 @@ from qiantang.earlywarning.models import Level, message_en
 from qiantang.earlywarning.rating import reasons_shown
 from qiantang.errors import Conflict, QiantangError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.fundraising.index import with_english
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
 from qiantang.schemas import Page
@@ -354,13 +355,10 @@ def reason_rows(evidence) -> list[dict[str, str]]:
     rows = []
     for item in evidence if isinstance(evidence, list) else []:
         if isinstance(item, dict):
-            rows.append(
-                {
-                    "dimension": str(item.get("dimension") or ""),
-                    "text": str(item.get("text") or ""),
-                    "evidence": _evidence_text(item.get("evidence")),
-                }
+            reason = with_english(
+                {"dimension": str(item.get("dimension") or ""), "text": str(item.get("text") or "")}
             )
+            rows.append({**reason, "evidence": _evidence_text(item.get("evidence"))})
         else:
             rows.append({"dimension": "", "text": str(item), "evidence": ""})
     return rows

@@ -565,9 +565,16 @@ def firm_history(session: Session, enterprise_id: int) -> list[tuple[date, float
     return [tuple(r) for r in session.execute(stmt).all()]
 
 
-def firm_timeline(session: Session, enterprise_id: int) -> list[tuple[date, str, str]]:
-    """The firm's dated signals: texts with keywords, complaints, changes, 失信, fund reports."""
-    out: list[tuple[date, str, str]] = []
+def firm_timeline(session: Session, enterprise_id: int) -> list[dict[str, Any]]:
+    """The firm's dated signals, newest first: texts with keywords (their words around the first hit),
+    complaints, registration changes, 失信, fund reports, a collapse. Each: ``on``, ``kind`` (text,
+    complaint, change, dishonest, funds, collapse), ``text`` and ``text_en`` (the detail in each language)
+    and ``quote`` (the detail quotes the data as recorded, in its own language)."""
+    out: list[dict[str, Any]] = []
+
+    def add(on, kind, text, text_en=None):
+        out.append({"on": on, "kind": kind, "text": text, "text_en": text_en, "quote": text_en is None})
+
     m = matcher()
     for t in session.scalars(
         select(FirmText)
@@ -577,21 +584,24 @@ def firm_timeline(session: Session, enterprise_id: int) -> list[tuple[date, str,
     ):
         s = m.scan(t.text)
         if s.hits:
-            out.append((t.published_on, "宣传文本", f"{t.source}：{s.hits[0].snippet(s.text)}"))
+            add(t.published_on, "text", f"{t.source}：{s.hits[0].snippet(t.text)}")
     for c in session.scalars(select(Complaint).where(Complaint.enterprise_id == enterprise_id)):
-        out.append((c.received_on, "投诉", c.summary or c.channel))
+        add(c.received_on, "complaint", c.summary or c.channel)
     for ch in session.scalars(
         select(RegistrationChange).where(RegistrationChange.enterprise_id == enterprise_id)
     ):
-        out.append((ch.changed_on, "工商变更", ch.kind.zh))
+        add(ch.changed_on, "change", ch.kind.zh, ch.kind.en)
     for d in session.scalars(select(DishonestDebtor).where(DishonestDebtor.enterprise_id == enterprise_id)):
-        out.append((d.listed_on, "失信被执行人", d.case_no or "列入名单"))
+        if d.case_no:
+            add(d.listed_on, "dishonest", d.case_no)
+        else:
+            add(d.listed_on, "dishonest", "列入名单", "Listed")
     for fa in session.scalars(select(FundAnomaly).where(FundAnomaly.enterprise_id == enterprise_id)):
-        out.append((fa.reported_on, "资金异常", fa.kind))
+        add(fa.reported_on, "funds", fa.kind)
     col = session.scalar(select(Collapse).where(Collapse.enterprise_id == enterprise_id))
     if col is not None:
-        out.append((col.collapsed_on, "暴雷", f"受损投资人{col.victims}人"))
-    return sorted(out, key=lambda r: r[0], reverse=True)
+        add(col.collapsed_on, "collapse", f"受损投资人{col.victims}人", f"{col.victims} investors harmed")
+    return sorted(out, key=lambda r: r["on"], reverse=True)
 
 
 def linked_firms(session: Session, enterprise_id: int) -> list[tuple[int, str, str]]:

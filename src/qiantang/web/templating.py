@@ -176,6 +176,7 @@ def environment() -> Environment:
         mask=jinja_mask,
         quarter=formatting.fmt_quarter,
         quarter_span=formatting.fmt_quarter_span,
+        localised=formatting.localised,
         localtime=formatting.fmt_local,
         version_words=version_words,
         industry=lambda ent: industry_label(
