@@ -41,6 +41,27 @@ def fmt_amount(yuan: float | None, unit: str = "亿元", digits: int = 2, with_u
     return f"{text} {unit_label(unit)}" if with_unit and text != "—" else text
 
 
+def fmt_money(yuan: float | None, *, zh: bool | None = None) -> str:
+    """An amount stored in 元 as people read it: the unit that suits its size and about three significant
+    figures — ``fmt_money(6_723_400) == "672 万元"``, ``67.2 万元``, ``1.35 亿元``, ``5,000 元``; in English
+    "672 CNY 10k". ``zh`` forces a language (a Chinese PDF); otherwise the page's."""
+    if yuan is None or (isinstance(yuan, float) and math.isnan(yuan)):
+        return "—"
+    size = abs(yuan)
+    unit = "亿元" if size >= 1e8 else ("万元" if size >= 1e4 else "元")
+    value = yuan / UNITS[unit]
+    if unit == "元" or abs(value) >= 100:
+        text = f"{value:,.0f}"
+    else:
+        text = f"{value:,.{1 if abs(value) >= 10 else 2}f}".rstrip("0").rstrip(".")
+    if zh is None:
+        return f"{text} {unit_label(unit)}"
+    return f"{text} {unit}" if zh else f"{text} {_UNIT_EN[unit]}"
+
+
+_UNIT_EN = {"元": "CNY", "万元": "CNY 10k", "亿元": "CNY 100m"}
+
+
 def fmt_pct(value: float | None, digits: int = 2) -> str:
     """A percentage already expressed in percent (1.84 → "1.84%")."""
     return "—" if value is None else f"{value:.{digits}f}%"

@@ -153,8 +153,8 @@ def test_tips_cases_breaches_and_collapses_of_the_month(db, xihu_firm):
 
 def test_amounts_read_in_wan_or_yi_yuan():
     assert report.amount_text(None) == "—"
-    assert report.amount_text(4_788_700) == "478.9 万元"
-    assert report.amount_text(230_000_000) == "2.30 亿元"
+    assert report.amount_text(4_788_700) == "479 万元"
+    assert report.amount_text(230_000_000) == "2.3 亿元"
 
 
 def test_the_pdf_is_chinese_with_the_versions_and_the_demo_note(clients, db):

@@ -174,6 +174,7 @@ def test_english_pages_have_no_chinese_but_names(clients, db):
         for name in names:
             page = page.replace(name, " ")
         chinese = set(CJK.findall(page)) - ALLOWED_CJK
+        chinese |= set(re.findall(r"[A-Za-z0-9)]+\s*[：；]", page))  # full-width punctuation after English
         if chinese:
             left[path] = sorted(chinese)[:10]
     assert not left, left

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from qiantang import versions
+from qiantang.formatting import fmt_money
 
 RULE_CODES = (
     "amount_min",
@@ -464,7 +465,7 @@ def explain(
     lang = 0 if zh else 1
 
     def fmt_amount(yuan: float) -> str:
-        return f"{yuan / 1e4:,.0f} 万元" if zh else f"CNY {yuan / 1e6:,.2f}m"
+        return fmt_money(yuan, zh=zh)
 
     def label(kind: str, value: str) -> str:
         return names.get(kind, {}).get(value, value)

@@ -168,6 +168,7 @@ def environment() -> Environment:
     )
     env.filters.update(
         amount=formatting.fmt_amount,
+        money=formatting.fmt_money,
         number=formatting.fmt_number,
         int=formatting.fmt_int,
         pct=formatting.fmt_pct,
