@@ -43,4 +43,18 @@ def test_links_graph_draws_beside_its_table(page, lang):
     assert box["width"] > 400 and box["height"] >= 400
     assert table["x"] > box["x"] + box["width"] - 1  # beside the graph, not under it
     assert page.locator("[data-testid=linked] tbody tr").count() > 0
+    # Fitted to its box: every node's centre is drawn inside the graph's area (below the legend).
+    page.wait_for_timeout(500)
+    points = page.evaluate(
+        """() => {
+          const chart = echarts.getInstanceByDom(document.querySelector('#links-graph'));
+          const data = chart.getModel().getSeriesByIndex(0).getData();
+          const out = [];
+          for (let i = 0; i < data.count(); i++) {
+            out.push(chart.convertToPixel({seriesIndex: 0}, data.getItemLayout(i)));
+          }
+          return out;
+        }"""
+    )
+    assert points and all(0 <= x <= box["width"] and 24 <= y <= box["height"] for x, y in points), points
     assert not errors, errors

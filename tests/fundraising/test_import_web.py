@@ -96,6 +96,21 @@ def test_unknown_or_repeated_headers_refuse_the_file(db):
     assert "无法识别的列「颜色」" in msgs and "重复" in msgs and all(e.row == 1 for e in exc.value.errors)
 
 
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_the_page_lists_the_templates_chinese_headers_without_field_names_or_api_paths(clients, lang):
+    from qiantang.fundraising import imports as imp
+
+    analyst = clients.as_user("analyst")
+    analyst.cookies.set("lang", lang)
+    page = analyst.get("/fundraising/import?kind=dishonest").text
+    table = page.split('data-testid="import-columns"')[1].split("</table>")[0]
+    for column in imp.kind_of("dishonest").columns:
+        assert f">{column.zh}<" in table  # the header as the template file has it
+        assert column.name not in table  # no internal field name (uscc, listed_on …)
+    assert "/api/v1" not in page and "POST " not in page
+    assert 'href="/api/docs"' in page
+
+
 def test_the_page_for_staff_and_not_for_others(clients, db):
     analyst = clients.as_user("analyst")
     page = analyst.get("/fundraising/import?kind=people")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from qiantang.fundraising.keywords import extract_yields, matcher, normalise
@@ -102,3 +104,29 @@ def test_numbers_that_are_not_yields():
 def test_snippet_marks_the_keyword():
     scan = matcher().scan("本公司承诺保本保息，欢迎咨询")
     assert any("【保本保息】" in h.snippet(scan.text) for h in scan.hits)
+
+
+def test_snippets_are_cut_around_the_match_at_clause_breaks_in_the_texts_own_words():
+    from qiantang.fundraising.keywords import SNIPPET_WIDTH, clip
+
+    text = "论坛帖子：消费全返，推荐好友得直推奖，团队奖励丰厚，月入过万不是梦，赶快加入我们吧！" * 3
+    start = text.index("团队奖励")
+    snippet = clip(text, start, start + 4)
+    assert "【团队奖励】" in snippet and snippet.startswith("…") and snippet.endswith("…")
+    assert len(snippet) <= 4 + 2 * SNIPPET_WIDTH + 4  # never the whole paragraph
+    assert snippet == "…消费全返，推荐好友得直推奖，【团队奖励】丰厚，月入过万不是梦…"  # whole clauses
+    yields = "政府支持项目，国资背景，零风险高回报，月息0.3%"
+    assert clip(yields, 0, 6) == "【政府支持项目】，国资背景，零风险高回报…"  # not "…月息0…"
+    latin = "join today guaranteed returns 保本保息 of eighteen percent every year for everyone"
+    cut = clip(latin, latin.index("保本保息"), latin.index("保本保息") + 4)
+    assert not re.search(r"\b(?:guarant|eightee|perce)\b", cut), cut  # no Latin word cut in two
+    assert clip("第一行\n\n  保本  \n第二行", 7, 9) == "第一行 【保本】 第二行"  # whitespace as one space
+
+
+def test_a_hits_snippet_keeps_the_original_wording_even_when_normalising_changes_its_length():
+    raw = "㈱ＶＩＰ會員年化１８％，保本保息，詳詢客服"  # ㈱ becomes three characters when normalised
+    scan = matcher().scan(raw)
+    snippets = [h.snippet(raw) for h in scan.hits]
+    assert any("【保本保息】" in s for s in snippets), snippets
+    assert all("ＶＩＰ" in s or "vip" not in s for s in snippets)  # the text as written, not lower-cased
+    assert not any("," in s for s in snippets)  # full-width commas stay full-width

@@ -77,6 +77,7 @@ def test_page_draws_the_graph_with_masked_people_and_a_table(clients, db):
 
     spec = json.loads(html.unescape(m.group(1)))
     assert spec["directed"] is False and len(spec["categories"]) == 6
+    assert spec["fit"] is True  # drawn fitted to its box (static/js/network.js)
     assert f"f{other}" in {n["id"] for n in spec["nodes"]}
     people = [n for n in spec["nodes"] if n["symbol"] == "rect"]
     names = set(db.scalars(select(FirmPerson.name).where(FirmPerson.enterprise_id == eid)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import BytesIO
 
 from openpyxl import load_workbook
@@ -114,7 +115,8 @@ def test_profile_panel(clients, db):
 def test_keyword_dictionary_page(clients):
     r = clients.as_user("xihu").get("/fundraising/keywords")
     assert r.status_code == 200
-    assert "保本保息" in r.text and "kw-2026.1" in r.text and "不承诺" in r.text
+    assert "保本保息" in r.text and "特征词词库 2026 年第 1 版" in r.text and "不承诺" in r.text
+    assert "kw-2026.1" not in r.text  # the version in words, not its code
 
 
 def test_a_run_notifies_district_offices_of_firms_turning_red(db):
@@ -160,3 +162,42 @@ def test_api_scores_scoped_with_reasons(clients, db):
     one = clients.as_user("analyst").get(f"/api/v1/fundraising/firms/{other}").json()
     assert set(one["reasons"][0]) == {"dimension", "text", "evidence"} if one["reasons"] else True
     assert clients.as_user("lender").get("/api/v1/fundraising/scores").status_code == 403
+
+
+def _page_firms(html: str) -> list[str]:
+    table = html.split('data-testid="firms"')[1].split("</table>")[0]
+    return re.findall(r'href="/fundraising/firms/(\d+)"', table)
+
+
+def test_lists_leave_out_firms_without_a_risk_signal_and_say_how_many(clients, db):
+    run = latest(db)
+    quiet = db.scalars(
+        select(FirmScore.enterprise_id).where(FirmScore.run_id == run.id, FirmScore.score <= 0)
+    ).all()
+    assert quiet, "the tiny demo has watched firms without any signal"
+    admin = clients.as_user("admin")
+    page = admin.get("/fundraising?grade=green").text
+    assert not set(_page_firms(page)) & {str(i) for i in quiet}
+    assert f"另有 {len(quiet)} 家企业未见风险信号" in page
+    admin.cookies.set("lang", "en")
+    assert f"Another {len(quiet)} firms show no risk signal." in admin.get("/fundraising?grade=green").text
+    assert 'data-testid="without-signal"' not in admin.get("/fundraising?grade=red").text  # none among red
+    admin.cookies.set("lang", "zh_CN")
+    rows = list(load_workbook(BytesIO(admin.get("/fundraising/export?grade=green").content)).active.values)
+    header = next(i for i, row in enumerate(rows) if row and row[0] == "企业")
+    reasons = rows[header].index("主要原因")
+    marked = [row for row in rows[header + 1 :] if row[reasons] == "无风险信号"]
+    assert len(marked) == len(quiet)  # the export keeps them, marked
+
+
+def test_a_district_officer_is_told_how_many_of_its_own_firms_are_watched(clients, db):
+    run = latest(db)
+    own = db.scalar(
+        select(func.count()).where(FirmScore.run_id == run.id, FirmScore.district_code == "330106")
+    )
+    assert 0 < own < run.firms
+    page = clients.as_user("xihu").get("/fundraising").text
+    note = page.split('data-testid="run-note"')[1].split("</p>")[0]
+    assert f"监测类金融企业 {own} 家" in note and f" {run.firms} 家" not in note
+    city = clients.as_user("admin").get("/fundraising").text.split('data-testid="run-note"')[1]
+    assert f"监测类金融企业 {run.firms} 家" in city.split("</p>")[0]

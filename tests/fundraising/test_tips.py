@@ -296,3 +296,13 @@ def test_the_inbox_searches_through_the_text_index(db, xihu_firm):
     db.get(Tip, typed.tip_id).what_happened = "改为：在商场设点推销虚拟货币矿机。"
     db.flush()
     assert typed.tip_id in found("虚拟货币矿机") and typed.tip_id not in found("养老公寓会员卡")
+
+
+def test_a_tips_amount_reads_with_its_unit(clients, db):
+    r = tips.submit_tip(db, firm="测试金额某某公司", what_happened=TEXT, amount="672.34万元", ip="10.4.0.9")
+    tip = db.get(Tip, r.tip_id)
+    admin = clients.as_user("admin")
+    page = admin.get(f"/fundraising/tips/{tip.id}").text
+    assert "672 万元" in page and "6,723,400" not in page and "6723400" not in page
+    admin.cookies.set("lang", "en")
+    assert "672 CNY 10k" in admin.get(f"/fundraising/tips/{tip.id}").text

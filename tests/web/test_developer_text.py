@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+
+from sqlalchemy import select
 
 from qiantang.audit import service as audit
+from qiantang.earlywarning.models import SignalFamily
 from qiantang.web import i18n
 
 
@@ -76,3 +80,68 @@ def test_rating_reasons_and_alert_summaries_in_english():
     summary = summary_en("监管指标越限：甲等3项（本次预警期间最高为红色，见于2025Q2）", "limit", evidence)
     assert summary.endswith("and 2 more (worst during this alert: Red, in 2025Q2)")
     assert not re.search(r"[\u4e00-\u9fff]", summary)
+
+
+def test_early_warning_english_reads_as_english():
+    """One quarter is "1 quarter"; a rating alert says "Risk rating" once; a change of a percentage is in
+    percentage points; reasons joined by "; " go on in lower case; labels take ": " not "："."""
+    from qiantang import formatting
+    from qiantang.earlywarning.models import message_en, summary_en
+    from qiantang.web import i18n
+
+    rating = [{"message_zh": "风险评级橙色（44.8分）", "message_en": "Risk rating Orange (score 44.8)"}]
+    assert (
+        summary_en("风险评级：风险评级橙色（44.8分）", "rating", rating) == "Risk rating Orange (score 44.8)"
+    )
+    moved = "Overdue (forfeited) share moved +17.12 since last quarter (12.24% → 29.37%)"
+    assert message_en(moved) == (
+        "Overdue (forfeited) share rose 17.12 percentage points since last quarter (12.24% → 29.37%)"
+    )
+    token = i18n.set_locale("en")
+    try:
+        assert formatting.quarters_count(1) == "1 quarter" and formatting.quarters_count(3) == "3 quarters"
+        q4 = date(2025, 12, 31)
+        assert formatting.fmt_quarter_span(q4, q4) == "2025 Q4"
+        assert formatting.fmt_quarter_span(date(2025, 6, 30), q4) == "2025 Q2–2025 Q4"
+        reasons = ["Asset quality: overdue share 43.66%", "Earnings: return on assets -52.78%", "LPR cap"]
+        assert formatting.join_clauses(reasons) == (
+            "Asset quality: overdue share 43.66%; earnings: return on assets -52.78%; LPR cap"
+        )
+        assert formatting.colon() == ": " and formatting.list_words(["Collapsed", "Dishonest debtor"]) == (
+            "Collapsed, Dishonest debtor"
+        )
+    finally:
+        i18n._current.reset(token)
+    assert formatting.quarters_count(1) == "1 个季度" and formatting.colon() == "："
+    assert formatting.join_clauses(["甲", "乙"]) == "甲；乙"
+
+
+def test_trend_jumps_of_a_percentage_are_stored_in_percentage_points(db):
+    from qiantang.earlywarning.models import EwSignal, SignalFamily
+
+    jumps = db.scalars(
+        select(EwSignal.message_en).where(EwSignal.family == SignalFamily.TREND, EwSignal.code.like("jump:%"))
+    ).all()
+    assert jumps
+    assert not any(" moved " in m for m in jumps)
+    assert any("percentage points since last quarter" in m for m in jumps if "%" in m)
+
+
+def test_alert_inbox_and_case_pages_in_english_have_no_plural_slips_or_doubled_family(clients, db):
+    from qiantang.cases.models import Case
+    from qiantang.earlywarning.models import Alert
+
+    c = clients.as_user("admin")
+    c.cookies.set("lang", "en")
+    inbox = c.get("/early-warning/alerts?family=rating").text + c.get("/early-warning/alerts").text
+    assert not re.search(r"(?<!\d)1 quarters", inbox) and "Risk rating: Risk rating" not in inbox
+    assert not re.search(r"(\d{4}Q\d)–\1\b", inbox)  # one quarter named once
+    case_id = db.scalar(
+        select(Case.id)
+        .join(Alert, Alert.id == Case.alert_id)
+        .where(Alert.family == SignalFamily.RATING)
+        .limit(1)
+    )
+    page = c.get(f"/cases/{case_id}").text
+    assert "Risk rating: Risk rating" not in page and "子项得分" not in page  # reasons in English too
+    assert not re.search(r"[A-Za-z)]\s*：", re.sub(r"<[^>]+>", "", page))  # no full-width colon after English

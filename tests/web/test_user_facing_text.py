@@ -14,14 +14,15 @@ import html
 import re
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from qiantang.auth.models import User
 from qiantang.cases.models import Case
 from qiantang.credit.models import CreditModel
-from qiantang.earlywarning.models import EwSignal, SignalFamily
+from qiantang.earlywarning.models import Alert, EwSignal, SignalFamily
 from qiantang.earlywarning.rules import load_rules
 from qiantang.enterprises.models import Enterprise
+from qiantang.fundraising.models import FirmPerson, FirmScore, ScoreRun
 from qiantang.network.models import GuaranteeGroup
 from qiantang.registry.models import Institution
 
@@ -34,6 +35,10 @@ DEVELOPER_TEXT = {
     "scientific notation": re.compile(r"\d[eE][-+]\d"),
     "verification mark": re.compile(r"[✅❓]"),
     "bare district code": re.compile(r"(?<![\d.:/-])3301\d\d(?![\d-])"),
+    "version code": re.compile(
+        r"\b(?:fr-index|kw|watch|supervisors|ind|rules|signals|rating|ew|eligibility|ranking)-\d{4}\.\d+\b"
+    ),
+    "API path": re.compile(r"/api/v1/"),
 }
 CJK = re.compile(r"[\u3400-\u9fff]+")
 ALLOWED_CJK = {"中文", "钱塘"}  # the language switch and the brand
@@ -53,9 +58,25 @@ PAGES = [
     "/enterprises",
     "/filings",
     "/plan",
+    "/fundraising",
+    "/fundraising/keywords",
+    "/fundraising/watchlist",
+    "/fundraising/import",
 ]
 # Pages whose Chinese comes from stored texts that must follow the language (names aside).
-ENGLISH_ONLY = ["/", "/statistics", "/early-warning/alerts", "/cases", "/network", "/users"]
+ENGLISH_ONLY = [
+    "/",
+    "/statistics",
+    "/early-warning/alerts",
+    "/cases",
+    "/network",
+    "/users",
+    "/fundraising",
+    "/fundraising/watchlist",
+]
+# Quotations of data in its own language (a firm's advertising, business scope, a complaint as filed)
+# are marked lang="zh-CN" on English pages and are not interface text.
+QUOTED = re.compile(r'<(\w+)\b[^>]*\blang="zh-CN"[^>]*>.*?</\1>', re.S)
 
 
 def visible_text(page: str) -> str:
@@ -87,12 +108,37 @@ def detail_pages(db) -> list[str]:
     ]
 
 
+def risk_pages(db) -> list[str]:
+    """A rating alert's case, a fundraising case and the riskiest watched firm's risk page."""
+    rating_case = db.scalar(
+        select(Case.id)
+        .join(Alert, Alert.id == Case.alert_id)
+        .where(Alert.family == SignalFamily.RATING)
+        .limit(1)
+    )
+    fr_case = db.scalar(select(Case.id).where(Case.index_version.is_not(None)).order_by(Case.id).limit(1))
+    fr_firm = db.scalar(
+        select(FirmScore.enterprise_id)
+        .where(FirmScore.run_id == select(func.max(ScoreRun.id)).scalar_subquery())
+        .order_by(FirmScore.score.desc())
+        .limit(1)
+    )
+    assert rating_case and fr_case and fr_firm, (
+        "the tiny demo has a rating case, a fundraising case and scores"
+    )
+    return [
+        f"/cases/{rating_case}",
+        f"/cases/{fr_case}",
+        f"/fundraising/firms/{fr_firm}",
+    ]
+
+
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_main_pages_show_no_developer_text(clients, db, lang):
     c = clients.as_user("admin")
     c.cookies.set("lang", lang)
     problems = {}
-    for path in PAGES + detail_pages(db):
+    for path in PAGES + detail_pages(db) + risk_pages(db):
         r = c.get(path)
         assert r.status_code == 200, path
         found = developer_text(visible_text(r.text))
@@ -104,9 +150,10 @@ def test_main_pages_show_no_developer_text(clients, db, lang):
 def test_login_and_district_pages_show_no_developer_text(clients, client, db):
     assert not developer_text(visible_text(client.get("/login").text))
     xihu = clients.as_user("xihu")
-    page = visible_text(xihu.get("/").text)
-    assert not developer_text(page)
-    assert "西湖区" in page  # the heading names the district
+    for path in ("/", "/early-warning", "/fundraising"):
+        page = visible_text(xihu.get(path).text)
+        assert not developer_text(page), (path, developer_text(page))
+        assert "西湖区" in page, path  # the heading or the rows name the district
 
 
 def test_english_pages_have_no_chinese_but_names(clients, db):
@@ -114,18 +161,20 @@ def test_english_pages_have_no_chinese_but_names(clients, db):
     names |= {n for n in db.scalars(select(User.display_name)) if n}
     names |= set(db.scalars(select(CreditModel.name)))
     names |= {r.citation for r in load_rules().rules}  # the laws' own titles and articles
+    names |= set(db.scalars(select(FirmPerson.name)))  # shareholders and legal representatives
     names = sorted(names, key=len, reverse=True)
     c = clients.as_user("admin")
     c.cookies.set("lang", "en")
     left = {}
-    for path in ENGLISH_ONLY + detail_pages(db):
-        raw = c.get(path).text
+    for path in ENGLISH_ONLY + detail_pages(db) + risk_pages(db):
+        raw = QUOTED.sub(" ", c.get(path).text)
         if path.startswith("/cases/"):  # the case's own comments are what people wrote
             raw = raw.split('data-testid="timeline"')[0]
-        page = visible_text(raw)
+        page = re.sub(r"“[^”]*”", " ", visible_text(raw))  # a word quoted from the firm's own name or scope
         for name in names:
             page = page.replace(name, " ")
         chinese = set(CJK.findall(page)) - ALLOWED_CJK
+        chinese |= set(re.findall(r"[A-Za-z0-9)]+\s*[：；]", page))  # full-width punctuation after English
         if chinese:
             left[path] = sorted(chinese)[:10]
     assert not left, left
@@ -174,3 +223,19 @@ def test_audit_log_names_the_institution_an_event_is_about(clients, db):
     page = visible_text(clients.as_user("admin").get("/audit?action=update").text)
     assert f"机构 {inst.name}" in page
     assert not re.search(rf"机构 {inst.id}\b", page)
+
+
+@pytest.mark.parametrize("lang", ["zh_CN", "en"])
+def test_dashboard_cells_do_not_wrap_district_names(clients, db, lang):
+    """A district name in a dashboard's table stays on one line ("临安区", not "临安/区")."""
+    from qiantang.registry.service import area_names
+
+    names = set(area_names(db, zh=True).values()) | set(area_names(db, zh=False).values())
+    cell = re.compile(r"<td([^>]*)>\s*(?:<a [^>]*>)?\s*([^<]+?)\s*(?:</a>)?\s*</td>")
+    c = clients.as_user("admin")
+    c.cookies.set("lang", lang)
+    for path in ("/fundraising", "/early-warning"):
+        cells = [(attrs, html.unescape(text)) for attrs, text in cell.findall(c.get(path).text)]
+        districts = [attrs for attrs, text in cells if text in names]
+        assert districts, path
+        assert all(re.search(r'class="[^"]*\b(?:district|nowrap)\b', a) for a in districts), path

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from qiantang.audit import chain
 from qiantang.audit.models import AuditEvent
 from qiantang.db import utcnow
+from qiantang.versions import describe_version
 from qiantang.web.i18n import N_, gettext, label
 
 ACTIONS_ZH = {
@@ -126,6 +127,7 @@ DETAIL_LABELS = {
     "file": N_("File"),
     "filename": N_("File"),
     "filters": N_("Filters"),
+    "index_version": N_("Index version"),
     "format": N_("Format"),
     "from": N_("State before"),
     "from_level": N_("Level before"),
@@ -173,6 +175,17 @@ def register_detail_values(namer: type[Enum] | Callable[[Any], str], *keys: str)
 
     for key in keys:
         _VALUE_NAMERS.setdefault(key, []).append(namer)
+
+
+def _version_name(value: Any) -> str:
+    """A stored version code in words (``qiantang.versions``); ValueError for one it does not know."""
+    words = describe_version(value)
+    if words == str(value):
+        raise ValueError(value)
+    return words
+
+
+register_detail_values(_version_name, "version", "policy", "index_version", "rules_version")
 
 
 def _value_text(key: str, value: Any, areas: dict[str, str]) -> str:

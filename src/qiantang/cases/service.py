@@ -36,6 +36,7 @@ from qiantang.matching import workdays
 from qiantang.notify import service as notify
 from qiantang.safetext import BIDI_RE
 from qiantang.search import matches
+from qiantang.versions import describe_version
 
 OBJECT_TYPE = "case"
 FINAL_STATES = (CaseState.CLOSED, CaseState.FALSE_POSITIVE)
@@ -1041,7 +1042,11 @@ def raise_enterprise_case(
         actor=None,
         action="relevel",
         comment=f"风险等级升高：{old.zh} → {level.zh}"
-        + (f"（指数 {index_score:.0f} 分，版本 {index_version}）" if index_score is not None else ""),
+        + (
+            f"（指数 {index_score:.0f} 分，{describe_version(index_version, zh=True)}）"
+            if index_score is not None
+            else ""
+        ),
         detail={
             "from_level": old.value,
             "to_level": level.value,

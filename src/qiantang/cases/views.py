@@ -23,12 +23,15 @@ from qiantang.auth.permissions import Permission
 from qiantang.cases import schemas, service
 from qiantang.cases.models import Case, CaseSource, CaseState, Owner
 from qiantang.cases.service import CaseFilters
-from qiantang.earlywarning.models import Level
+from qiantang.earlywarning.models import Level, message_en
+from qiantang.earlywarning.rating import reasons_shown
 from qiantang.errors import Conflict, QiantangError, ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, xlsx_response
+from qiantang.fundraising.index import with_english
 from qiantang.registry.models import Area
 from qiantang.registry.service import area_names
 from qiantang.schemas import Page
+from qiantang.versions import describe_version
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import N_, is_zh, label
 from qiantang.web.i18n import gettext as _
@@ -241,7 +244,7 @@ def cases_export(request: Request, db: DB, auth: Exporter, filters: Filters):
             r.assignee or "",
             r.resolution,
             r.closed_at,
-            r.index_version or "",
+            describe_version(r.index_version) if r.index_version else "",
             r.handoff_due_on,
             r.handed_off_at,
             r.supervisor_text or "",
@@ -311,7 +314,8 @@ def evidence_rows(evidence) -> list[dict[str, Any]]:
             if isinstance(p, dict) and isinstance(p.get("value"), int | float)
         )
         reasons = pick("reasons") or []
-        message = item.get("message_zh") if is_zh() else (item.get("message_en") or item.get("message_zh"))
+        message = item.get("message_zh") if is_zh() else message_en(item.get("message_en") or "")
+        message = message or item.get("message_zh")
         rows.append(
             {
                 "message": message or item.get("code") or "",
@@ -322,7 +326,10 @@ def evidence_rows(evidence) -> list[dict[str, Any]]:
                 "band": " · ".join(f"{k} {_num(v)}" for k, v in band.items()),
                 "trend": trend,
                 "citation": pick("citation") or "",
-                "reasons": [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else [],
+                # a rating's reasons are stored in Chinese: shown in the page's language
+                "reasons": reasons_shown([r for r in reasons if isinstance(r, str)])
+                if isinstance(reasons, list)
+                else [],
             }
         )
     return rows
@@ -349,13 +356,10 @@ def reason_rows(evidence) -> list[dict[str, str]]:
     rows = []
     for item in evidence if isinstance(evidence, list) else []:
         if isinstance(item, dict):
-            rows.append(
-                {
-                    "dimension": str(item.get("dimension") or ""),
-                    "text": str(item.get("text") or ""),
-                    "evidence": _evidence_text(item.get("evidence")),
-                }
+            reason = with_english(
+                {"dimension": str(item.get("dimension") or ""), "text": str(item.get("text") or "")}
             )
+            rows.append({**reason, "evidence": _evidence_text(item.get("evidence"))})
         else:
             rows.append({"dimension": "", "text": str(item), "evidence": ""})
     return rows

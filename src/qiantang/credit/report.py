@@ -25,6 +25,7 @@ from qiantang.credit.scorecard import ScorecardModel
 from qiantang.enterprises.models import Enterprise, EnterpriseFinancial, Guarantee, Loan
 from qiantang.registry.models import Area, Institution
 from qiantang.standards.industry import section_name
+from qiantang.versions import describe_version
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
 
@@ -332,7 +333,9 @@ def enterprise_credit(session: Session, ent: Enterprise) -> dict[str, Any]:
             "kind": "line",
             "title": _("Score history"),
             "unit": _("points"),
-            "categories": [f"{s.as_of.isoformat()} · {m.name} v{m.version}" for s, m in history],
+            "categories": [
+                f"{s.as_of.isoformat()} · {m.name} · {describe_version(m.version)}" for s, m in history
+            ],
             "series": [
                 {
                     "name": _("Score"),

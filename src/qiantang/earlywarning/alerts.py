@@ -160,7 +160,9 @@ def _evidence_by_key(signals: pd.DataFrame) -> dict[tuple[int, str, int], tuple[
         ]
         family = SignalFamily(fam[i])
         more = f"等{j - i}项" if j - i > 1 else ""
-        out[keys[i]] = (items, f"{family.zh}：{cols['message_zh'][i]}{more}")
+        first = cols["message_zh"][i]
+        head = first if first.startswith(family.zh) else f"{family.zh}：{first}"  # not "风险评级：风险评级…"
+        out[keys[i]] = (items, f"{head}{more}")
         i = j
     return out
 

@@ -175,6 +175,17 @@ _MORE_ZH = re.compile(r"等(\d+)项")
 _WORST_ZH = re.compile(r"（本次预警期间最高为(\S+?)，见于(\S+?)）")
 
 
+_MOVED_PCT = re.compile(r"moved ([+-])([\d,.]+) since last quarter \((?=[^)]*%)")
+
+
+def message_en(text: str) -> str:
+    """A stored English signal message in today's wording: a quarter-on-quarter change of a percentage,
+    stored by earlier runs as "moved +17.12", reads "rose 17.12 percentage points"."""
+    return _MOVED_PCT.sub(
+        lambda m: f"{'rose' if m[1] == '+' else 'fell'} {m[2]} percentage points since last quarter (", text
+    )
+
+
 def summary_en(summary_zh: str, family: str, evidence: list[dict[str, Any]] | None) -> str:
     """An alert's summary in English, rebuilt from its evidence (the stored summary is Chinese):
     "Limit breached: <first signal> and 2 more (worst during this alert: Red, in 2025Q2)"."""
@@ -182,8 +193,9 @@ def summary_en(summary_zh: str, family: str, evidence: list[dict[str, Any]] | No
     items = evidence or []
     if not items:
         return f"{fam.en} alert"
-    first = items[0].get("message_en") or items[0].get("message_zh") or ""
-    text = f"{fam.en}: {first}"
+    first = message_en(items[0].get("message_en") or items[0].get("message_zh") or "")
+    # A rating's message already names the family ("Risk rating Orange (score 44.8)"): not said twice.
+    text = first if first.startswith(fam.en) else f"{fam.en}: {first}"
     more = _MORE_ZH.search(summary_zh or "")
     n = int(more.group(1)) if more else len(items)
     if n > 1:
@@ -222,5 +234,6 @@ class Alert(Base):
     def summary(self) -> str:
         """The summary in the current language (stored in Chinese; English is rebuilt from the evidence)."""
         if is_zh():
-            return self.summary_zh
+            fam = SignalFamily(self.family).zh  # stored by earlier runs as "风险评级：风险评级橙色…"
+            return (self.summary_zh or "").replace(f"{fam}：{fam}", fam, 1)
         return summary_en(self.summary_zh, self.family, self.evidence)

@@ -346,6 +346,13 @@ def fmt_value_en(value: float | None, unit: str) -> str:
     return f"{value:,.2f}{en}"
 
 
+def _delta_en(amount: float, unit: str) -> str:
+    """A change between two values in English: a change of a percentage is in percentage points."""
+    if unit == "%":
+        return f"{amount:,.2f} percentage points"
+    return f"by {fmt_value_en(amount, unit).strip()}"
+
+
 def _r(x: float) -> float | None:
     return None if x is None or x != x else round(float(x), 4)
 
@@ -611,9 +618,10 @@ def evaluate_trends(
                     f"{ind.name_zh}较上季{word}{abs(change[i]):.2f}{unit_delta}"
                     f"（{fmt_value(prev[i], ind.unit)} → {fmt_value(x[i], ind.unit)}）"
                 )
+                went = "rose" if change[i] > 0 else "fell"
                 msg_en.append(
-                    f"{ind.name_en} moved {change[i]:+.2f} since last quarter "
-                    f"({fmt_value_en(prev[i], ind.unit)} → {fmt_value_en(x[i], ind.unit)})"
+                    f"{ind.name_en} {went} {_delta_en(abs(change[i]), ind.unit)} "
+                    f"since last quarter ({fmt_value_en(prev[i], ind.unit)} → {fmt_value_en(x[i], ind.unit)})"
                 )
             else:
                 msg_zh.append(f"{ind.name_zh} {fmt_value(x[i], ind.unit)}，突变")

@@ -14,7 +14,15 @@ from qiantang.auth.permissions import Permission, has_permission
 from qiantang.cases import service as case_service
 from qiantang.earlywarning import report, schemas, service
 from qiantang.earlywarning.indicators import BY_CODE, CAP_MULT, CAP_PCT
-from qiantang.earlywarning.models import Alert, AlertStatus, EwRating, EwSignal, Level, SignalFamily
+from qiantang.earlywarning.models import (
+    Alert,
+    AlertStatus,
+    EwRating,
+    EwSignal,
+    Level,
+    SignalFamily,
+    message_en,
+)
 from qiantang.earlywarning.panel import label_of, pq_of
 from qiantang.earlywarning.rating import reasons_shown
 from qiantang.earlywarning.rules import fmt_value, fmt_value_en
@@ -22,6 +30,7 @@ from qiantang.errors import ValidationFailed
 from qiantang.exports import MAX_EXPORT_ROWS, build_xlsx, pdf_response, xlsx_response
 from qiantang.filings.periods import PeriodError, parse_period
 from qiantang.registry.models import Area, Institution, InstitutionType
+from qiantang.registry.service import area_names
 from qiantang.schemas import Page
 from qiantang.web.deps import DB, Auth, record_export, require
 from qiantang.web.i18n import gettext as _
@@ -108,6 +117,7 @@ def index_page(request: Request, db: DB, auth: Viewer, period: str | None = None
         history_spec=_history_spec(service.level_history(db, scope=auth.scope, quarters=16)),
         can_export=has_permission(auth.user.role, Permission.EXPORT),
         default_month=_default_month(data.get("period_end")),
+        district_name=area_names(db, zh=is_zh()).get(auth.scope.district_code or "", ""),
         active="earlywarning",
     )
 
@@ -180,6 +190,7 @@ def institution_page(request: Request, db: DB, auth: Viewer, institution_id: int
         label_of_day=lambda d: label_of(pq_of(d)),
         fmt_value=fmt_value if is_zh() else fmt_value_en,
         reasons_shown=reasons_shown,
+        message_en=message_en,
         active="earlywarning",
     )
 

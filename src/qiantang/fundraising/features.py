@@ -70,9 +70,8 @@ def scan_texts(texts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not isinstance(text, str) or not text:
             continue
         scan = m.scan(text)
-        shown = text if len(text) == len(scan.text) else scan.text  # the original wording when aligned
-        for h in scan.hits:
-            hit_rows.append((firm, day, h.cls, h.weight, h.snippet(shown)))
+        for h in scan.hits:  # the snippet in the text's own words, around the hit
+            hit_rows.append((firm, day, h.cls, h.weight, h.snippet(text)))
         for rate, phrase in extract_yields(scan.text):
             yield_rows.append((firm, day, rate, phrase))
     hits = pd.DataFrame(hit_rows, columns=["enterprise_id", "published_on", "cls", "weight", "snippet"])

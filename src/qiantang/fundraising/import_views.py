@@ -53,7 +53,7 @@ def _page(request: Request, kind: str, *, error=None, stored=None, status_code: 
         active="fundraising",
         kind=kind,
         kinds={k: _(v) for k, v in KIND_NAMES.items()},
-        columns=[(c.zh, c.name, _(COLUMN_KINDS[c.kind]), c.required) for c in spec.columns],
+        columns=[(c.zh, _(COLUMN_KINDS[c.kind]), c.required) for c in spec.columns],
         large_mb=imports.LARGE_BYTES / (1024 * 1024),
         error=error,
         stored=stored,

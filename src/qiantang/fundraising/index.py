@@ -9,8 +9,9 @@ writes each firm's reasons in Chinese with their evidence.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,7 +28,8 @@ MAX_REASONS = 8
 class Tier:
     at: float
     points: float
-    text: str
+    text: str  # the reason in Chinese (what is stored), with {placeholders} from the features
+    text_en: str = ""  # the same in English (shown on English pages, see ``reason_shown``)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class IndexConfig:
     dimensions: dict[str, tuple[str, float]]  # code → (zh, weight)
     indicators: tuple[Indicator, ...]
     raw: dict[str, Any]
+    dimensions_en: dict[str, str] = field(default_factory=dict)  # code → English name
 
     def grade(self, score: float) -> str:
         for g in ("red", "orange", "yellow"):
@@ -63,7 +66,9 @@ def load_config(text: str) -> IndexConfig:
     for spec in raw["indicators"]:
         if spec["dimension"] not in dims:
             raise ValueError(f"指标 {spec['code']} 的维度 {spec['dimension']} 未定义")
-        tiers = tuple(sorted((Tier(float(a), float(p), t) for a, p, t in spec["tiers"]), key=lambda t: t.at))
+        tiers = tuple(
+            sorted((Tier(float(t[0]), float(t[1]), *t[2:4]) for t in spec["tiers"]), key=lambda t: t.at)
+        )
         inds.append(Indicator(spec["code"], spec["dimension"], spec["column"], spec.get("evidence"), tiers))
     grades = {g: float(raw["grades"][g]) for g in ("red", "orange", "yellow")}
     if not grades["red"] > grades["orange"] > grades["yellow"]:
@@ -76,6 +81,7 @@ def load_config(text: str) -> IndexConfig:
         dims,
         tuple(inds),
         raw,
+        {code: spec.get("en", spec["zh"]) for code, spec in raw["dimensions"].items()},
     )
 
 
@@ -168,3 +174,70 @@ def _reasons(features: pd.DataFrame, cfg: IndexConfig, fired) -> list[list[dict[
 
 def grade_zh(grade: str) -> str:
     return GRADE_ZH.get(grade, grade)
+
+
+# --- reasons in English ---------------------------------------------------------------------------
+# Stored reasons are Chinese (``text``, ``dimension``). An English page reads them back through the
+# tier they came from: each Chinese template becomes a pattern whose placeholders capture the values,
+# which then fill the English template. A reason of another shape (an older wording) stays as stored.
+_FIELD = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    out, last = [], 0
+    for m in _FIELD.finditer(template):
+        out.append(re.escape(template[last : m.start()]))
+        out.append(f"(?P<{m.group(1)}>.*?)")
+        last = m.end()
+    out.append(re.escape(template[last:]))
+    return re.compile("^" + "".join(out) + "$")
+
+
+@cache
+def _english(cfg_version: str) -> tuple[list[tuple[re.Pattern[str], str]], dict[str, str]]:
+    cfg = config()
+    pairs = [
+        (_pattern(t.text), _FIELD.sub(lambda m: "{" + m.group(1) + "}", t.text_en))
+        for ind in cfg.indicators
+        for t in ind.tiers
+        if t.text_en
+    ]
+    pairs.sort(key=lambda p: -len(p[0].pattern))  # the most specific wording first
+    dims = {zh: cfg.dimensions_en.get(code, zh) for code, (zh, _w) in cfg.dimensions.items()}
+    return pairs, dims
+
+
+def _classes_en(text: str) -> str:
+    from qiantang.fundraising.keywords import matcher
+
+    names = {c.zh: c.en for c in matcher().classes.values() if c.en}
+    return ", ".join(names.get(w, w) for w in text.split("、"))
+
+
+def reason_text_en(text: str) -> str:
+    """A stored Chinese reason in English ("Promises 14.4% a year, at or above the judicial cap …")."""
+    pairs, _dims = _english(config().version)
+    for pattern, english in pairs:
+        m = pattern.match(text or "")
+        if m:
+            values = dict(m.groupdict())
+            if "kw_classes" in values:
+                values["kw_classes"] = _classes_en(values["kw_classes"])
+            return english.format_map(_Row(values))
+    return text
+
+
+def dimension_en(zh: str) -> str:
+    return _english(config().version)[1].get(zh, zh)
+
+
+def with_english(reason: dict[str, Any]) -> dict[str, Any]:
+    """A stored reason ({"dimension", "text", "evidence"}) with ``dimension_en`` and ``text_en`` beside
+    (pages pick by language with the ``localised`` filter)."""
+    if not isinstance(reason, dict):
+        return {"text": str(reason), "text_en": str(reason), "dimension": "", "dimension_en": ""}
+    return {
+        **reason,
+        "dimension_en": reason.get("dimension_en") or dimension_en(reason.get("dimension", "")),
+        "text_en": reason.get("text_en") or reason_text_en(reason.get("text", "")),
+    }

@@ -34,6 +34,7 @@ import jieba
 
 jieba.setLogLevel(logging.WARNING)
 
+SNIPPET_WIDTH = 16  # characters of context on each side of a hit, at most
 CLAUSE_BREAK = re.compile(r"[，。；！？、,.;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s]")
 
 
@@ -42,6 +43,7 @@ class KeywordClass:
     code: str
     zh: str
     weight: float
+    en: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,60 @@ class Hit:
     end: int
     weight: float
 
-    def snippet(self, text: str, width: int = 14) -> str:
-        """The words around the hit with the term marked 【…】 (``text`` is the normalised text)."""
-        a, b = max(0, self.start - width), min(len(text), self.end + width)
-        return (
-            ("…" if a > 0 else "")
-            + text[a : self.start]
-            + "【"
-            + text[self.start : self.end]
-            + "】"
-            + text[self.end : b]
-            + ("…" if b < len(text) else "")
-        )
+    def snippet(self, text: str, width: int = SNIPPET_WIDTH) -> str:
+        """The words around the hit with the term marked 【…】, in the words of ``text`` — the original
+        text the scan read (positions mapped back from its normalised form) or the normalised text."""
+        start, end = original_span(text, self.start, self.end)
+        return clip(text, start, end, width)
+
+
+_WORD = re.compile(r"[0-9a-z.%]", re.I)
+# Where a snippet may be cut: the clause breaks, but not a decimal point ("1.2%").
+_CUT = re.compile(r"[，。；！？、,;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s]|\.(?!\d)")
+
+
+def original_span(raw: str, start: int, end: int) -> tuple[int, int]:
+    """Positions in ``normalise(raw)`` as positions in ``raw`` (NFKC may turn one character into
+    several: "㈱" → "(株)"); unchanged when ``raw`` is already normalised."""
+    if len(normalise(raw)) == len(raw):
+        return start, end
+    a = b = None
+    pos = 0
+    for i, ch in enumerate(raw):
+        nxt = pos + len(normalise(ch))
+        if a is None and nxt > start:
+            a = i
+        if nxt >= end:
+            b = i + 1
+            break
+        pos = nxt
+    return (a if a is not None else len(raw)), (b if b is not None else len(raw))
+
+
+def clip(text: str, start: int, end: int, width: int = SNIPPET_WIDTH) -> str:
+    """``text[start:end]`` marked 【…】 with at most ``width`` characters of context on each side: as many
+    whole clauses (cut at ，。；…) as fit, else cut between words (never inside a number or a Latin
+    word), with "…" where the text goes on; whitespace and line breaks read as one space."""
+    a = max(0, start - width)
+    if a > 0:
+        # (whole text searched: a bound would hide the digit after a decimal point from the lookahead)
+        first = next((m for m in _CUT.finditer(text, a) if m.start() < start), None)
+        if first:
+            a = first.end()
+        else:
+            while a < start and _WORD.match(text[a - 1]) and _WORD.match(text[a]):
+                a += 1
+    b = min(len(text), end + width)
+    if b < len(text):
+        breaks = [m.start() for m in _CUT.finditer(text, end) if m.start() <= b]
+        if breaks and breaks[-1] > end:
+            b = breaks[-1]
+        else:
+            while b > end and _WORD.match(text[b - 1]) and _WORD.match(text[b]):
+                b -= 1
+    body = ("…" if a > 0 else "") + text[a:start] + "【" + text[start:end] + "】" + text[end:b]
+    body += "…" if b < len(text) else ""
+    return re.sub(r"…\s+", "…", re.sub(r"\s+", " ", body)).strip()
 
 
 @dataclass(frozen=True)
@@ -104,7 +148,7 @@ class Matcher:
         cfg = tomllib.loads(toml_text)
         self.version: str = cfg["version"]
         self.classes = {
-            code: KeywordClass(code, spec["zh"], float(spec.get("weight", 1.0)))
+            code: KeywordClass(code, spec["zh"], float(spec.get("weight", 1.0)), spec.get("en", ""))
             for code, spec in cfg["classes"].items()
         }
         self.negations = frozenset(normalise(w) for w in cfg["negations"])

@@ -56,6 +56,10 @@ class ChangeKind(StrEnum):
     def zh(self) -> str:
         return CHANGE_ZH[self]
 
+    @property
+    def en(self) -> str:
+        return CHANGE_EN[self]
+
 
 CHANGE_ZH = {
     ChangeKind.ADDRESS: "住所变更",
@@ -67,6 +71,16 @@ CHANGE_ZH = {
 }
 
 
+CHANGE_EN = {
+    ChangeKind.ADDRESS: "Change of address",
+    ChangeKind.CAPITAL: "Change of registered capital",
+    ChangeKind.NAME: "Change of name",
+    ChangeKind.SCOPE: "Change of business scope",
+    ChangeKind.LEGAL_REP: "Change of legal representative",
+    ChangeKind.SHAREHOLDERS: "Change of shareholders",
+}
+
+
 class PersonRole(StrEnum):
     LEGAL_REP = "legal_rep"
     SHAREHOLDER = "shareholder"
@@ -75,6 +89,12 @@ class PersonRole(StrEnum):
     @property
     def zh(self) -> str:
         return {"legal_rep": "法定代表人", "shareholder": "股东", "executive": "高管"}[self.value]
+
+    @property
+    def en(self) -> str:
+        return {"legal_rep": "Legal representative", "shareholder": "Shareholder", "executive": "Executive"}[
+            self.value
+        ]
 
 
 GRADES = ("red", "orange", "yellow", "green")
@@ -265,6 +285,13 @@ class FirmScore(Base):
     subscores: Mapped[dict] = mapped_column(JSONType, default=dict)  # dimension → 0–100
     reasons: Mapped[list] = mapped_column(JSONType, default=list)
     dishonest: Mapped[bool] = mapped_column(Boolean, default=False)  # on the 失信 list (firm itself)
+
+    @property
+    def reasons_shown(self) -> list[dict]:
+        """The stored (Chinese) reasons with their English beside: ``{{ r | localised("text") }}``."""
+        from qiantang.fundraising.index import with_english
+
+        return [with_english(r) for r in self.reasons or []]
 
 
 class Collapse(Base):

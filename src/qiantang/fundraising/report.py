@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from qiantang.auth.scope import Scope
 from qiantang.enterprises.models import Enterprise
 from qiantang.errors import ValidationFailed
+from qiantang.formatting import fmt_money
 from qiantang.fundraising.models import GRADE_ZH, GRADES, Collapse, FirmScore, ScoreRun
 
 SYNTHETIC_NOTE = "演示数据为合成数据，不代表任何真实企业或个人。"
@@ -283,12 +284,8 @@ def _cases(session: Session, district: str | None, start: date, end: date, names
 
 
 def amount_text(yuan: float | None) -> str:
-    """An amount in 元 as Chinese text: 万元 below 1 亿元, 亿元 above ("—" when unknown)."""
-    if yuan is None:
-        return "—"
-    if abs(yuan) >= 1e8:
-        return f"{yuan / 1e8:,.2f} 亿元"
-    return f"{yuan / 1e4:,.1f} 万元"
+    """An amount in 元 as Chinese text (the report is Chinese): ``formatting.fmt_money``."""
+    return fmt_money(yuan, zh=True)
 
 
 def _collapses(session: Session, district: str | None, start: date, end: date, names: dict) -> list[dict]:

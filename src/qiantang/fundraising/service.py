@@ -417,23 +417,48 @@ def scores(
     district: str | None = None,
     category: str | None = None,
     limit: int | None = 200,
+    with_signal: bool | None = None,
 ):
+    """The run's scores within scope, riskiest first; ``with_signal`` True keeps only firms with at least
+    one risk signal (index above 0), False only those without, None both (the export)."""
     stmt = (
         select(FirmScore, Enterprise.name)
         .join(Enterprise, Enterprise.id == FirmScore.enterprise_id)
         .where(FirmScore.run_id == run.id)
     )
-    stmt = _scoped(stmt, scope)
+    stmt = _filtered(_scoped(stmt, scope), grade=grade, district=district, category=category)
+    if with_signal is not None:
+        stmt = stmt.where(FirmScore.score > 0 if with_signal else FirmScore.score <= 0)
+    stmt = stmt.order_by(FirmScore.score.desc(), FirmScore.enterprise_id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return session.execute(stmt).all()
+
+
+def _filtered(stmt, *, grade: str | None, district: str | None, category: str | None):
     if grade:
         stmt = stmt.where(FirmScore.grade == grade)
     if district:
         stmt = stmt.where(FirmScore.district_code == district)
     if category:
         stmt = stmt.where(FirmScore.category == category)
-    stmt = stmt.order_by(FirmScore.score.desc(), FirmScore.enterprise_id)
-    if limit:
-        stmt = stmt.limit(limit)
-    return session.execute(stmt).all()
+    return stmt
+
+
+def without_signal(
+    session: Session,
+    *,
+    scope: Scope,
+    run: ScoreRun,
+    grade: str | None = None,
+    district: str | None = None,
+    category: str | None = None,
+) -> int:
+    """How many watched firms in scope (and the filters) have no risk signal at all (index 0): the lists
+    leave them out and say how many they are."""
+    stmt = select(func.count()).select_from(FirmScore).where(FirmScore.run_id == run.id, FirmScore.score <= 0)
+    stmt = _filtered(_scoped(stmt, scope), grade=grade, district=district, category=category)
+    return int(session.scalar(stmt) or 0)
 
 
 def summary(session: Session, *, scope: Scope, run: ScoreRun) -> dict[str, Any]:
@@ -462,7 +487,13 @@ def summary(session: Session, *, scope: Scope, run: ScoreRun) -> dict[str, Any]:
     trend: dict[date, dict[str, int]] = {}
     for d, g, n in session.execute(trend_stmt).all():
         trend.setdefault(d, dict.fromkeys(totals, 0))[g] += n
-    return {"by_district": by_district, "by_category": by_category, "totals": totals, "trend": trend}
+    return {
+        "by_district": by_district,
+        "by_category": by_category,
+        "totals": totals,
+        "firms": sum(totals.values()),  # the watched firms in the viewer's scope (a district's own)
+        "trend": trend,
+    }
 
 
 def firm_score(session: Session, *, scope: Scope, enterprise_id: int) -> FirmScore:
@@ -534,9 +565,16 @@ def firm_history(session: Session, enterprise_id: int) -> list[tuple[date, float
     return [tuple(r) for r in session.execute(stmt).all()]
 
 
-def firm_timeline(session: Session, enterprise_id: int) -> list[tuple[date, str, str]]:
-    """The firm's dated signals: texts with keywords, complaints, changes, 失信, fund reports."""
-    out: list[tuple[date, str, str]] = []
+def firm_timeline(session: Session, enterprise_id: int) -> list[dict[str, Any]]:
+    """The firm's dated signals, newest first: texts with keywords (their words around the first hit),
+    complaints, registration changes, 失信, fund reports, a collapse. Each: ``on``, ``kind`` (text,
+    complaint, change, dishonest, funds, collapse), ``text`` and ``text_en`` (the detail in each language)
+    and ``quote`` (the detail quotes the data as recorded, in its own language)."""
+    out: list[dict[str, Any]] = []
+
+    def add(on, kind, text, text_en=None):
+        out.append({"on": on, "kind": kind, "text": text, "text_en": text_en, "quote": text_en is None})
+
     m = matcher()
     for t in session.scalars(
         select(FirmText)
@@ -546,21 +584,24 @@ def firm_timeline(session: Session, enterprise_id: int) -> list[tuple[date, str,
     ):
         s = m.scan(t.text)
         if s.hits:
-            out.append((t.published_on, "宣传文本", f"{t.source}：{s.hits[0].snippet(s.text)}"))
+            add(t.published_on, "text", f"{t.source}：{s.hits[0].snippet(t.text)}")
     for c in session.scalars(select(Complaint).where(Complaint.enterprise_id == enterprise_id)):
-        out.append((c.received_on, "投诉", c.summary or c.channel))
+        add(c.received_on, "complaint", c.summary or c.channel)
     for ch in session.scalars(
         select(RegistrationChange).where(RegistrationChange.enterprise_id == enterprise_id)
     ):
-        out.append((ch.changed_on, "工商变更", ch.kind.zh))
+        add(ch.changed_on, "change", ch.kind.zh, ch.kind.en)
     for d in session.scalars(select(DishonestDebtor).where(DishonestDebtor.enterprise_id == enterprise_id)):
-        out.append((d.listed_on, "失信被执行人", d.case_no or "列入名单"))
+        if d.case_no:
+            add(d.listed_on, "dishonest", d.case_no)
+        else:
+            add(d.listed_on, "dishonest", "列入名单", "Listed")
     for fa in session.scalars(select(FundAnomaly).where(FundAnomaly.enterprise_id == enterprise_id)):
-        out.append((fa.reported_on, "资金异常", fa.kind))
+        add(fa.reported_on, "funds", fa.kind)
     col = session.scalar(select(Collapse).where(Collapse.enterprise_id == enterprise_id))
     if col is not None:
-        out.append((col.collapsed_on, "暴雷", f"受损投资人{col.victims}人"))
-    return sorted(out, key=lambda r: r[0], reverse=True)
+        add(col.collapsed_on, "collapse", f"受损投资人{col.victims}人", f"{col.victims} investors harmed")
+    return sorted(out, key=lambda r: r["on"], reverse=True)
 
 
 def linked_firms(session: Session, enterprise_id: int) -> list[tuple[int, str, str]]:

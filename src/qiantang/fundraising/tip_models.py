@@ -105,5 +105,12 @@ class WatchEntry(Base):
 
     enterprise: Mapped[Enterprise] = relationship(lazy="joined")
 
+    @property
+    def reasons_shown(self) -> list[dict]:
+        """The stored (Chinese) reasons with their English beside (``localised`` picks)."""
+        from qiantang.fundraising.index import with_english
+
+        return [with_english(r) for r in self.reasons or []]
+
 
 audit.register_detail_values(TipStatus, "tip_status")

@@ -15,13 +15,15 @@ from qiantang.enterprises.panels import Panel
 from qiantang.enterprises.panels import register as register_panel
 from qiantang.errors import NotFound
 from qiantang.exports import build_xlsx, pdf_response, xlsx_response
+from qiantang.formatting import join_clauses, localised
 from qiantang.fundraising import report, service
 from qiantang.fundraising.index import config
 from qiantang.fundraising.keywords import matcher
-from qiantang.fundraising.models import GRADE_ZH, GRADES, FirmPerson, FirmProfile
+from qiantang.fundraising.models import GRADES, FirmPerson, FirmProfile
 from qiantang.fundraising.schemas import ScoreOut, ScoresOut
 from qiantang.fundraising.watch import watch_config
 from qiantang.registry.service import area_names
+from qiantang.versions import describe_version
 from qiantang.web.deps import DB, Auth, record_export, require, require_any
 from qiantang.web.i18n import gettext as _
 from qiantang.web.i18n import is_zh
@@ -39,11 +41,12 @@ def grade_names() -> dict[str, str]:
 
 
 def _names(db) -> dict:
+    """Names of districts, watched-firm categories and index dimensions in the page's language."""
+    zh, cfg = is_zh(), config()
     return {
-        "areas": area_names(db, zh=is_zh()),
-        "categories": watch_config().category_zh,
-        "grades": GRADE_ZH,
-        "dimensions": {k: v[0] for k, v in config().dimensions.items()},
+        "areas": area_names(db, zh=zh),
+        "categories": watch_config().category_names(zh=zh),
+        "dimensions": {k: v[0] if zh else cfg.dimensions_en.get(k, v[0]) for k, v in cfg.dimensions.items()},
     }
 
 
@@ -65,20 +68,14 @@ def dashboard(
             can_import=has_permission(auth.user.role, Permission.EDIT_REGISTRY),
         )
     grade = grade if grade in GRADES else None
-    rows = service.scores(
-        db,
-        scope=auth.scope,
-        run=run,
-        grade=grade,
-        district=district or None,
-        category=category or None,
-        limit=LIMIT,
-    )
+    filters = {"grade": grade, "district": district or None, "category": category or None}
+    rows = service.scores(db, scope=auth.scope, run=run, limit=LIMIT, with_signal=True, **filters)
     return render(
         request,
         "fundraising/dashboard.html",
         run=run,
         rows=rows,
+        without_signal=service.without_signal(db, scope=auth.scope, run=run, **filters),
         summary=service.summary(db, scope=auth.scope, run=run),
         names=_names(db),
         grades=GRADES,
@@ -120,8 +117,10 @@ def export(request: Request, db: DB, auth: Exporter, grade: str | None = None, d
             s.score,
             grade_names().get(s.grade, s.grade),
             *[s.subscores.get(d, 0) for d in dims],
-            "；".join(r["text"] for r in s.reasons[:3]),
-            s.version,
+            join_clauses(localised(r, "text") for r in s.reasons_shown[:3])
+            if s.reasons
+            else _("No risk signal"),
+            describe_version(s.version),
         ]
         for s, name in rows
     ]
@@ -168,6 +167,17 @@ async def report_job(request: Request, db: DB, auth: Exporter):
 
 GRADE_COLOURS = {"red": "#cc0000", "orange": "#e69138", "yellow": "#e0b400", "green": "#6aa84f"}
 NONE_COLOUR, PERSON_COLOUR = "#9aa5b1", "#3d85c6"
+
+
+def timeline_kinds() -> dict[str, str]:
+    return {
+        "text": _("Advertising text"),
+        "complaint": _("Complaint"),
+        "change": _("Registration change"),
+        "dishonest": _("Dishonest debtor"),
+        "funds": _("Fund anomaly"),
+        "collapse": _("Collapsed"),
+    }
 
 
 def role_names() -> dict[str, str]:
@@ -233,7 +243,14 @@ def links_view(graph: service.LinkGraph, areas: dict[str, str]) -> tuple[dict, l
         table.append({"person": people[person], "role": roles.get(role, role), "firm": firms[firm_id]})
     # A star of stars: short links and a strong pull keep up to ~60 firms inside a half-width box.
     force = {"repulsion": 260 if len(nodes) <= 30 else 110, "edgeLength": [45, 90], "gravity": 0.16}
-    spec = {"categories": categories, "directed": False, "force": force, "nodes": nodes, "links": links}
+    spec = {
+        "categories": categories,
+        "directed": False,
+        "force": force,
+        "fit": True,
+        "nodes": nodes,
+        "links": links,
+    }
     return spec, table
 
 
@@ -253,6 +270,7 @@ def firm_page(request: Request, db: DB, auth: Viewer, enterprise_id: int):
         people=db.scalars(select(FirmPerson).where(FirmPerson.enterprise_id == enterprise_id)).all(),
         history=service.firm_history(db, enterprise_id),
         timeline=service.firm_timeline(db, enterprise_id),
+        timeline_kinds=timeline_kinds(),
         graph=graph_spec,
         graph_rows=graph_rows,
         graph_truncated=graph.truncated,

@@ -26,6 +26,7 @@ class Rule:
     zh: str
     industry: tuple[str, ...]
     words: tuple[str, ...]
+    en: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,21 @@ class WatchConfig:
     def category_zh(self) -> dict[str, str]:
         return {r.category: r.zh for r in self.rules}
 
+    def category_names(self, *, zh: bool) -> dict[str, str]:
+        """Category code → name in the page's language."""
+        return {r.category: r.zh if zh else (r.en or r.zh) for r in self.rules}
+
 
 def load_watch(text: str) -> WatchConfig:
     raw = tomllib.loads(text)
     rules = tuple(
-        Rule(r["category"], r["zh"], tuple(r.get("industry", [])), tuple(normalise(w) for w in r["words"]))
+        Rule(
+            r["category"],
+            r["zh"],
+            tuple(r.get("industry", [])),
+            tuple(normalise(w) for w in r["words"]),
+            r.get("en", ""),
+        )
         for r in raw["rules"]
     )
     return WatchConfig(

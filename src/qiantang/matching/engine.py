@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qiantang import versions
+from qiantang.formatting import fmt_money
+
 RULE_CODES = (
     "amount_min",
     "amount_max",
@@ -98,32 +101,9 @@ def lpr_on(day: date) -> float:
     return rates[i]
 
 
-# Which data file each version code belongs to, and what it is called on a page.
-_VERSION_KINDS = {
-    "eligibility": ("rules.toml", "匹配规则", "Matching rules"),
-    "ranking": ("ranking.toml", "排序权重", "Ranking weights"),
-    "matching-policy": ("policy.toml", "对接政策", "Matchmaking policy"),
-}
-
-
 def describe_version(code: str, *, zh: bool = True) -> str:
-    """A stored version code in words — the one place the wording lives.
-
-    ``eligibility-2026.1`` → "匹配规则 2026 年第 1 版，2026-01-01 起施行" (the date from the data file
-    when it still holds that version; an older stored version is named without a date).
-    """
-    kind, _, rest = (code or "").rpartition("-")
-    year, _, number = rest.partition(".")
-    if kind not in _VERSION_KINDS or not (year.isdigit() and number.isdigit()):
-        return code or "—"
-    file, name_zh, name_en = _VERSION_KINDS[kind]
-    doc = _doc(file)
-    effective = doc.get("effective") if doc.get("version") == code else None
-    if zh:
-        words = f"{name_zh} {year} 年第 {number} 版"
-        return f"{words}，{effective.isoformat()} 起施行" if effective else words
-    words = f"{name_en}, {year} edition {number}"
-    return f"{words}, in force from {effective.isoformat()}" if effective else words
+    """A stored version code in words (``qiantang.versions``, the one place the wording lives)."""
+    return versions.describe_version(code, zh=zh)
 
 
 # --- the tables ---------------------------------------------------------------------------------
@@ -485,7 +465,7 @@ def explain(
     lang = 0 if zh else 1
 
     def fmt_amount(yuan: float) -> str:
-        return f"{yuan / 1e4:,.0f} 万元" if zh else f"CNY {yuan / 1e6:,.2f}m"
+        return fmt_money(yuan, zh=zh)
 
     def label(kind: str, value: str) -> str:
         return names.get(kind, {}).get(value, value)

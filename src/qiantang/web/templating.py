@@ -18,6 +18,7 @@ from qiantang.auth.permissions import Permission, has_any
 from qiantang.help.service import help_url
 from qiantang.masking import jinja_mask
 from qiantang.standards.industry import industry_label
+from qiantang.versions import version_words
 from qiantang.web.i18n import N_, get_locale, gettext, label
 
 # Domain packages whose ``templates/`` folder is reachable as "<package>/<file>.html".
@@ -160,9 +161,14 @@ def environment() -> Environment:
         get_locale=get_locale,
         version=__version__,
         unit_label=formatting.unit_label,
+        colon=formatting.colon,
+        list_words=formatting.list_words,
+        join_clauses=formatting.join_clauses,
+        quarters_count=formatting.quarters_count,
     )
     env.filters.update(
         amount=formatting.fmt_amount,
+        money=formatting.fmt_money,
         number=formatting.fmt_number,
         int=formatting.fmt_int,
         pct=formatting.fmt_pct,
@@ -170,7 +176,10 @@ def environment() -> Environment:
         sig=formatting.fmt_sig,
         mask=jinja_mask,
         quarter=formatting.fmt_quarter,
+        quarter_span=formatting.fmt_quarter_span,
+        localised=formatting.localised,
         localtime=formatting.fmt_local,
+        version_words=version_words,
         industry=lambda ent: industry_label(
             ent.industry_section, ent.industry_code, zh=str(get_locale()).startswith("zh")
         ),
