@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, union_all, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -302,6 +302,68 @@ def list_cases(
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.scalars(stmt).unique().all()), total
+
+
+@dataclass
+class BoardColumn:
+    state: CaseState
+    rows: list[Case]  # the first ``per_column`` in list_cases' order
+    total: int  # every case of the column
+
+
+def board_columns(
+    session: Session,
+    *,
+    scope: Scope,
+    filters: CaseFilters = CaseFilters(),
+    today: date | None = None,
+    username: str | None = None,
+    per_column: int = 20,
+) -> list[BoardColumn]:
+    """The board: per state (only ``filters.state`` if set), its first cases in ``list_cases``' order
+    (most serious, then oldest due, then id) and how many it holds.
+
+    Three queries, however many states: the first ids of every column (one top-N over narrow rows per
+    state, in one UNION ALL), the columns' sizes (GROUP BY state), then only the cards shown. Asking
+    ``list_cases`` per state sorted every case of a state with its alert, institution and enterprise
+    joined in, and counted each column apart (two queries a state). A window (row_number per state,
+    count per state) was measured too: it sorts every case, not the first 20 of each, and took 9–18 ms
+    on the city demo's 3,441 cases where these top-N queries take 1–2 ms (SQLite).
+    """
+    today = today or date.today()
+    states = [CaseState(filters.state)] if filters.state else list(CaseState)
+    rank = {lv.value: lv.rank for lv in Level}
+    level_rank = sql_case(rank, value=Case.level, else_=0)
+    order = (level_rank.desc(), Case.due_on, Case.id)
+    base = _filtered(session, select(Case.id), scope=scope, filters=filters, today=today, username=username)
+    firsts = [base.where(Case.state == s).order_by(*order).limit(per_column).subquery() for s in states]
+    ids = list(session.scalars(union_all(*(select(sub.c.id) for sub in firsts))))
+    sizes = dict(
+        session.execute(
+            _filtered(
+                session,
+                select(Case.state, func.count()),
+                scope=scope,
+                filters=filters,
+                today=today,
+                username=username,
+            ).group_by(Case.state)
+        ).all()
+    )
+    cards: list[Case] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        cards.extend(session.scalars(select(Case).where(Case.id.in_(chunk))).unique())
+    # The SQL order of each column (UNION ALL keeps no order across its parts); ids are unique.
+    cards.sort(key=lambda c: (-rank.get(str(c.level), 0), c.due_on, c.id))
+    return [
+        BoardColumn(
+            s,
+            [c for c in cards if CaseState(c.state) == s],
+            sum(n for state, n in sizes.items() if CaseState(state) == s),
+        )
+        for s in states
+    ]
 
 
 @dataclass
