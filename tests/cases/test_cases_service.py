@@ -352,6 +352,8 @@ def test_board_shows_the_cards_list_cases_gives_per_state(db, make_alert, users)
         for lv in (Level.RED, Level.ORANGE, Level.YELLOW, Level.YELLOW)
     ]
     made[1].due_on = TODAY - timedelta(days=2)  # an older due date sorts first within a level
+    made[3].due_on = TODAY - timedelta(days=1)  # a district case overdue: escalated to the city
+    service.escalate_overdue(db, today=TODAY)
     service.transition(db, case_id=made[5].id, to_state="verifying", actor=users["binjiang"])
     service.transition(db, case_id=made[6].id, to_state="verifying", actor=users["binjiang"])
     service.transition(
@@ -384,6 +386,26 @@ def test_board_shows_the_cards_list_cases_gives_per_state(db, make_alert, users)
                 )
                 assert [c.id for c in col.rows] == [c.id for c in rows], (name, filters, col.state)
                 assert col.total == total, (name, filters, col.state)
+            # The page passes the sizes count_cases found under the same scope and filters.
+            counted = service.count_cases(db, scope=scope, filters=filters, today=TODAY, username=name)
+            every, _n = service.list_cases(
+                db, scope=scope, filters=filters, today=TODAY, username=name, limit=None
+            )
+            assert counted.total == len(every)
+            assert counted.overdue == sum(service.is_overdue(c, TODAY) for c in every)
+            assert counted.escalated == sum(c.escalated_at is not None for c in every)
+            given = service.board_columns(
+                db,
+                scope=scope,
+                filters=filters,
+                today=TODAY,
+                username=name,
+                per_column=3,
+                sizes=counted.by_state,
+            )
+            assert [(c.state, [r.id for r in c.rows], c.total) for c in given] == [
+                (c.state, [r.id for r in c.rows], c.total) for c in columns
+            ]
     pending = service.board_columns(db, scope=Scope.system(), today=TODAY, per_column=3)[0]
     assert pending.state == CaseState.PENDING and len(pending.rows) == 3 and pending.total > 3
 

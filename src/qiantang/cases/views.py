@@ -180,6 +180,7 @@ def cases_page(
             today=today,
             username=auth.user.username,
             per_column=BOARD_PER_COLUMN,
+            sizes=ctx["counts"].by_state,  # counted under the same scope and filters
         )
     ]
     return render(request, "cases/list.html", view="board", columns=columns, **ctx)
