@@ -147,6 +147,7 @@ def main() -> None:
     from qiantang import demo
     from qiantang.config import get_settings
     from qiantang.db import make_engine, reset_engine, use_engine
+    from qiantang.web.serving import HTTP_PROTOCOL
 
     get_settings.cache_clear()
     reset_engine()
@@ -184,6 +185,8 @@ def main() -> None:
             str(port),
             "--workers",
             str(args.workers),
+            "--http",  # the protocol `qiantang serve` uses (TCP_NODELAY, qiantang.web.serving)
+            HTTP_PROTOCOL,
             "--log-level",
             "warning",
         ],

@@ -100,9 +100,11 @@ def db(database: Database) -> Iterator[Session]:
     use_engine(database.engine)
     from qiantang.filings.service import clear_compliance_cache
     from qiantang.paging import clear_count_cache
+    from qiantang.statistics.service import clear_page_cache
 
     clear_count_cache()  # counts cached by an earlier test's rolled-back rows
     clear_compliance_cache()  # likewise: a rolled-back filing's id is given out again
+    clear_page_cache()  # and a rolled-back statistics refresh's id (the figures' version)
     connection = database.engine.connect()
     outer = connection.begin()
     session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)

@@ -705,6 +705,7 @@ def serve(
     import uvicorn
 
     from qiantang.config import get_settings
+    from qiantang.web.serving import HTTP_PROTOCOL
 
     settings = get_settings()
     host = host or settings.host
@@ -728,6 +729,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http=HTTP_PROTOCOL,  # TCP_NODELAY on every connection, also with several workers
             # The app believes X-Forwarded-* only from QIANTANG_TRUSTED_PROXIES (web.app); uvicorn's own
             # handling would trust 127.0.0.1 whatever the setting says.
             proxy_headers=False,

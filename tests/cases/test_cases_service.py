@@ -4,6 +4,7 @@ attachments and the audit trail — without HTTP."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -340,6 +341,73 @@ def test_filters_and_counts(db, make_alert, users):
     # Xihu's officer counts its overdue yellow case but not the city's unshared red one.
     assert xihu_counts.overdue >= 1 and xihu_counts.by_level.get("yellow", 0) >= 1
     assert xihu_counts.by_level.get("red", 0) == 0
+
+
+def test_board_shows_the_cards_list_cases_gives_per_state(db, make_alert, users):
+    """The board's window query keeps, per state, the cases ``list_cases`` lists first, in its order,
+    with the state's total; for every role, with filters, and with only the state asked for."""
+    made = [
+        service.open_case(db, alert=make_alert(d, lv), today=TODAY)
+        for d in (XIHU, BINJIANG, HANGZHOU_OTHER)
+        for lv in (Level.RED, Level.ORANGE, Level.YELLOW, Level.YELLOW)
+    ]
+    made[1].due_on = TODAY - timedelta(days=2)  # an older due date sorts first within a level
+    made[3].due_on = TODAY - timedelta(days=1)  # a district case overdue: escalated to the city
+    service.escalate_overdue(db, today=TODAY)
+    service.transition(db, case_id=made[5].id, to_state="verifying", actor=users["binjiang"])
+    service.transition(db, case_id=made[6].id, to_state="verifying", actor=users["binjiang"])
+    service.transition(
+        db, case_id=made[6].id, to_state="closed", actor=users["binjiang"], resolution="已核实"
+    )
+    db.flush()
+    filter_sets = [
+        CaseFilters(),
+        CaseFilters(level=Level.YELLOW),
+        CaseFilters(district_code=BINJIANG),
+        CaseFilters(state=CaseState.PENDING),
+        CaseFilters(q=made[0].title[:6]),
+    ]
+    for name in ("admin", "xihu", "binjiang", "auditor"):
+        scope = Scope.for_user(users[name])
+        for filters in filter_sets:
+            columns = service.board_columns(
+                db, scope=scope, filters=filters, today=TODAY, username=name, per_column=3
+            )
+            wanted = [filters.state] if filters.state else list(CaseState)
+            assert [col.state for col in columns] == wanted
+            for col in columns:
+                rows, total = service.list_cases(
+                    db,
+                    scope=scope,
+                    filters=replace(filters, state=col.state),
+                    today=TODAY,
+                    username=name,
+                    limit=3,
+                )
+                assert [c.id for c in col.rows] == [c.id for c in rows], (name, filters, col.state)
+                assert col.total == total, (name, filters, col.state)
+            # The page passes the sizes count_cases found under the same scope and filters.
+            counted = service.count_cases(db, scope=scope, filters=filters, today=TODAY, username=name)
+            every, _n = service.list_cases(
+                db, scope=scope, filters=filters, today=TODAY, username=name, limit=None
+            )
+            assert counted.total == len(every)
+            assert counted.overdue == sum(service.is_overdue(c, TODAY) for c in every)
+            assert counted.escalated == sum(c.escalated_at is not None for c in every)
+            given = service.board_columns(
+                db,
+                scope=scope,
+                filters=filters,
+                today=TODAY,
+                username=name,
+                per_column=3,
+                sizes=counted.by_state,
+            )
+            assert [(c.state, [r.id for r in c.rows], c.total) for c in given] == [
+                (c.state, [r.id for r in c.rows], c.total) for c in columns
+            ]
+    pending = service.board_columns(db, scope=Scope.system(), today=TODAY, per_column=3)[0]
+    assert pending.state == CaseState.PENDING and len(pending.rows) == 3 and pending.total > 3
 
 
 # --- escalation ----------------------------------------------------------------------------------

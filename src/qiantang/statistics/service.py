@@ -1071,3 +1071,22 @@ def page_figures(session: Session, *, key: tuple, compute):
         with _page_lock:
             _page_cache[full] = hit
     return hit
+
+
+def clear_page_cache() -> None:
+    """Forget every kept page figure (tests: a rolled-back refresh gives its id out again on SQLite)."""
+    with _page_lock:
+        _page_cache.clear()
+
+
+def clusters_overview_cached(
+    session: Session, *, scope: Scope, period_end: date | None, lab: Labels | None = None
+) -> tuple[date | None, list[ClusterGroupFigures]]:
+    """``clusters_overview`` of a resolved quarter, computed once per cells version (the last refresh),
+    scope and quarter: the figures are sums of stored cells, which only a refresh changes."""
+    key = ("clusters", scope.role, scope.district_code, scope.institution_id, str(period_end))
+    return page_figures(
+        session,
+        key=key,
+        compute=lambda: clusters_overview(session, scope=scope, period_end=period_end, lab=lab),
+    )

@@ -213,7 +213,7 @@ def statistics_export(request: Request, db: DB, auth: Exporter, q: PivotQ, filte
 def clusters_page(request: Request, db: DB, auth: Viewer, period: Blank[date] = None):
     lab = service.labels(db)
     shown = _shown(db, period)
-    period_end, groups = service.clusters_overview(
+    period_end, groups = service.clusters_overview_cached(
         db, scope=auth.scope, period_end=shown.period_end if shown else None, lab=lab
     )
     return render(

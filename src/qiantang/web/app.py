@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -62,7 +63,29 @@ class DemoFlag:
 async def lifespan(app: FastAPI):
     # Sync routes run in anyio's thread pool; the database pool is sized to match (config.web_threads).
     anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().web_threads
+    warm_up()
     yield
+
+
+_warmed_up = False
+
+
+def warm_up() -> None:
+    """Once per process: compile every page template (Jinja2 compiles one on its first use), then move
+    everything built so far — the routers, pandas, the templates … which live as long as the process —
+    out of the garbage collector's generations (``gc.freeze``). A full collection then no longer walks
+    them, so its pauses, which stop every request thread, are shorter under load (docs/performance.md)."""
+    global _warmed_up
+    if _warmed_up:
+        return
+    from qiantang.web.templating import environment
+
+    env = environment()
+    for name in env.list_templates(extensions=["html"]):
+        env.get_template(name)
+    gc.collect()
+    gc.freeze()
+    _warmed_up = True
 
 
 def create_app() -> FastAPI:
