@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -46,7 +47,9 @@ def _nodelay_of_accepted(protocol_class: type[asyncio.Protocol]) -> int:
         await server.wait_closed()
         return seen[0]
 
-    return asyncio.run(main())
+    # In a thread of its own: an earlier test on this worker may leave an event loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result()
 
 
 def test_plain_h11_keeps_nagle_on_a_worker_socket():
