@@ -177,9 +177,10 @@ def read_tables(session: Session) -> Tables:
 
 def institutions_frame(raw: pd.DataFrame, templates: tuple[str, ...] | None = None) -> pd.DataFrame:
     """The id-indexed institutions of the panel from their raw rows (capital in 万元, dates parsed)."""
-    df = raw[INSTITUTION_COLUMNS].copy()
+    df = raw[INSTITUTION_COLUMNS]
     if templates is not None:
         df = df[df["template"].isin(templates)]
+    df = df.reset_index(drop=True)  # the parsed columns below are assigned by position
     df["capital_wan"] = pd.to_numeric(df["capital"], errors="coerce") / 10_000.0
     df["established_on"] = _as_date(df["established_on"].tolist())
     df["deregistered_on"] = _as_date(df["deregistered_on"].tolist())
@@ -191,8 +192,8 @@ def institutions_frame(raw: pd.DataFrame, templates: tuple[str, ...] | None = No
 
 def events_frame(raw: pd.DataFrame, ids) -> pd.DataFrame:
     """The status history of the institutions ``ids``, dated and ordered, with each event's quarter."""
-    df = raw[EVENT_COLUMNS].copy()
-    df = df[df["institution_id"].isin(ids)]
+    df = raw[EVENT_COLUMNS]
+    df = df[df["institution_id"].isin(ids)].reset_index(drop=True)  # parsed columns assigned by position
     df["effective_on"] = _as_date(df["effective_on"].tolist())
     df["pq"] = (
         pq_array(df["effective_on"]) if len(df) else np.zeros(0, dtype=np.int64)
@@ -321,6 +322,7 @@ def assemble(
         blocks.append(block)
         start = stop
     filed = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["institution_id", "pq"])
+    filed["institution_id"] = filed["institution_id"].astype(np.int64)  # also when nothing was filed
     filed["pq"] = filed["pq"].astype(np.int64)
     filed = filed.drop_duplicates(["institution_id", "pq"], keep="last")
 
@@ -354,6 +356,7 @@ def assemble(
     rows["filed"] = rows["filed"].fillna(False).astype(bool)
     rows = rows.sort_values(["institution_id", "pq"]).reset_index(drop=True)
     rows = rows.join(first, on=["institution_id", "pq"])
+    rows["n_revisions"] = rows["n_revisions"].astype(np.float64)  # NaN where not filed: float in any part
     rows["disputes"] = _disputes_per_quarter(rows, disputes)
     rows["template"] = inst["template"].reindex(rows["institution_id"]).to_numpy()
     rows["type_code"] = inst["type_code"].reindex(rows["institution_id"]).to_numpy()
