@@ -93,7 +93,10 @@ def test_the_panel_assembled_on_spark_is_the_local_panel(database, db, spark, tm
     """The panel is shaped on the executors, bucket by bucket, by the local ``panel.build``: the same
     rows, return fields, institutions and status history as the local path reads — from every source,
     with more buckets than the executors have cores, and with one institution per bucket."""
+    from pyspark.sql import functions as F
+
     from qiantang.batch import earlywarning as spark_ew
+    from qiantang.earlywarning import panel as p
     from qiantang.earlywarning.panel import load_panel
 
     templates = service.Config.load().rules.templates
@@ -101,26 +104,47 @@ def test_the_panel_assembled_on_spark_is_the_local_panel(database, db, spark, tm
     filers = local.rows.loc[local.rows["filed"], "institution_id"].unique()
     assert len(filers) > 50 and local.rows["filed"].sum() > 1000
     # Institutions that never filed make buckets without filings (the panel's own bounds still apply).
-    assert local.institutions.index.difference(filers).size > 0
+    never_filed = local.institutions.index.difference(filers)
+    assert never_filed.size > 0
     for source, options in _sources(database, tmp_path):
         if source == "jdbc":
             _require_jdbc_driver(spark)
         raw = spark_ew.read_sources(spark, source=source, session=db, **options)
-        for buckets in (3, 1_000_000):  # a few institutions per bucket; one (ids < 1,000,000)
-            sdf, meta, panel = spark_ew.assemble_panel(spark, raw, templates=templates, buckets=buckets)
-            sub, grow = spark_ew.sub_panel(sdf.toPandas(), meta)  # the whole panel from the executors' rows
-            np.testing.assert_array_equal(grow, np.arange(len(local.rows)))
-            for got in (sub.rows, panel.rows):  # the executors' rows and the driver's copy
-                _assert_rows_equal(got, local.rows, f"{source}/{buckets}")
-            assert meta.fields == list(local.fields.columns)
-            pd.testing.assert_frame_equal(sub.fields, local.fields, check_dtype=False, obj=source)
-            assert (panel.first_pq, panel.last_pq, panel.templates) == (
-                local.first_pq,
-                local.last_pq,
-                local.templates,
+        if source == "db":  # one institution per bucket (ids < 1,000,000), one of them without returns
+            some = [int(i) for i in never_filed] + [int(i) for i in filers[:20]]
+            part = {
+                name: frame.where(F.col("id" if name == "institutions" else "institution_id").isin(some))
+                for name, frame in raw.items()
+            }
+            sdf, meta, _ = spark_ew.assemble_panel(spark, part, templates=templates, buckets=1_000_000)
+            tables = p.read_tables(db)
+            want = p.build(
+                p.Tables(
+                    tables.institutions[tables.institutions["id"].isin(some)],
+                    tables.events[tables.events["institution_id"].isin(some)],
+                    tables.filings[tables.filings["institution_id"].isin(some)].reset_index(drop=True),
+                    tables.disputes[tables.disputes["institution_id"].isin(some)],
+                ),
+                templates=templates,
             )
-            _assert_rows_equal(panel.institutions, local.institutions, f"{source}: institutions")
-            _assert_rows_equal(panel.events, local.events, f"{source}: events")
+            sub, _ = spark_ew.sub_panel(sdf.toPandas(), meta)
+            _assert_rows_equal(sub.rows, want.rows, "one institution per bucket")
+            pd.testing.assert_frame_equal(sub.fields, want.fields, check_dtype=False)
+        # A few institutions per bucket, more buckets than cores.
+        sdf, meta, panel = spark_ew.assemble_panel(spark, raw, templates=templates, buckets=3)
+        sub, grow = spark_ew.sub_panel(sdf.toPandas(), meta)  # the whole panel from the executors' rows
+        np.testing.assert_array_equal(grow, np.arange(len(local.rows)))
+        for got in (sub.rows, panel.rows):  # the executors' rows and the driver's copy
+            _assert_rows_equal(got, local.rows, source)
+        assert meta.fields == list(local.fields.columns)
+        pd.testing.assert_frame_equal(sub.fields, local.fields, check_dtype=False, obj=source)
+        assert (panel.first_pq, panel.last_pq, panel.templates) == (
+            local.first_pq,
+            local.last_pq,
+            local.templates,
+        )
+        _assert_rows_equal(panel.institutions, local.institutions, f"{source}: institutions")
+        _assert_rows_equal(panel.events, local.events, f"{source}: events")
 
 
 def _assert_rows_equal(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
