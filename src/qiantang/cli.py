@@ -337,24 +337,47 @@ def ew_run(
     engine: Annotated[
         str,
         typer.Option(
-            help="local (this process) | spark: indicators, peer bands, signals and ratings on Spark, "
-            "the same stored results (docs/scale-out.md)"
+            help="local (this process) | spark: the panel, indicators, peer bands, signals and ratings "
+            "on Spark, the same stored results (docs/scale-out.md)"
         ),
     ] = "local",
     master: Annotated[
         str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Where Spark reads the registry, filings and disputes (--engine spark): db (this "
+            "database, read here and handed to Spark) | parquet (a snapshot, --snapshot) | jdbc "
+            "(PostgreSQL, read by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
+            "/usr/share/java/postgresql.jar)"
+        ),
+    ] = "db",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
+    ] = None,
 ) -> None:
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
-    (run after each quarter's filings)."""
+    (run after each quarter's filings). Results are always stored in this database."""
     _check_engine(engine)
+    from qiantang.batch.earlywarning import SOURCES
+
+    if source not in SOURCES:
+        _fail(f"--source 须为 {' | '.join(SOURCES)}")
+    if source != "db" and engine != "spark":
+        _fail(f"--source {source} 需要 --engine spark · --source {source} needs --engine spark")
+    if snapshot is not None and source != "parquet":
+        _fail("--snapshot 只用于 --source parquet · --snapshot goes with --source parquet")
     from qiantang.db import session_scope
     from qiantang.earlywarning.service import run
     from qiantang.errors import QiantangError
 
     try:
         with session_scope() as session:
-            record = run(session, triggered_by="cli", engine=engine, master=master)
+            record = run(
+                session, triggered_by="cli", engine=engine, master=master, source=source, snapshot=snapshot
+            )
             c = record.counts
     except QiantangError as exc:
         _fail(exc.message)

@@ -43,3 +43,34 @@ def test_network_analyse_on_spark_from_the_command_line(snapshot_copy, spark):
     result = CliRunner().invoke(app, ["network", "analyse", "--engine", "spark", "--master", "local[2]"])
     assert result.exit_code == 0, result.output
     assert "担保网络分析完成" in result.output
+
+
+def test_ew_run_checks_its_source_options(snapshot_copy, spark, tmp_path):
+    runner = CliRunner()
+    for args, says in (
+        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
+        (["--engine", "spark", "--source", "hdfs"], "--source"),
+        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
+        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "institutions"),
+        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
+    ):
+        result = runner.invoke(app, ["ew", "run", *args])
+        assert result.exit_code != 0, (args, result.output)
+        assert says in result.output, (args, result.output)
+
+
+def test_ew_run_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
+    """`export parquet` then `ew run --engine spark --source parquet`: the demo's stored alerts are
+    matched one for one (the demo stored the local run's)."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "parquet", str(tmp_path / "snap")])
+    assert result.exit_code == 0, result.output
+    assert "filings:" in result.output and "institution_status_changes:" in result.output
+    spark_args = ["--engine", "spark", "--master", "local[2]"]
+    result = runner.invoke(
+        app, ["ew", "run", *spark_args, "--source", "parquet", "--snapshot", str(tmp_path / "snap")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "预警计算完成" in result.output
+    assert "新增 new 0, 更新 updated 0, 删除 deleted 0" in result.output, result.output

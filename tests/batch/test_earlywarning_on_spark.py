@@ -39,23 +39,125 @@ def _stored(db) -> dict[str, pd.DataFrame]:
     return out
 
 
-def test_early_warning_on_spark_stores_the_local_run(db, spark):
+def _sources(database, tmp_path) -> list[tuple[str, dict]]:
+    """Every source Spark can read the tables from on this backend, with its options."""
+    from qiantang.batch.snapshot import export_parquet
+
+    snapshot = tmp_path / "snapshot"
+    export_parquet(database.engine, snapshot)  # the default tables include early warning's
+    sources = [("db", {}), ("parquet", {"snapshot": str(snapshot)})]
+    if database.backend == "postgresql":
+        sources.append(("jdbc", {}))
+    return sources
+
+
+def _require_jdbc_driver(spark) -> None:
+    from qiantang.batch.snapshot import _driver_loaded
+
+    if not _driver_loaded(spark):
+        pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
+
+
+def test_early_warning_on_spark_stores_the_local_run(database, db, spark, tmp_path):
+    """From each source — the database through the driver, a Parquet snapshot, PostgreSQL over JDBC —
+    the Spark run stores exactly the local run's rows."""
     local = service.run(db, triggered_by="test")
     before = _stored(db)
-    remote = service.run(db, triggered_by="test", engine="spark", master="local[2]")
-    after = _stored(db)
-    assert remote.version == local.version
-    assert (remote.first_period, remote.last_period) == (local.first_period, local.last_period)
-    for key in ("indicators", "peer_bands", "signals", "ratings", "signals_by_family", "challenger"):
-        assert remote.counts[key] == local.counts[key], key
-    # The same episodes: every alert of the local run matched, none inserted, changed or deleted.
-    a = remote.counts["alerts"]
-    assert (a["inserted"], a["updated"], a["deleted"]) == (0, 0, 0)
-    assert (a["open"], a["cleared"]) == (local.counts["alerts"]["open"], local.counts["alerts"]["cleared"])
     assert local.counts["signals"] > 1000 and local.counts["alerts"]["open"] > 0
-    for name, frame in before.items():
-        # Rows in the same order with the same values (indicators rounded to 1e-6 as stored).
-        pd.testing.assert_frame_equal(after[name], frame, obj=name)
+    for source, options in _sources(database, tmp_path):
+        if source == "jdbc":
+            _require_jdbc_driver(spark)
+        remote = service.run(
+            db, triggered_by="test", engine="spark", master="local[2]", source=source, **options
+        )
+        after = _stored(db)
+        assert remote.version == local.version, source
+        assert (remote.first_period, remote.last_period) == (local.first_period, local.last_period), source
+        for key in ("indicators", "peer_bands", "signals", "ratings", "signals_by_family", "challenger"):
+            assert remote.counts[key] == local.counts[key], (source, key)
+        for key in ("institutions", "panel_rows", "filings"):
+            assert remote.counts[key] == local.counts[key], (source, key)
+        # The same episodes: every alert of the local run matched, none inserted, changed or deleted.
+        a = remote.counts["alerts"]
+        assert (a["inserted"], a["updated"], a["deleted"]) == (0, 0, 0), source
+        assert (a["open"], a["cleared"]) == (
+            local.counts["alerts"]["open"],
+            local.counts["alerts"]["cleared"],
+        )
+        for name, frame in before.items():
+            # Rows in the same order with the same values (numbers to 1e-9; text and levels exactly).
+            pd.testing.assert_frame_equal(after[name], frame, rtol=0, atol=1e-9, obj=f"{source}: {name}")
+
+
+def test_the_panel_assembled_on_spark_is_the_local_panel(database, db, spark, tmp_path):
+    """The panel is shaped on the executors, bucket by bucket, by the local ``panel.build``: the same
+    rows, return fields, institutions and status history as the local path reads — from every source,
+    with more buckets than the executors have cores, and with one institution per bucket."""
+    from pyspark.sql import functions as F
+
+    from qiantang.batch import earlywarning as spark_ew
+    from qiantang.earlywarning import panel as p
+    from qiantang.earlywarning.panel import load_panel
+
+    templates = service.Config.load().rules.templates
+    local = load_panel(db, templates=templates)
+    filers = local.rows.loc[local.rows["filed"], "institution_id"].unique()
+    assert len(filers) > 50 and local.rows["filed"].sum() > 1000
+    # Institutions that never filed make buckets without filings (the panel's own bounds still apply).
+    never_filed = local.institutions.index.difference(filers)
+    assert never_filed.size > 0
+    for source, options in _sources(database, tmp_path):
+        if source == "jdbc":
+            _require_jdbc_driver(spark)
+        raw = spark_ew.read_sources(spark, source=source, session=db, **options)
+        if source == "db":  # one institution per bucket (ids < 1,000,000), one of them without returns
+            some = [int(i) for i in never_filed] + [int(i) for i in filers[:20]]
+            part = {
+                name: frame.where(F.col("id" if name == "institutions" else "institution_id").isin(some))
+                for name, frame in raw.items()
+            }
+            sdf, meta, _ = spark_ew.assemble_panel(spark, part, templates=templates, buckets=1_000_000)
+            tables = p.read_tables(db)
+            want = p.build(
+                p.Tables(
+                    tables.institutions[tables.institutions["id"].isin(some)],
+                    tables.events[tables.events["institution_id"].isin(some)],
+                    tables.filings[tables.filings["institution_id"].isin(some)].reset_index(drop=True),
+                    tables.disputes[tables.disputes["institution_id"].isin(some)],
+                ),
+                templates=templates,
+            )
+            sub, _ = spark_ew.sub_panel(sdf.toPandas(), meta)
+            _assert_rows_equal(sub.rows, want.rows, "one institution per bucket")
+            pd.testing.assert_frame_equal(sub.fields, want.fields, check_dtype=False)
+        # A few institutions per bucket, more buckets than cores.
+        sdf, meta, panel = spark_ew.assemble_panel(spark, raw, templates=templates, buckets=3)
+        sub, grow = spark_ew.sub_panel(sdf.toPandas(), meta)  # the whole panel from the executors' rows
+        np.testing.assert_array_equal(grow, np.arange(len(local.rows)))
+        for got in (sub.rows, panel.rows):  # the executors' rows and the driver's copy
+            _assert_rows_equal(got, local.rows, source)
+        assert meta.fields == list(local.fields.columns)
+        pd.testing.assert_frame_equal(sub.fields, local.fields, check_dtype=False, obj=source)
+        assert (panel.first_pq, panel.last_pq, panel.templates) == (
+            local.first_pq,
+            local.last_pq,
+            local.templates,
+        )
+        _assert_rows_equal(panel.institutions, local.institutions, f"{source}: institutions")
+        _assert_rows_equal(panel.events, local.events, f"{source}: events")
+
+
+def _assert_rows_equal(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
+    """Equal index, columns and values; dates compared as instants (PostgreSQL's date objects parse to
+    seconds, text to microseconds)."""
+    assert got.index.tolist() == want.index.tolist(), what
+    assert list(got.columns) == list(want.columns), what
+    for column in want.columns:
+        a, b = got[column], want[column]
+        if pd.api.types.is_datetime64_any_dtype(b.dtype):  # the unit may differ (text vs date objects)
+            a, b = a.astype("datetime64[ns]"), b.astype("datetime64[ns]")
+        assert a.isna().tolist() == b.isna().tolist(), (what, column)
+        assert a[b.notna()].tolist() == b[b.notna()].tolist(), (what, column)
 
 
 def test_early_warning_computation_on_spark_equals_the_local_one(db, spark):

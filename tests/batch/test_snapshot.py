@@ -53,3 +53,56 @@ def test_province_generator_writes_city_shaped_chunks(tmp_path):
     # The city's proportions: about 3 loans and 2 guarantees a firm, mostly micro firms.
     assert 2.5 < len(loans) / len(ent) < 3.5 and 1.5 < len(g) / len(ent) < 2.5
     assert (ent["size_class"] == "micro").mean() > 0.5
+
+
+def test_jdbc_url_of_the_database_url():
+    from qiantang.batch.snapshot import jdbc_url
+    from qiantang.errors import QiantangError
+
+    assert jdbc_url("postgresql+psycopg://qt:secret@db.example:5433/city?sslmode=require") == (
+        "jdbc:postgresql://db.example:5433/city?sslmode=require",
+        "qt",
+        "secret",
+    )
+    assert jdbc_url("postgresql://qt@127.0.0.1/qiantang") == (
+        "jdbc:postgresql://127.0.0.1:5432/qiantang",
+        "qt",
+        None,
+    )
+    with pytest.raises(QiantangError) as exc:
+        jdbc_url("sqlite:///var/qiantang.db")
+    assert "PostgreSQL" in exc.value.message and "sqlite" in exc.value.message_en
+
+
+def test_spark_jars_from_the_environment_or_debian(monkeypatch, tmp_path):
+    from qiantang.batch import spark as spark_mod
+
+    monkeypatch.setenv("QIANTANG_SPARK_JARS", "/opt/a.jar,/opt/b.jar")
+    assert spark_mod.spark_jars() == "/opt/a.jar,/opt/b.jar"
+    monkeypatch.delenv("QIANTANG_SPARK_JARS")
+    monkeypatch.setattr(spark_mod, "DEBIAN_POSTGRESQL_JAR", str(tmp_path / "postgresql.jar"))
+    assert spark_mod.spark_jars() is None
+    (tmp_path / "postgresql.jar").write_bytes(b"")
+    assert spark_mod.spark_jars() == str(tmp_path / "postgresql.jar")
+
+
+def test_read_jdbc_without_the_driver_says_how_to_get_it(spark, monkeypatch):
+    from qiantang.batch import snapshot
+    from qiantang.errors import QiantangError
+
+    if snapshot._driver_loaded(spark):  # Debian's jar (or QIANTANG_SPARK_JARS) is on the classpath
+        monkeypatch.setattr(snapshot, "_driver_loaded", lambda spark: False)
+    with pytest.raises(QiantangError) as exc:
+        snapshot.read_jdbc(spark, "jdbc:postgresql://127.0.0.1:5432/x", "filings")
+    assert "QIANTANG_SPARK_JARS" in exc.value.message and "libpostgresql-jdbc-java" in exc.value.message
+    assert "找不到 PostgreSQL JDBC 驱动" in exc.value.message
+    assert "no PostgreSQL JDBC driver" in exc.value.message_en
+
+
+def test_the_driver_is_on_the_classpath_when_a_jar_is_configured(spark):
+    from qiantang.batch.snapshot import _driver_loaded
+    from qiantang.batch.spark import spark_jars
+
+    if spark_jars() is None:
+        pytest.skip("no PostgreSQL JDBC jar here (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
+    assert _driver_loaded(spark)

@@ -14,8 +14,10 @@ ran. Spark is optional (the ``spark`` extra and a Java 17 runtime); see docs/sca
   within each group).
 - :mod:`qiantang.batch.scoring` — batch scoring with the registered champion models in a pandas UDF.
 - :mod:`qiantang.batch.statistics` — the statistics cells in Spark SQL.
-- :mod:`qiantang.batch.earlywarning` — ``ew run``: indicators, peer bands, rules and ratings with the
-  local functions in grouped pandas UDFs over buckets of institutions.
+- :mod:`qiantang.batch.earlywarning` — ``ew run``: the tables read by Spark (from the database, a
+  Parquet snapshot or PostgreSQL over JDBC), the panel shaped on the executors by a cogrouped pandas
+  UDF, then indicators, peer bands, rules and ratings with the local functions in grouped pandas UDFs
+  over buckets of institutions.
 - :mod:`qiantang.batch.fundraising` — ``fundraising run``: text scan, shared addresses and links to
   flagged firms in Spark, each firm's features and index per bucket of firms.
 """

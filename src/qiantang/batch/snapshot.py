@@ -19,8 +19,20 @@ from pathlib import Path
 from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, Integer, Numeric, select
 from sqlalchemy.engine import Engine
 
-# The tables the batch jobs on Spark read: the guarantee network, credit features and scoring.
-DEFAULT_TABLES = ("enterprises", "enterprise_financials", "loans", "loan_classifications", "guarantees")
+# The tables the batch jobs on Spark read: the guarantee network, credit features and scoring; the
+# registry, filings and disputes of early warning (``ew run --engine spark --source parquet``).
+DEFAULT_TABLES = (
+    "enterprises",
+    "enterprise_financials",
+    "loans",
+    "loan_classifications",
+    "guarantees",
+    "institution_types",
+    "institutions",
+    "institution_status_changes",
+    "filings",
+    "disputes",
+)
 CHUNK_ROWS = 200_000
 
 
@@ -114,11 +126,68 @@ def read_snapshot(spark, directory: str | Path, table: str):
     return spark.read.parquet(str(Path(directory) / f"{table}.parquet"))
 
 
-def read_jdbc(spark, url: str, table: str, *, user: str | None = None, password: str | None = None):
-    """A PostgreSQL table over JDBC (needs the PostgreSQL JDBC driver on Spark's classpath, e.g.
-    ``spark.jars.packages=org.postgresql:postgresql:42.7.4``); ``url`` is ``jdbc:postgresql://…``."""
+def jdbc_url(database_url: str) -> tuple[str, str | None, str | None]:
+    """(``jdbc:postgresql://host:port/db``, user, password) of a SQLAlchemy PostgreSQL URL."""
+    from sqlalchemy.engine import make_url
+
+    from qiantang.errors import QiantangError
+
+    url = make_url(database_url)
+    if not url.drivername.startswith("postgresql"):
+        zh = f"JDBC 读取只支持 PostgreSQL，当前数据库为 {url.get_backend_name()}"
+        en = f"JDBC reads need PostgreSQL; the database is {url.get_backend_name()}"
+        raise QiantangError(f"{zh} · {en}", message_en=en)
+    host = url.host or "localhost"
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    query = "&".join(f"{k}={v}" for k, v in url.query.items() if k in ("sslmode", "sslrootcert"))
+    jdbc = f"jdbc:postgresql://{host}:{url.port or 5432}/{url.database or ''}" + (
+        f"?{query}" if query else ""
+    )
+    return jdbc, url.username, url.password
+
+
+def _driver_loaded(spark) -> bool:
+    """Whether the PostgreSQL JDBC driver is on this session's classpath."""
+    jvm = spark.sparkContext._jvm
+    try:
+        loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
+        jvm.java.lang.Class.forName("org.postgresql.Driver", True, loader)
+    except Exception:  # py4j wraps the ClassNotFoundException
+        return False
+    return True
+
+
+def read_jdbc(
+    spark,
+    url: str,
+    table: str,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    fetch_size: int = 10_000,
+):
+    """A PostgreSQL table over JDBC; ``url`` is ``jdbc:postgresql://…``.
+
+    The PostgreSQL JDBC driver must be on Spark's classpath: :func:`qiantang.batch.spark.get_spark`
+    adds ``QIANTANG_SPARK_JARS`` or Debian's ``/usr/share/java/postgresql.jar``. Times without a zone
+    are read as such (``preferTimestampNTZ``), so they keep their wall-clock value whatever the JVM's
+    time zone. One connection reads the table (not partitioned)."""
+    from qiantang.errors import QiantangError
+
+    if not _driver_loaded(spark):
+        zh = (
+            "Spark 找不到 PostgreSQL JDBC 驱动：请设置 QIANTANG_SPARK_JARS（驱动 jar 的路径）"
+            "或安装 libpostgresql-jdbc-java（/usr/share/java/postgresql.jar），然后重新启动"
+        )
+        en = (
+            "Spark has no PostgreSQL JDBC driver: set QIANTANG_SPARK_JARS to the driver's jar "
+            "or install libpostgresql-jdbc-java (/usr/share/java/postgresql.jar), then start again"
+        )
+        raise QiantangError(f"{zh} · {en}", message_en=en)
     reader = spark.read.format("jdbc").option("url", url).option("dbtable", table)
-    reader = reader.option("driver", "org.postgresql.Driver")
+    reader = reader.option("driver", "org.postgresql.Driver").option("fetchsize", str(fetch_size))
+    reader = reader.option("preferTimestampNTZ", "true")
     if user:
         reader = reader.option("user", user)
     if password:

@@ -10,6 +10,17 @@ from pathlib import Path
 from qiantang.errors import QiantangError
 
 DEFAULT_MASTER = "local[*]"
+# Debian's PostgreSQL JDBC driver (package libpostgresql-jdbc-java), used when QIANTANG_SPARK_JARS is unset.
+DEBIAN_POSTGRESQL_JAR = "/usr/share/java/postgresql.jar"
+
+
+def spark_jars() -> str | None:
+    """The jars Spark starts with: ``QIANTANG_SPARK_JARS`` (comma-separated paths), else Debian's
+    PostgreSQL JDBC driver if installed, else none."""
+    jars = os.environ.get("QIANTANG_SPARK_JARS", "").strip()
+    if jars:
+        return jars
+    return DEBIAN_POSTGRESQL_JAR if os.path.exists(DEBIAN_POSTGRESQL_JAR) else None
 
 
 def available() -> str | None:
@@ -48,6 +59,7 @@ def get_spark(
     ``shuffle_partitions`` defaults to 4 in local mode (the city fits a few partitions; Spark's 200
     would make every join 200 tiny tasks) and is left to the cluster's configuration otherwise.
     Arrow transfers are on: pandas UDFs and ``createDataFrame`` from pandas go through Arrow.
+    The jars of :func:`spark_jars` (the PostgreSQL JDBC driver) are on the classpath.
     """
     why = available()
     if why:
@@ -68,6 +80,9 @@ def get_spark(
         shuffle_partitions = 4
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+    jars = spark_jars()
+    if jars:  # the PostgreSQL JDBC driver of ``ew run --source jdbc`` (read_jdbc)
+        builder = builder.config("spark.jars", jars)
     driver_memory = os.environ.get("QIANTANG_SPARK_DRIVER_MEMORY")
     if driver_memory:
         builder = builder.config("spark.driver.memory", driver_memory)

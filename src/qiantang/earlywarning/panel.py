@@ -97,7 +97,46 @@ def _as_date(values) -> pd.Series:
     return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601", errors="coerce")
 
 
-def load_institutions(session: Session, templates: tuple[str, ...] | None = None) -> pd.DataFrame:
+# The raw tables the panel is built from, as read by the local path (``read_tables``) or by Spark
+# (``qiantang.batch.earlywarning``): one frame each, with these columns.
+INSTITUTION_COLUMNS = [
+    "id",
+    "type_code",
+    "template",
+    "district_code",
+    "capital",
+    "established_on",
+    "deregistered_on",
+    "status",
+    "name",
+]
+EVENT_COLUMNS = ["institution_id", "effective_on", "event", "status_after", "reason", "id"]
+FILING_COLUMNS = [
+    "institution_id",
+    "period_end",
+    "revision",
+    "is_current",
+    "due_on",
+    "submitted_at",
+    "template",
+    "data",  # the JSON text of the current revision, None for the others
+]
+DISPUTE_COLUMNS = ["institution_id", "received_on"]
+
+
+@dataclass
+class Tables:
+    """The registry, filings and disputes as read, before any shaping (see the column lists above).
+
+    ``institutions`` and ``events`` hold only institutions of types that file a template."""
+
+    institutions: pd.DataFrame
+    events: pd.DataFrame
+    filings: pd.DataFrame
+    disputes: pd.DataFrame
+
+
+def read_institutions(session: Session) -> pd.DataFrame:
     rows = _read(
         session,
         "SELECT i.id, i.type_code, t.filing_template, i.district_code, i.registered_capital, "
@@ -105,20 +144,43 @@ def load_institutions(session: Session, templates: tuple[str, ...] | None = None
         "FROM institutions i JOIN institution_types t ON t.code = i.type_code "
         "WHERE t.filing_template IS NOT NULL",
     )
-    cols = [
-        "id",
-        "type_code",
-        "template",
-        "district_code",
-        "capital",
-        "established_on",
-        "deregistered_on",
-        "status",
-        "name",
-    ]
-    df = pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=INSTITUTION_COLUMNS)
+
+
+def read_events(session: Session) -> pd.DataFrame:
+    rows = _read(
+        session,
+        "SELECT s.institution_id, s.effective_on, s.event, s.status_after, s.reason, s.id "
+        "FROM institution_status_changes s JOIN institutions i ON i.id = s.institution_id "
+        "JOIN institution_types t ON t.code = i.type_code WHERE t.filing_template IS NOT NULL",
+    )
+    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+
+def read_tables(session: Session) -> Tables:
+    """The four raw tables of the panel, read in bulk."""
+    filings = pd.DataFrame(
+        _read(
+            session,
+            "SELECT institution_id, period_end, revision, is_current, due_on, submitted_at, template_code, "
+            "CASE WHEN is_current THEN CAST(data AS TEXT) END FROM filings",
+        ),
+        columns=FILING_COLUMNS,
+    )
+    # Disputes received about each institution (the dispute register), counted per quarter.
+    disputes = pd.DataFrame(
+        _read(session, "SELECT institution_id, received_on FROM disputes WHERE institution_id IS NOT NULL"),
+        columns=DISPUTE_COLUMNS,
+    )
+    return Tables(read_institutions(session), read_events(session), filings, disputes)
+
+
+def institutions_frame(raw: pd.DataFrame, templates: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The id-indexed institutions of the panel from their raw rows (capital in 万元, dates parsed)."""
+    df = raw[INSTITUTION_COLUMNS]
     if templates is not None:
         df = df[df["template"].isin(templates)]
+    df = df.reset_index(drop=True)  # the parsed columns below are assigned by position
     df["capital_wan"] = pd.to_numeric(df["capital"], errors="coerce") / 10_000.0
     df["established_on"] = _as_date(df["established_on"].tolist())
     df["deregistered_on"] = _as_date(df["deregistered_on"].tolist())
@@ -128,17 +190,10 @@ def load_institutions(session: Session, templates: tuple[str, ...] | None = None
     return df
 
 
-def load_events(session: Session, ids) -> pd.DataFrame:
-    rows = _read(
-        session,
-        "SELECT s.institution_id, s.effective_on, s.event, s.status_after, s.reason, s.id "
-        "FROM institution_status_changes s JOIN institutions i ON i.id = s.institution_id "
-        "JOIN institution_types t ON t.code = i.type_code WHERE t.filing_template IS NOT NULL",
-    )
-    df = pd.DataFrame(
-        rows, columns=["institution_id", "effective_on", "event", "status_after", "reason", "id"]
-    )
-    df = df[df["institution_id"].isin(ids)]
+def events_frame(raw: pd.DataFrame, ids) -> pd.DataFrame:
+    """The status history of the institutions ``ids``, dated and ordered, with each event's quarter."""
+    df = raw[EVENT_COLUMNS]
+    df = df[df["institution_id"].isin(ids)].reset_index(drop=True)  # parsed columns assigned by position
     df["effective_on"] = _as_date(df["effective_on"].tolist())
     df["pq"] = (
         pq_array(df["effective_on"]) if len(df) else np.zeros(0, dtype=np.int64)
@@ -147,39 +202,59 @@ def load_events(session: Session, ids) -> pd.DataFrame:
     return df.sort_values(["institution_id", "effective_on", "id"]).reset_index(drop=True)
 
 
+def load_institutions(session: Session, templates: tuple[str, ...] | None = None) -> pd.DataFrame:
+    return institutions_frame(read_institutions(session), templates)
+
+
+def load_events(session: Session, ids) -> pd.DataFrame:
+    return events_frame(read_events(session), ids)
+
+
 def load_panel(session: Session, *, templates: tuple[str, ...] | None = None) -> Panel:
     """Read institutions, their status history and every filing into one quarterly panel."""
-    inst = load_institutions(session, templates)
-    events = load_events(session, inst.index)
-    # Every revision's timing (lateness is judged on the first submission), the current one's data.
-    timing = pd.DataFrame(
-        _read(
-            session,
-            "SELECT institution_id, period_end, revision, is_current, due_on, submitted_at, template_code "
-            "FROM filings",
-        ),
-        columns=[
-            "institution_id",
-            "period_end",
-            "revision",
-            "is_current",
-            "due_on",
-            "submitted_at",
-            "template",
-        ],
+    return build(read_tables(session), templates=templates)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a part of the panel must know of the whole: the first and last quarter (of every
+    institution's filings), the templates of the panel, and the field codes of each filed template."""
+
+    first_pq: int
+    last_pq: int
+    templates: tuple[str, ...]
+    template_fields: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, filed_pqs: tuple[int, int], templates, fields: dict[str, list[str]]) -> Bounds:
+        """From the first and last quarter with a return (of the panel's institutions), the
+        templates of the panel's institutions and the field codes of each filed template."""
+        first = max(int(filed_pqs[0]), pq_of(RECORDS_START))
+        return cls(first, int(filed_pqs[1]), tuple(sorted(templates)), fields)
+
+
+def build(tables: Tables, *, templates: tuple[str, ...] | None = None, bounds: Bounds | None = None) -> Panel:
+    """The panel of ``tables`` — the one function both engines shape the panel with.
+
+    Locally ``tables`` is the whole city; on Spark it is the rows of a few whole institutions and
+    ``bounds`` carries what depends on the others, so each part's rows are the whole panel's rows of
+    its institutions (``qiantang.batch.earlywarning``)."""
+    inst = institutions_frame(tables.institutions, templates)
+    events = events_frame(tables.events, inst.index)
+    filings = tables.filings
+    timing = filings[filings["institution_id"].isin(inst.index)][FILING_COLUMNS[:-1]].reset_index(drop=True)
+    is_current = filings["is_current"].fillna(False).astype(bool).to_numpy()
+    cur = filings[is_current]
+    current = list(
+        zip(
+            cur["institution_id"].tolist(),
+            cur["period_end"].tolist(),
+            cur["data"].tolist(),
+            cur["template"].tolist(),
+            strict=True,
+        )
     )
-    timing = timing[timing["institution_id"].isin(inst.index)]
-    current = _read(
-        session,
-        "SELECT institution_id, period_end, CAST(data AS TEXT), template_code FROM filings WHERE is_current "
-        "ORDER BY template_code, institution_id, period_end",
-    )
-    # Disputes received about each institution (the dispute register), counted per quarter.
-    disputes = pd.DataFrame(
-        _read(session, "SELECT institution_id, received_on FROM disputes WHERE institution_id IS NOT NULL"),
-        columns=["institution_id", "received_on"],
-    )
-    return assemble(inst, events, timing, current, disputes)
+    return assemble(inst, events, timing, current, tables.disputes, bounds=bounds)
 
 
 def assemble(
@@ -188,12 +263,15 @@ def assemble(
     timing: pd.DataFrame,
     current: list[tuple],
     disputes: pd.DataFrame | None = None,
+    *,
+    bounds: Bounds | None = None,
 ) -> Panel:
     """Build the panel from the registry frames, every revision's timing (institution_id, period_end,
     revision, due_on, submitted_at), the current revisions as (institution_id, period_end, data,
     template) tuples, ``data`` a dict or its JSON text, and the disputes received (institution_id,
-    received_on)."""
-    if timing.empty:
+    received_on). With ``bounds`` (a part of the panel) the quarters, templates and field codes are
+    the whole panel's, not those of these rows."""
+    if timing.empty and bounds is None:
         empty = pd.DataFrame(
             {
                 "institution_id": pd.Series(dtype=np.int64),
@@ -234,20 +312,27 @@ def assemble(
         while stop < len(current) and tmpl[stop] == tmpl[start]:
             stop += 1
         records = datas[start:stop]
-        codes = _template_fields(tmpl[start], records)
+        if bounds is not None and tmpl[start] in bounds.template_fields:
+            codes = list(bounds.template_fields[tmpl[start]])
+        else:
+            codes = template_fields(tmpl[start], records)
         block = pd.DataFrame(_float_columns(records, codes))
         block.insert(0, "institution_id", np.array([r[0] for r in current[start:stop]], dtype=np.int64))
         block.insert(1, "pq", [pq_of(_day(r[1])) for r in current[start:stop]])
         blocks.append(block)
         start = stop
     filed = pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["institution_id", "pq"])
+    filed["institution_id"] = filed["institution_id"].astype(np.int64)  # also when nothing was filed
     filed["pq"] = filed["pq"].astype(np.int64)
     filed = filed.drop_duplicates(["institution_id", "pq"], keep="last")
 
     # Expected quarters: open at the quarter end (established on or before it, not yet exited).
-    all_pq = np.concatenate([timing["pq"].to_numpy()])
-    first_pq = max(int(all_pq.min()), pq_of(RECORDS_START))
-    last_pq = int(all_pq.max())
+    if bounds is not None:
+        first_pq, last_pq = bounds.first_pq, bounds.last_pq
+    else:
+        all_pq = timing["pq"].to_numpy()
+        first_pq = max(int(all_pq.min()), pq_of(RECORDS_START))
+        last_pq = int(all_pq.max())
     est = inst["established_on"]
     est_pq = np.where(est.isna(), first_pq, pq_array(est.fillna(pd.Timestamp("1900-01-01"))))
     # Established on the quarter end itself counts for that quarter; otherwise from that quarter on
@@ -271,6 +356,7 @@ def assemble(
     rows["filed"] = rows["filed"].fillna(False).astype(bool)
     rows = rows.sort_values(["institution_id", "pq"]).reset_index(drop=True)
     rows = rows.join(first, on=["institution_id", "pq"])
+    rows["n_revisions"] = rows["n_revisions"].astype(np.float64)  # NaN where not filed: float in any part
     rows["disputes"] = _disputes_per_quarter(rows, disputes)
     rows["template"] = inst["template"].reindex(rows["institution_id"]).to_numpy()
     rows["type_code"] = inst["type_code"].reindex(rows["institution_id"]).to_numpy()
@@ -287,7 +373,7 @@ def assemble(
         fields=fields,
         first_pq=first_pq,
         last_pq=last_pq,
-        templates=tuple(sorted(inst["template"].unique())),
+        templates=bounds.templates if bounds is not None else tuple(sorted(inst["template"].unique())),
     )
 
 
@@ -359,7 +445,9 @@ def _day(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def _template_fields(template: str, records: list[dict]) -> list[str]:
+def template_fields(template: str, records: list[dict]) -> list[str]:
+    """A template's field codes: its definition's, or for an unknown template the keys of the first
+    50 of its returns (in the order the panel reads them: institution, then quarter)."""
     from qiantang.filings.templates import get_template
 
     try:

@@ -321,14 +321,21 @@ def run(
     config: Config | None = None,
     engine: str = "local",
     master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
 ) -> EwRun:
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts.
 
-    ``engine="spark"`` computes the indicators, peer bands, signals and ratings on Spark
-    (:mod:`qiantang.batch.earlywarning`, ``master`` as for :func:`qiantang.batch.spark.get_spark`);
-    what is stored, and its versions, are the local computation's."""
+    ``engine="spark"`` assembles the panel and computes the indicators, peer bands, signals and
+    ratings on Spark (:mod:`qiantang.batch.earlywarning`, ``master`` as for
+    :func:`qiantang.batch.spark.get_spark`), reading the tables from ``source``: ``db`` (through this
+    session), ``parquet`` (the ``qiantang export parquet`` snapshot in ``snapshot``) or ``jdbc``
+    (PostgreSQL, the session's database, read by Spark). What is stored, and its versions, are the
+    local computation's."""
     if engine not in ("local", "spark"):
         raise ValueError(f"unknown engine {engine!r}")
+    if engine == "local" and source != "db":
+        raise ValueError("source parquet or jdbc needs engine spark")
     started = time.perf_counter()
     config = config or Config.load()
     conn = session.connection()
@@ -341,7 +348,9 @@ def run(
             from qiantang.batch import earlywarning as spark_ew
             from qiantang.batch.spark import get_spark
 
-            comp = spark_ew.compute(get_spark(master), session, config=config)
+            comp = spark_ew.compute(
+                get_spark(master), session, config=config, source=source, snapshot=snapshot
+            )
         else:
             comp = compute(session, config=config)
         clock = time.perf_counter()
