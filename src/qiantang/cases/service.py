@@ -34,6 +34,7 @@ from qiantang.enterprises.models import Enterprise
 from qiantang.errors import Conflict, Forbidden, QiantangError, ValidationFailed
 from qiantang.matching import workdays
 from qiantang.notify import service as notify
+from qiantang.paging import load_in_order
 from qiantang.safetext import BIDI_RE
 from qiantang.search import matches
 from qiantang.versions import describe_version
@@ -353,10 +354,7 @@ def board_columns(
                 ).group_by(Case.state)
             ).all()
         )
-    cards: list[Case] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        cards.extend(session.scalars(select(Case).where(Case.id.in_(chunk))).unique())
+    cards = load_in_order(session, Case, ids)
     # The SQL order of each column (UNION ALL keeps no order across its parts); ids are unique.
     cards.sort(key=lambda c: (-rank.get(str(c.level), 0), c.due_on, c.id))
     return [

@@ -46,6 +46,7 @@ from qiantang.earlywarning.models import (
     SignalFamily,
 )
 from qiantang.earlywarning.panel import Panel, label_of, load_panel, period_of, pq_of
+from qiantang.paging import load_in_order
 from qiantang.registry.models import Institution, InstitutionType
 
 VERSION = "ew-2026.1"
@@ -604,11 +605,7 @@ def list_alerts(
             .offset(offset)
         )
     )
-    by_id: dict[int, Alert] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        by_id.update((a.id, a) for a in session.scalars(select(Alert).where(Alert.id.in_(chunk))).unique())
-    return [by_id[i] for i in ids], total
+    return load_in_order(session, Alert, ids), total
 
 
 def cases_for_alerts(session: Session, alert_ids: list[int]) -> dict[int, int]:

@@ -208,16 +208,24 @@ def _revise(session: Session, old: IndicatorValue, row: dict, *, username: str |
 
 def annual_values(session: Session, code: str) -> list[IndicatorValue]:
     """Every current annual value of an indicator (entered and computed), oldest year first."""
+    return annual_values_of(session, [code])[code]
+
+
+def annual_values_of(session: Session, codes: Iterable[str]) -> dict[str, list[IndicatorValue]]:
+    """``annual_values`` of several indicators in one query: code → its values, oldest year first."""
+    out: dict[str, list[IndicatorValue]] = {code: [] for code in codes}
     stmt = (
         select(IndicatorValue)
         .where(
-            IndicatorValue.indicator_code == code,
+            IndicatorValue.indicator_code.in_(list(out)),
             IndicatorValue.quarter.is_(None),
             IndicatorValue.is_current.is_(True),
         )
-        .order_by(IndicatorValue.year, IndicatorValue.id)
+        .order_by(IndicatorValue.indicator_code, IndicatorValue.year, IndicatorValue.id)
     )
-    return list(session.scalars(stmt).all())
+    for v in session.scalars(stmt):
+        out[v.indicator_code].append(v)
+    return out
 
 
 def best_by_year(values: Iterable[IndicatorValue]) -> dict[int, IndicatorValue]:
@@ -692,18 +700,7 @@ def plan_progress(
     session: Session, *, plan_id: int, as_of_year: int | None = None
 ) -> tuple[Plan, list[TargetProgress]]:
     plan = get_or_404(session, Plan, plan_id)
-    # Every target's values in one query (``annual_values`` of each indicator, in its order), not one each.
-    values: dict[str, list[IndicatorValue]] = {t.indicator_code: [] for t in plan.targets}
-    for v in session.scalars(
-        select(IndicatorValue)
-        .where(
-            IndicatorValue.indicator_code.in_(list(values)),
-            IndicatorValue.quarter.is_(None),
-            IndicatorValue.is_current.is_(True),
-        )
-        .order_by(IndicatorValue.indicator_code, IndicatorValue.year, IndicatorValue.id)
-    ):
-        values[v.indicator_code].append(v)
+    values = annual_values_of(session, (t.indicator_code for t in plan.targets))  # one query, not one each
     return plan, [
         target_progress(session, t, as_of_year=as_of_year, values=values[t.indicator_code])
         for t in plan.targets
