@@ -19,6 +19,7 @@ Promised yields are read from the same normalised text (``extract_yields``): "�
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import re
 import tomllib
@@ -35,7 +36,8 @@ import jieba
 jieba.setLogLevel(logging.WARNING)
 
 SNIPPET_WIDTH = 16  # characters of context on each side of a hit, at most
-CLAUSE_BREAK = re.compile(r"[，。；！？、,.;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s]")
+_BREAKS = r"，。；！？、,;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s"  # clause breaks but the full stop
+CLAUSE_BREAK = re.compile(f"[{_BREAKS}.]")
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Hit:
 
 _WORD = re.compile(r"[0-9a-z.%]", re.I)
 # Where a snippet may be cut: the clause breaks, but not a decimal point ("1.2%").
-_CUT = re.compile(r"[，。；！？、,;!?\n\r\t：:（）()【】\[\]“”\"'…~—\s]|\.(?!\d)")
+_CUT = re.compile(f"[{_BREAKS}]|\\.(?!\\d)")
 
 
 def original_span(raw: str, start: int, end: int) -> tuple[int, int]:
@@ -99,7 +101,7 @@ def clip(text: str, start: int, end: int, width: int = SNIPPET_WIDTH) -> str:
                 a += 1
     b = min(len(text), end + width)
     if b < len(text):
-        breaks = [m.start() for m in _CUT.finditer(text, end) if m.start() <= b]
+        breaks = list(itertools.takewhile(lambda k: k <= b, (m.start() for m in _CUT.finditer(text, end))))
         if breaks and breaks[-1] > end:
             b = breaks[-1]
         else:
