@@ -221,3 +221,10 @@ def test_city_is_reminded_of_a_handoff_clock_running_out(db, xihu_firm):
         )
         == n
     )
+
+
+def test_case_titles_keep_the_index_decimal_in_both_languages(db, xihu_firm):
+    result = route_scores(db, [Row(xihu_firm.id, "red", 84.5)], as_of=FRIDAY)
+    case = db.get(Case, result.opened[0])
+    assert "非法集资风险指数 84.5 分（红色）" in case.title
+    assert case.title_en == f"{xihu_firm.name}: fundraising risk 84.5 (Red)"

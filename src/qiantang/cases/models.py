@@ -171,7 +171,8 @@ class Case(Base):
         if self.alert is None:
             if self.source != CaseSource.EARLY_WARNING and self.enterprise is not None:
                 grade = Level(self.level).en
-                score = f" {self.index_score:.0f}" if self.index_score is not None else ""
+                # one decimal, as the Chinese title and the dashboard (84.5 is not 84)
+                score = f" {self.index_score:.1f}" if self.index_score is not None else ""
                 return f"{self.enterprise.name}: fundraising risk{score} ({grade})"
             return self.title
         name = self.institution.name if self.institution else f"#{self.institution_id}"
