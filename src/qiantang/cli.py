@@ -282,6 +282,14 @@ def export_parquet_command(
         typer.echo(f"  {t.table}: {t.rows:,} rows → {t.path} ({t.seconds:.1f} s)")
 
 
+def _check_source(engine: str, source: str, snapshot: str | None) -> None:
+    from qiantang.batch.sources import check_options
+
+    why = check_options(engine, source, snapshot)
+    if why:
+        _fail(why)
+
+
 def _check_engine(engine: str) -> None:
     from qiantang.batch import ENGINES
 
@@ -361,14 +369,7 @@ def ew_run(
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
     (run after each quarter's filings). Results are always stored in this database."""
     _check_engine(engine)
-    from qiantang.batch.earlywarning import SOURCES
-
-    if source not in SOURCES:
-        _fail(f"--source 须为 {' | '.join(SOURCES)}")
-    if source != "db" and engine != "spark":
-        _fail(f"--source {source} 需要 --engine spark · --source {source} needs --engine spark")
-    if snapshot is not None and source != "parquet":
-        _fail("--snapshot 只用于 --source parquet · --snapshot goes with --source parquet")
+    _check_source(engine, source, snapshot)
     from qiantang.db import session_scope
     from qiantang.earlywarning.service import run
     from qiantang.errors import QiantangError

@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from qiantang.batch.sources import SOURCES  # noqa: F401  (where ew run reads: re-exported)
+
 BUCKET = "_bucket"
 LONG_SCHEMA = "row long, institution_id long, pq long, type_code string, code string, value double"
 BAND_SCHEMA = (
@@ -251,7 +253,6 @@ def _bucket_outputs(pdf: pd.DataFrame, meta: _Meta, config, bands: pd.DataFrame)
 
 
 # ------------------------------------------------------------------------------------------ sources
-SOURCES = ("db", "parquet", "jdbc")
 # The platform tables early warning reads (``qiantang export parquet`` writes them by default).
 TABLES = ("institution_types", "institutions", "institution_status_changes", "filings", "disputes")
 # The raw tables of the panel as Spark frames (dates and times as ISO text, parsed by the panel).
@@ -377,8 +378,7 @@ def read_sources(
     - ``jdbc``: read by Spark from PostgreSQL (``database_url``, by default the session's), over the
       PostgreSQL JDBC driver (:func:`qiantang.batch.snapshot.jdbc_jars`).
     """
-    from qiantang.batch import snapshot as snap
-    from qiantang.errors import QiantangError
+    from qiantang.batch.sources import table_reader
 
     if source == "db":
         from qiantang.earlywarning.panel import read_tables
@@ -386,26 +386,10 @@ def read_sources(
         if session is None:
             raise ValueError("source 'db' needs a session")
         return _from_tables(spark, read_tables(session))
-    if source == "parquet":
-        if snapshot is None:
-            zh = "--source parquet 需要 --snapshot 目录（qiantang export parquet 所写）"
-            en = "--source parquet needs --snapshot DIR (written by qiantang export parquet)"
-            raise QiantangError(f"{zh} · {en}", message_en=en)
-        missing = [t for t in TABLES if not (Path(snapshot) / f"{t}.parquet").exists()]
-        if missing:
-            names = ", ".join(missing)
-            zh = f"快照 {snapshot} 缺少表：{names}（qiantang export parquet 会导出）"
-            en = f"the snapshot {snapshot} lacks the tables {names} (qiantang export parquet writes them)"
-            raise QiantangError(f"{zh} · {en}", message_en=en)
-        return _raw_frames(lambda name: snap.read_snapshot(spark, snapshot, name))
-    if source == "jdbc":
-        if database_url is None:
-            if session is None:
-                raise ValueError("source 'jdbc' needs a session or a database URL")
-            database_url = session.get_bind().engine.url.render_as_string(hide_password=False)
-        url, user, password = snap.jdbc_url(database_url)
-        return _raw_frames(lambda name: snap.read_jdbc(spark, url, name, user=user, password=password))
-    raise ValueError(f"unknown source {source!r}")
+    read = table_reader(
+        spark, source=source, tables=TABLES, session=session, snapshot=snapshot, database_url=database_url
+    )
+    return _raw_frames(read)
 
 
 # ------------------------------------------------------------------------------- the panel, on Spark
