@@ -15,12 +15,14 @@ to the local path.
   reasons, to N rows of credit features — rows of the tiny city's feature table drawn with
   replacement and written once to Parquet (feature building from raw tables is not timed). Local:
   pandas → ``scored_outputs``. Spark: ``mapInPandas`` with the same function; results to Parquet.
-- **earlywarning**: indicators, peer bands, every rule, the rating and the challenger
-  (``earlywarning.service.compute_panel`` against ``batch.earlywarning.compute_panel``) over the
-  quarterly panel of the licensed institutions of a registry of N firms: the tiny city's panel (564
-  institutions, 15 % of a city's registry) tiled with new ids to the city's proportion, N/1M ÷ 0.15
-  copies (≈3,950 institutions and ≈140,000 panel rows at 1M firms). Reading the panel is not timed;
-  writing the results is not part of either path here.
+- **earlywarning**: from the inputs to what ``ew run`` stores (writing it is not part of either
+  path here): the quarterly panel, indicators, peer bands, every rule, the rating and the challenger,
+  over the licensed institutions of a registry of N firms — the tiny city's registry, status history,
+  filings and disputes (15 % of a city's institutions) tiled with new ids to the city's proportion,
+  N/1M ÷ 0.15 copies. Local: read from a SQLite database of those tables as ``ew run`` reads (
+  ``earlywarning.panel.load_panel``), then ``earlywarning.service.compute_panel``. Spark: the tables
+  read by Spark from their Parquet snapshot, the panel shaped on the executors
+  (``batch.earlywarning.compute(source="parquet")``).
 
     PYTHONPATH=src python benchmarks/scale_out.py --sizes 1000000 --data /tmp/province
 
@@ -118,76 +120,96 @@ def ensure_features(data: Path, n: int, model_path: Path) -> Path:
 # Jobs (run in a child process)
 
 
-def tile_panel(panel, copies: int):
-    """``copies`` copies of a panel, each with its institution ids offset (sorted as a panel is)."""
-    import pandas as pd
-
-    from qiantang.earlywarning.panel import Panel
-
-    step = 10 ** len(str(int(panel.institutions.index.max())))
-    rows, fields, insts, events = [], [], [], []
-    for c in range(copies):
-        off = c * step
-        rows.append(panel.rows.assign(institution_id=panel.rows["institution_id"] + off))
-        fields.append(panel.fields)
-        inst = panel.institutions.copy()
-        inst.index = inst.index + off
-        insts.append(inst)
-        events.append(panel.events.assign(institution_id=panel.events["institution_id"] + off))
-    all_rows = pd.concat(rows, ignore_index=True)
-    all_fields = pd.concat(fields, ignore_index=True)
-    all_fields.index = all_rows.index
-    return Panel(
-        pd.concat(insts),
-        pd.concat(events, ignore_index=True),
-        all_rows,
-        all_fields,
-        panel.first_pq,
-        panel.last_pq,
-        panel.templates,
-    )
+EW_TABLES = ("institution_types", "institutions", "institution_status_changes", "filings", "disputes")
+# The columns holding an institution's id, offset by the same step in every copy.
+EW_INSTITUTION_COLUMNS = {
+    "institutions": "id",
+    "institution_status_changes": "institution_id",
+    "filings": "institution_id",
+    "disputes": "institution_id",
+}
 
 
-def ensure_ew_panel(data: Path, n: int) -> Path:
-    """The tiny city's early-warning panel tiled to a registry of ``n`` firms (pickled once)."""
-    path = data / f"ew_panel_{n}.pkl"
-    if path.exists():
-        return path
+def ensure_ew_inputs(data: Path, n: int) -> Path:
+    """Early warning's five tables of the tiny city tiled to a registry of ``n`` firms (built once):
+    a SQLite database, which the local path reads as ``ew run`` does, and its Parquet snapshot
+    (``batch.snapshot.export_parquet``), which Spark reads itself. Each copy offsets the institutions'
+    ids (and every table's own ids) by a fixed step; ``institution_types`` is copied once."""
+    import sqlite3
+
+    out = data / f"ew_{n}"
+    db, snap = out / "ew.db", out / "snapshot"
+    if (snap / "disputes.parquet").exists():
+        return out
     if not (data / "tiny.db").exists():
         ensure_model(data)
-    from sqlalchemy.orm import Session
+    out.mkdir(parents=True, exist_ok=True)
+    db.unlink(missing_ok=True)
+    copies = max(1, round(n / 1_000_000 / 0.15))
+    con = sqlite3.connect(db)
+    con.execute("ATTACH DATABASE ? AS tiny", (str(data / "tiny.db"),))
 
+    def step(sql: str) -> int:
+        return 10 ** len(str(int(con.execute(sql).fetchone()[0] or 0)))
+
+    inst_step = step("SELECT max(id) FROM tiny.institutions")
+    for table in EW_TABLES:
+        columns = [r[1] for r in con.execute(f"PRAGMA tiny.table_info({table})")]
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM tiny.{table} WHERE 0")
+        if table == "institution_types":
+            con.execute(f"INSERT INTO {table} SELECT * FROM tiny.{table}")
+            continue
+        own_step = step(f"SELECT max(id) FROM tiny.{table}")
+        for c in range(copies):
+            exprs = []
+            for col in columns:
+                if col == EW_INSTITUTION_COLUMNS[table]:
+                    exprs.append(f"{col} + {c * inst_step}")
+                elif col == "id":
+                    exprs.append(f"id + {c * own_step}")
+                else:
+                    exprs.append(col)
+            con.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} FROM tiny.{table}"
+            )
+    con.execute("CREATE INDEX ix_institutions_id ON institutions (id)")
+    con.commit()
+    con.close()
+    from qiantang.batch.snapshot import export_parquet
     from qiantang.db import make_engine
-    from qiantang.earlywarning.panel import load_panel
+
+    export_parquet(make_engine(f"sqlite:///{db}"), snap, tables=EW_TABLES)
+    print(
+        f"  early-warning inputs: {copies} copies of the tiny city's registry and filings → {out}", flush=True
+    )
+    return out
+
+
+def earlywarning_run(inputs: Path, spark) -> dict:
+    """Early warning from its inputs to what ``ew run`` stores (not written here): locally, the panel
+    read from the SQLite database and every stage in this process; on Spark, the tables read from
+    the Parquet snapshot by Spark and the panel shaped on the executors (``batch.earlywarning.compute``)."""
     from qiantang.earlywarning.service import Config
 
-    engine = make_engine(f"sqlite:///{data / 'tiny.db'}")
-    with Session(engine) as session:
-        panel = load_panel(session, templates=Config.load().rules.templates)
-    copies = max(1, round(n / 1_000_000 / 0.15))
-    tiled = tile_panel(panel, copies)
-    path.write_bytes(pickle.dumps(tiled))
-    print(
-        f"  early-warning panel: {copies} copies, {len(tiled.institutions):,} institutions, "
-        f"{len(tiled.rows):,} rows → {path}",
-        flush=True,
-    )
-    return path
-
-
-def earlywarning_run(panel_path: Path, spark) -> dict:
-    panel = pickle.loads(panel_path.read_bytes())
+    config = Config.load()
     if spark is None:
+        from sqlalchemy.orm import Session
+
+        from qiantang.db import make_engine
+        from qiantang.earlywarning.panel import load_panel
         from qiantang.earlywarning.service import compute_panel
 
-        comp = compute_panel(panel)
+        with Session(make_engine(f"sqlite:///{inputs / 'ew.db'}")) as session:
+            panel = load_panel(session, templates=config.rules.templates)
+        comp = compute_panel(panel, config=config)
     else:
-        from qiantang.batch.earlywarning import compute_panel
+        from qiantang.batch.earlywarning import compute
 
-        comp = compute_panel(spark, panel)
+        comp = compute(spark, config=config, source="parquet", snapshot=inputs / "snapshot")
     return {
-        "institutions": len(panel.institutions),
-        "rows": len(panel.rows),
+        "institutions": len(comp.panel.institutions),
+        "rows": len(comp.panel.rows),
+        "indicators": len(comp.long),
         "signals": len(comp.signals),
         "ratings": len(comp.ratings.rows),
     }
@@ -338,7 +360,7 @@ def child(args) -> None:
     if args.job == "network":
         extra = network_spark(args.province, out, spark) if spark else network_local(args.province, out)
     elif args.job == "earlywarning":
-        extra = earlywarning_run(args.panel, spark)
+        extra = earlywarning_run(args.ew, spark)
     else:
         if spark:
             extra = scoring_spark(args.features, args.model, out, spark)
@@ -414,7 +436,7 @@ def main() -> None:
     parser.add_argument("--province", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--features", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--panel", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ew", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
     if args.child:
@@ -433,7 +455,7 @@ def main() -> None:
     for n in args.sizes:
         province = ensure_province(args.data, n) if "network" in args.jobs else None
         features = ensure_features(args.data, n, model) if model else None
-        panel = ensure_ew_panel(args.data, n) if "earlywarning" in args.jobs else None
+        ew = ensure_ew_inputs(args.data, n) if "earlywarning" in args.jobs else None
         for job in args.jobs:
             result = {}
             for engine in args.engines:
@@ -450,8 +472,8 @@ def main() -> None:
                     argv += ["--province", str(province)]
                 if features:
                     argv += ["--features", str(features), "--model", str(model)]
-                if panel:
-                    argv += ["--panel", str(panel)]
+                if ew:
+                    argv += ["--ew", str(ew)]
                 result[engine] = run_child(argv)
                 print(f"  {n:>11,} {job:<12} {engine:<6} {json.dumps(result[engine])}", flush=True)
             rows.append((n, job, result))
