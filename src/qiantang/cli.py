@@ -157,8 +157,8 @@ def demo_export(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same province")] = 2016,
     chunk: Annotated[int, typer.Option(help="Enterprises generated per chunk (bounds memory)")] = 250_000,
 ) -> None:
-    """Write a synthetic province (enterprises, loans, guarantees) straight to Parquet, in chunks,
-    for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
+    """Write a synthetic province (enterprises, statements, loans, guarantees) straight to Parquet, in
+    chunks, for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
     if scale != "province":
         _fail("demo export 只支持 --scale province（城市规模用 demo load 后 export parquet）")
     if enterprises < 2_000 or chunk < 2_000:
