@@ -15,6 +15,12 @@ to the local path.
   reasons, to N rows of credit features — rows of the tiny city's feature table drawn with
   replacement and written once to Parquet (feature building from raw tables is not timed). Local:
   pandas → ``scored_outputs``. Spark: ``mapInPandas`` with the same function; results to Parquet.
+- **scoring-raw** (Spark only): the same scorecard over the province's own firms, Spark building
+  the features from the generator's Parquet (enterprises, statements, loans, guarantees) as
+  ``credit score --engine spark --source parquet`` does — ``batch.credit.raw_frame`` (``read_raw``'s
+  aggregates in Spark SQL), then ``compute_features`` and the scoring per partition
+  (``batch.credit.score_segment``); scores to Parquet. The local path reads these tables from the
+  database (``read_raw``), not from Parquet, so it has no counterpart here.
 - **earlywarning**: from the inputs to what ``ew run`` stores (writing it is not part of either
   path here): the quarterly panel, indicators, peer bands, every rule, the rating and the challenger,
   over the licensed institutions of a registry of N firms — the tiny city's registry, status history,
@@ -55,10 +61,10 @@ MASTER = "local[2]"
 
 
 def ensure_province(data: Path, n: int) -> Path:
-    from qiantang.demo.province import export_province
+    from qiantang.demo.province import TABLES, export_province
 
     out = data / f"province_{n}"
-    if not (out / "guarantees.parquet").exists():
+    if not all((out / f"{t}.parquet").exists() for t in TABLES):
         started = time.perf_counter()
         export_province(out, enterprises=n)
         print(f"  generated {n:,} firms in {time.perf_counter() - started:.1f} s → {out}", flush=True)
@@ -347,6 +353,21 @@ def scoring_spark(features: Path, model_path: Path, out: Path, spark) -> dict:
     return {"rows": written.count(), "mean_score": round(float(written.agg(F.avg("score")).first()[0]), 6)}
 
 
+def scoring_raw_spark(province: Path, model_path: Path, out: Path, spark) -> dict:
+    from pyspark.sql import functions as F
+
+    from qiantang.batch import credit as spark_credit
+    from qiantang.batch.snapshot import read_snapshot
+
+    bundle = pickle.loads(model_path.read_bytes())
+    raw = spark_credit.raw_frame(lambda name: read_snapshot(spark, province, name), AS_OF)
+    scored = spark_credit.score_segment(raw, bundle["model"], as_of=AS_OF, top=bundle["top"], profile=None)
+    scored.drop(spark_credit.COUNTS).write.mode("overwrite").parquet(str(out / "scores.parquet"))
+    written = spark.read.parquet(str(out / "scores.parquet"))
+    stats = written.agg(F.count(F.lit(1)), F.avg("score"), F.sum(F.col("borrower").cast("long"))).first()
+    return {"rows": stats[0], "mean_score": round(float(stats[1]), 6), "borrowers": int(stats[2])}
+
+
 def child(args) -> None:
     out = Path(tempfile.mkdtemp(prefix="scale_out_", dir=args.data))
     started = time.perf_counter()
@@ -361,6 +382,10 @@ def child(args) -> None:
         extra = network_spark(args.province, out, spark) if spark else network_local(args.province, out)
     elif args.job == "earlywarning":
         extra = earlywarning_run(args.ew, spark)
+    elif args.job == "scoring-raw":
+        if not spark:
+            raise SystemExit("scoring-raw runs on Spark only")
+        extra = scoring_raw_spark(args.province, args.model, out, spark)
     else:
         if spark:
             extra = scoring_spark(args.features, args.model, out, spark)
@@ -426,7 +451,7 @@ def main() -> None:
         "--jobs",
         nargs="+",
         default=["scoring", "network", "earlywarning"],
-        choices=["scoring", "network", "earlywarning"],
+        choices=["scoring", "scoring-raw", "network", "earlywarning"],
     )
     parser.add_argument("--partitions", type=int, default=8, help="Spark shuffle partitions")
     parser.add_argument(
@@ -450,15 +475,17 @@ def main() -> None:
         f"(shared with other work while measured); Spark {MASTER}, {args.partitions} shuffle partitions",
         flush=True,
     )
-    model = ensure_model(args.data) if "scoring" in args.jobs else None
+    model = ensure_model(args.data) if {"scoring", "scoring-raw"} & set(args.jobs) else None
     rows = []
     for n in args.sizes:
-        province = ensure_province(args.data, n) if "network" in args.jobs else None
-        features = ensure_features(args.data, n, model) if model else None
+        province = ensure_province(args.data, n) if {"network", "scoring-raw"} & set(args.jobs) else None
+        features = ensure_features(args.data, n, model) if "scoring" in args.jobs else None
         ew = ensure_ew_inputs(args.data, n) if "earlywarning" in args.jobs else None
         for job in args.jobs:
             result = {}
             for engine in args.engines:
+                if job == "scoring-raw" and engine != "spark":
+                    continue  # no local counterpart (the local path reads the database)
                 argv = [
                     "--child",
                     job,
@@ -471,7 +498,9 @@ def main() -> None:
                 if province:
                     argv += ["--province", str(province)]
                 if features:
-                    argv += ["--features", str(features), "--model", str(model)]
+                    argv += ["--features", str(features)]
+                if model:
+                    argv += ["--model", str(model)]
                 if ew:
                     argv += ["--ew", str(ew)]
                 result[engine] = run_child(argv)

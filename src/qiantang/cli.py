@@ -157,8 +157,8 @@ def demo_export(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same province")] = 2016,
     chunk: Annotated[int, typer.Option(help="Enterprises generated per chunk (bounds memory)")] = 250_000,
 ) -> None:
-    """Write a synthetic province (enterprises, loans, guarantees) straight to Parquet, in chunks,
-    for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
+    """Write a synthetic province (enterprises, statements, loans, guarantees) straight to Parquet, in
+    chunks, for the scale-out benchmarks (docs/scale-out.md). 合成数据，非真实数据。"""
     if scale != "province":
         _fail("demo export 只支持 --scale province（城市规模用 demo load 后 export parquet）")
     if enterprises < 2_000 or chunk < 2_000:
@@ -1014,9 +1014,29 @@ def credit_score(
     as_of: Annotated[
         str | None, typer.Option(help="As-of date YYYY-MM-DD (default: the loans' date)")
     ] = None,
-    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: the scoring on Spark, and with --source parquet|jdbc "
+            "the features too; the same stored scores (docs/scale-out.md)"
+        ),
+    ] = "local",
     master: Annotated[
         str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
+    ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Where the enterprises, statements, loans and guarantees are read (--engine spark): db "
+            "(this database, features built here and handed to Spark) | parquet (a snapshot, "
+            "--snapshot) | jdbc (PostgreSQL, read by Spark; the PostgreSQL JDBC driver from "
+            "QIANTANG_SPARK_JARS or /usr/share/java/postgresql.jar). With parquet or jdbc Spark builds "
+            "the features on its executors and the default as-of date is the source's loans' date"
+        ),
+    ] = "db",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
     ] = None,
 ) -> None:
     """Batch-score every enterprise with its segment's champion and store scores, grades and reasons."""
@@ -1027,6 +1047,7 @@ def credit_score(
     from qiantang.errors import QiantangError
 
     _check_engine(engine)
+    _check_source(engine, source, snapshot)
     try:
         with session_scope() as session:
             stats = batch_score(
@@ -1035,6 +1056,8 @@ def credit_score(
                 say=lambda m: console.print(f"[dim]… {m}[/dim]"),
                 engine=engine,
                 master=master,
+                source=source,
+                snapshot=snapshot,
             )
     except QiantangError as exc:
         _fail(exc.message)

@@ -45,11 +45,17 @@ def test_province_generator_writes_city_shaped_chunks(tmp_path):
     g = pq.read_table(
         tmp_path / "guarantees.parquet", columns=["id", "guarantor_enterprise_id", "borrower_id", "loan_id"]
     ).to_pandas()
+    fin = pq.read_table(tmp_path / "enterprise_financials.parquet", columns=["id", "enterprise_id", "year"])
+    fin = fin.to_pandas()
     # Ids are unique across chunks and every reference points at a row of the province.
     np.testing.assert_array_equal(ent["id"], np.arange(1, 12_001))
     assert loans["id"].is_unique and g["id"].is_unique
     assert loans["borrower_id"].isin(ent["id"]).all() and g["loan_id"].isin(loans["id"]).all()
     assert g["guarantor_enterprise_id"].dropna().isin(ent["id"]).all()
+    # Statements: one per firm and year, of firms of the province, most firms with some.
+    assert fin["id"].is_unique and fin["enterprise_id"].isin(ent["id"]).all()
+    assert not fin.duplicated(["enterprise_id", "year"]).any()
+    assert fin["enterprise_id"].nunique() > 0.9 * len(ent) and stats.rows["enterprise_financials"] == len(fin)
     # The city's proportions: about 3 loans and 2 guarantees a firm, mostly micro firms.
     assert 2.5 < len(loans) / len(ent) < 3.5 and 1.5 < len(g) / len(ent) < 2.5
     assert (ent["size_class"] == "micro").mean() > 0.5

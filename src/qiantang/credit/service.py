@@ -5,6 +5,8 @@
   (credit/features.py), score, PD, master-scale grade and reasons, stored with the model version and
   the as-of date through ``qiantang.db.bulk_insert``; re-running replaces that run. The same run
   writes a ``CreditMonitoring`` row (PSI of score and features, peers' ratio quartiles by industry).
+  On Spark with ``source`` parquet or jdbc, the features are built and scored on the executors
+  (:mod:`qiantang.batch.credit`) and the same rows stored.
 * ``monitor`` — the stability check on its own (CLI ``qiantang credit monitor``).
 * ``score_record`` — one record through the same features and model (API).
 """
@@ -82,90 +84,161 @@ def batch_score(
     monitor_after: bool = True,
     engine: str = "local",
     master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
+    database_url: str | None = None,
 ) -> BatchStats:
     """Score every enterprise with its segment's champion and store the results (see module doc).
 
-    ``engine="spark"`` scores on Spark (:mod:`qiantang.batch.scoring`, ``master`` as for
-    :func:`qiantang.batch.spark.get_spark`); the stored rows are the same as the local path's."""
+    ``engine="spark"`` scores on Spark (``master`` as for :func:`qiantang.batch.spark.get_spark`); the
+    stored rows are the same as the local path's. ``source`` says where the inputs are read:
+
+    - ``db``: the features are built here from this session (``read_raw``) and only the scoring runs
+      on Spark (:mod:`qiantang.batch.scoring`);
+    - ``parquet`` (the ``qiantang export parquet`` snapshot in ``snapshot``) or ``jdbc`` (PostgreSQL,
+      ``database_url`` by default the session's): Spark reads the tables, builds the raw data and the
+      features on the executors and scores them there (:mod:`qiantang.batch.credit`); only the scores,
+      PDs, grades and reasons come back to be stored. The default as-of date is then the source's
+      loans' date.
+    """
     say = say or (lambda _m: None)
     if engine not in ("local", "spark"):
         raise ValueError(f"unknown engine {engine!r}")
+    if source != "db" and engine != "spark":
+        raise ValueError("source parquet or jdbc needs engine spark")
     spark = None
     if engine == "spark":
         from qiantang.batch.spark import get_spark
 
         spark = get_spark(master)
     started = time.perf_counter()
-    as_of = as_of or default_as_of(session)
     champions = [c for c in registry.champions(session) if c.spec.get("input") == registry.INPUT_ENTERPRISE]
     if not champions:
         raise NotFound(
             "没有可用于企业评分的冠军模型；请先训练并设定冠军", message_en="No enterprise champion model"
         )
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    say("读取企业数据")
-    conn = session.connection()
-    raw = feats.read_raw(conn, as_of=as_of)
-    X = feats.compute_features(raw.frame, as_of)
-    timings["read_and_features"] = time.perf_counter() - t
-    ids = raw.frame["enterprise_id"].to_numpy(dtype=np.int64)
-    size = raw.frame["size_class"].astype(object)
-    borrowing = feats.in_population(raw.frame)
     # Size-class segments first, then "all" for the rest.
     champions.sort(key=lambda c: (c.segment == "all", c.segment))
-    taken = np.zeros(len(ids), dtype=bool)
+    timings: dict[str, float] = {}
     top = pol.reasons_top()
+    conn = session.connection()
+    if source != "db":
+        from qiantang.batch import credit as spark_credit
+        from qiantang.batch.sources import table_reader
+
+        read = table_reader(
+            spark,
+            source=source,
+            tables=spark_credit.TABLES,
+            session=session,
+            snapshot=snapshot,
+            database_url=database_url,
+        )
+        as_of = as_of or spark_credit.latest_loan_date(read) or date.today()
+        say(f"Spark 读取企业数据（{source}）")
+        raw_sdf = spark_credit.raw_frame(read, as_of).persist()
+        segments = dict(spark_credit.segment_frames(raw_sdf, [c.segment for c in champions], SIZE_SEGMENTS))
+    else:
+        as_of = as_of or default_as_of(session)
+        t = time.perf_counter()
+        say("读取企业数据")
+        raw = feats.read_raw(conn, as_of=as_of)
+        X = feats.compute_features(raw.frame, as_of)
+        timings["read_and_features"] = time.perf_counter() - t
+        ids = raw.frame["enterprise_id"].to_numpy(dtype=np.int64)
+        size = raw.frame["size_class"].astype(object)
+        borrowing = feats.in_population(raw.frame)
+        taken = np.zeros(len(ids), dtype=bool)
     stats = BatchStats(as_of, 0, 0.0, timings=timings)
     stamp = utcnow()
     sqlite = conn.dialect.name == "sqlite"
     table = CreditScore.__table__
-    for row in champions:
-        rows = _segment_rows(row.segment, size, taken)
-        if not len(rows):
-            continue
-        taken[rows] = True
-        model = registry.load(row)
-        Xs = X if len(rows) == len(X) else X.iloc[rows].reset_index(drop=True)
-        t = time.perf_counter()
-        say(f"评分：{registry.model_label(row)}（{len(rows):,} 户）")
-        if spark is not None:
-            from qiantang.batch.scoring import score_frame
-
-            score, pd_, grade, reasons = score_frame(spark, model, Xs, top=top)
-        else:
-            score, pd_, grade, reasons = scored_outputs(model, Xs, top=top)
-        timings[f"score_{row.id}"] = time.perf_counter() - t
-        t = time.perf_counter()
-        say("写入评分结果")
-        session.execute(delete(CreditScore).where(CreditScore.model_id == row.id, CreditScore.as_of == as_of))
-        n = len(rows)
-        bulk_insert(
-            conn,
-            table,
-            {
-                "enterprise_id": ids[rows],
-                "model_id": np.full(n, row.id, dtype=np.int64),
-                "as_of": [as_of.isoformat()] * n if sqlite else [as_of] * n,
-                "score": np.round(score, 2),
-                "pd": pd_,
-                "grade": grade,
-                "reasons": reasons,
-                "created_at": [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * n if sqlite else [stamp] * n,
-            },
-            chunk_rows=100_000,
-        )
-        scored = pd.DataFrame({"district": raw.frame["district_code"].to_numpy()[rows], "grade": grade})
-        counts = scored.groupby(["district", "grade"]).size()
-        store_grade_counts(session, row=row, as_of=as_of, counts=[(d, g, n) for (d, g), n in counts.items()])
-        timings[f"store_{row.id}"] = time.perf_counter() - t
-        stats.by_model[registry.model_label(row)] = n
-        stats.rows += n
-        if monitor_after:
+    try:
+        for row in champions:
+            model = registry.load(row)
             t = time.perf_counter()
-            mon = _monitor_row(session, row, Xs, score, grade, as_of=as_of, population=borrowing[rows])
-            stats.monitoring.append(mon.id)
-            timings[f"monitor_{row.id}"] = time.perf_counter() - t
+            if source != "db":
+                say(f"评分：{registry.model_label(row)}（Spark）")
+                part = spark_credit.collect(
+                    spark_credit.score_segment(
+                        segments[row.segment],
+                        model,
+                        as_of=as_of,
+                        top=top,
+                        profile=row.spec.get("population") if monitor_after else None,
+                    ),
+                    monitor=monitor_after,
+                )
+                if not len(part.ids):
+                    continue
+                seg_ids, score, pd_, grade, reasons = part.ids, part.score, part.pd, part.grade, part.reasons
+                grade_counts = part.grade_counts
+            else:
+                rows = _segment_rows(row.segment, size, taken)
+                if not len(rows):
+                    continue
+                taken[rows] = True
+                Xs = X if len(rows) == len(X) else X.iloc[rows].reset_index(drop=True)
+                say(f"评分：{registry.model_label(row)}（{len(rows):,} 户）")
+                if spark is not None:
+                    from qiantang.batch.scoring import score_frame
+
+                    score, pd_, grade, reasons = score_frame(spark, model, Xs, top=top)
+                else:
+                    score, pd_, grade, reasons = scored_outputs(model, Xs, top=top)
+                seg_ids = ids[rows]
+                district = raw.frame["district_code"].to_numpy()[rows]
+                counted = pd.DataFrame({"district": district, "grade": grade}).groupby(["district", "grade"])
+                grade_counts = [(d, g, n) for (d, g), n in counted.size().items()]
+            timings[f"score_{row.id}"] = time.perf_counter() - t
+            t = time.perf_counter()
+            say("写入评分结果")
+            session.execute(
+                delete(CreditScore).where(CreditScore.model_id == row.id, CreditScore.as_of == as_of)
+            )
+            n = len(seg_ids)
+            bulk_insert(
+                conn,
+                table,
+                {
+                    "enterprise_id": seg_ids,
+                    "model_id": np.full(n, row.id, dtype=np.int64),
+                    "as_of": [as_of.isoformat()] * n if sqlite else [as_of] * n,
+                    "score": np.round(score, 2),
+                    "pd": pd_,
+                    "grade": grade,
+                    "reasons": reasons,
+                    "created_at": [stamp.strftime("%Y-%m-%d %H:%M:%S.%f")] * n if sqlite else [stamp] * n,
+                },
+                chunk_rows=100_000,
+            )
+            store_grade_counts(session, row=row, as_of=as_of, counts=grade_counts)
+            timings[f"store_{row.id}"] = time.perf_counter() - t
+            stats.by_model[registry.model_label(row)] = n
+            stats.rows += n
+            if monitor_after:
+                t = time.perf_counter()
+                if source != "db":
+                    mon = _monitor_row(
+                        session,
+                        row,
+                        None,
+                        score,
+                        grade,
+                        as_of=as_of,
+                        population=part.borrower,
+                        counts=part.feature_counts,
+                        peers=part.peers,
+                    )
+                else:
+                    mon = _monitor_row(
+                        session, row, Xs, score, grade, as_of=as_of, population=borrowing[rows]
+                    )
+                stats.monitoring.append(mon.id)
+                timings[f"monitor_{row.id}"] = time.perf_counter() - t
+    finally:
+        if source != "db":
+            raw_sdf.unpersist()
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -194,20 +267,26 @@ def peer_quartiles(X: pd.DataFrame) -> dict[str, dict[str, list[float | None]]]:
 def _monitor_row(
     session: Session,
     row: CreditModel,
-    X: pd.DataFrame,
+    X: pd.DataFrame | None,
     score: np.ndarray,
     grade: np.ndarray,
     *,
     as_of: date,
     population: np.ndarray | None = None,
+    counts: dict[str, np.ndarray] | None = None,
+    peers: dict | None = None,
 ) -> CreditMonitoring:
-    scored = len(X)
+    """The monitoring row of a scoring run: from the features ``X`` of every scored firm, or (a batch
+    run that kept its features on Spark) from the population's feature ``counts`` per development bin
+    (:func:`qiantang.credit.validation.feature_counts`) and the ``peers``' quartiles."""
+    scored = len(score)
     # Peers are every scored firm of the industry, borrowers or not.
-    peers = peer_quartiles(X) if row.spec.get("input") == registry.INPUT_ENTERPRISE else None
+    if X is not None and row.spec.get("input") == registry.INPUT_ENTERPRISE:
+        peers = peer_quartiles(X)
     if population is not None:
-        X = X[population].reset_index(drop=True)
+        X = X[population].reset_index(drop=True) if X is not None else None
         score, grade = score[population], grade[population]
-    result = stability(row.spec["population"], X, score)
+    result = stability(row.spec["population"], X, score, counts=counts)
     grades, counts = np.unique(grade.astype(str), return_counts=True)
     details = {
         "score": {
@@ -229,7 +308,7 @@ def _monitor_row(
     mon = CreditMonitoring(
         model_id=row.id,
         as_of=as_of,
-        population_rows=len(X),
+        population_rows=len(score),
         psi_score=round(result["psi_score"], 6),
         psi_features={k: round(v["psi"], 6) for k, v in result["features"].items()},
         status=result["status"],

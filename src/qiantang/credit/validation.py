@@ -162,19 +162,39 @@ def population_profile(model, X: pd.DataFrame, score: np.ndarray, *, bands: int 
     }
 
 
-def stability(profile: dict[str, Any], X: pd.DataFrame, score: np.ndarray) -> dict[str, Any]:
-    """PSI of the score and of each feature between the development profile and a current population."""
-    warn, alert = pol.psi_thresholds()
-    current = _shares_numeric(np.asarray(score, dtype=np.float64), profile["score_edges"])
-    psi_score = metrics.psi(profile["score_counts"], current)
-    features = {}
+def feature_counts(profile: dict[str, Any], X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each profiled feature's counts per development bin over ``X`` (counts add up across parts of a
+    population: a batch job sums those of its partitions)."""
+    out = {}
     for name, spec in profile["features"].items():
         if name not in X.columns:
             continue
         if spec["kind"] == "numeric":
-            now = _shares_numeric(np.asarray(X[name], dtype=np.float64), spec["edges"])
+            out[name] = _shares_numeric(np.asarray(X[name], dtype=np.float64), spec["edges"])
         else:
-            now = _shares_categorical(X[name], spec["groups"])
+            out[name] = _shares_categorical(X[name], spec["groups"])
+    return out
+
+
+def stability(
+    profile: dict[str, Any],
+    X: pd.DataFrame | None,
+    score: np.ndarray,
+    *,
+    counts: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """PSI of the score and of each feature between the development profile and a current population
+    (its features ``X``, or their bin ``counts`` as :func:`feature_counts` gives them)."""
+    warn, alert = pol.psi_thresholds()
+    current = _shares_numeric(np.asarray(score, dtype=np.float64), profile["score_edges"])
+    psi_score = metrics.psi(profile["score_counts"], current)
+    if counts is None:
+        counts = feature_counts(profile, X)
+    features = {}
+    for name, spec in profile["features"].items():
+        if name not in counts:
+            continue
+        now = np.asarray(counts[name], dtype=np.float64)
         value = metrics.psi(spec["counts"], now)
         features[name] = {
             "psi": value,
@@ -192,8 +212,16 @@ def stability(profile: dict[str, Any], X: pd.DataFrame, score: np.ndarray) -> di
         "status": metrics.psi_status(worst, warn=warn, alert=alert),
         "warn": warn,
         "alert": alert,
-        "rows": len(X),
+        "rows": len(score),
     }
 
 
-__all__ = ["calibration", "discrimination", "full_report", "ks_table", "population_profile", "stability"]
+__all__ = [
+    "calibration",
+    "discrimination",
+    "feature_counts",
+    "full_report",
+    "ks_table",
+    "population_profile",
+    "stability",
+]
