@@ -190,14 +190,27 @@ def structure(spark, net):
     """:func:`qiantang.network.service.structure` computed on Spark for a loaded network: the same
     :class:`~qiantang.network.service.Structure` (group numbers as scipy's; loop labels may differ,
     their sizes and everything derived from them do not)."""
+    e = net.edges
+    frame = pd.DataFrame({"src": e.src.astype(np.int64), "dst": e.dst.astype(np.int64)})
+    return structure_of(net, spark.createDataFrame(frame, schema="src long, dst long"))
+
+
+def structure_of(net, edges, *, by_enterprise: bool = False):
+    """The :class:`~qiantang.network.service.Structure` of ``net`` from a Spark edge frame (src, dst)
+    of its guarantees: node numbers (0…n−1) or, with ``by_enterprise``, enterprise ids — as Spark
+    read them from a snapshot or over JDBC (:func:`qiantang.batch.network.read_network`). Enterprise
+    ids map to nodes in the same order (the nodes are the sorted ids), so a group's smallest id is
+    its smallest node and the numbering is the same."""
     from qiantang.network.service import Structure
 
-    e, n = net.edges, net.n
-    frame = pd.DataFrame({"src": e.src.astype(np.int64), "dst": e.dst.astype(np.int64)})
-    edges = spark.createDataFrame(frame, schema="src long, dst long")
+    n = net.n
     nodes, pairs = structure_frames(edges)
     got = nodes.toPandas()
     pair_frame = pairs.toPandas()
+    if by_enterprise:
+        for frame, columns in ((got, ("node", "root")), (pair_frame, ("a", "b"))):
+            for column in columns:
+                frame[column] = net.node_of(frame[column].to_numpy(np.int64))
     # Every node on no edge (a firm whose only guarantee is of itself) is a group and a loop alone.
     root = np.arange(n, dtype=np.int64)
     loop_size = np.ones(n, dtype=np.int64)

@@ -484,7 +484,9 @@ def loans_known(session: Session, *, as_of: date, borrower_ids=None) -> pd.DataF
                 Loan.lender_id,
                 cast(Loan.balance, Float).label("balance"),
                 Loan.classification,
-            ).where(Loan.balance > 0, *loan_filter),
+            )
+            .where(Loan.balance > 0, *loan_filter)
+            .order_by(Loan.id),  # by id, as the history branch below
         )
         frame["classification"] = _class_values(frame["classification"])
         return frame

@@ -115,7 +115,10 @@ def _money(column):
 def load_network(session: Session, *, as_of: date | None = None, params: Params = Params()) -> Network:
     """Every enterprise-to-enterprise guarantee in force on ``as_of`` (default: the loans' as-of date),
     with only what was known on that date: loan classes and balances reported by then and financial
-    statements filed by then (``enterprises.service.loans_known`` / ``statement_known``)."""
+    statements filed by then (``enterprises.service.loans_known`` / ``statement_known``).
+
+    :func:`qiantang.batch.network.read_network` does the same selects in Spark (``--source parquet``
+    or ``jdbc``) and hands the frames to :func:`build_network`, as this does."""
     if as_of is None:
         as_of = session.scalar(select(func.max(Loan.as_of))) or date.today()
     in_force = (Guarantee.start_date <= as_of) & (
@@ -131,26 +134,20 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
             _money(Guarantee.amount).label("amount"),
             Guarantee.kind,
             Guarantee.agreement_no,
-        ).where(in_force),
-    )
-    enterprise_edges = raw[raw["g"].notna()]
-    ids = np.unique(
-        np.concatenate([enterprise_edges["g"].to_numpy(np.int64), enterprise_edges["b"].to_numpy(np.int64)])
-    )
-    firms = (
-        read_frame(
-            session,
-            select(
-                Enterprise.id,
-                Enterprise.district_code,
-                Enterprise.industry_section,
-                _money(Enterprise.total_assets).label("total_assets"),
-                Enterprise.financials_year,
-                _money(Enterprise.registered_capital).label("registered_capital"),
-            ),
         )
-        .set_index("id")
-        .reindex(ids)
+        .where(in_force)
+        .order_by(Guarantee.id),  # a defined order: losses are summed in it
+    )
+    firms = read_frame(
+        session,
+        select(
+            Enterprise.id,
+            Enterprise.district_code,
+            Enterprise.industry_section,
+            _money(Enterprise.total_assets).label("total_assets"),
+            Enterprise.financials_year,
+            _money(Enterprise.registered_capital).label("registered_capital"),
+        ),
     )
     # Only statements known on the analysis date (filed by then; see enterprises.service.statement_known).
     known = ent_service.statement_known(as_of)
@@ -171,7 +168,30 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
             (latest.c.enterprise_id == EnterpriseFinancial.enterprise_id)
             & (latest.c.year == EnterpriseFinancial.year),
         ),
-    ).set_index("enterprise_id")
+    )
+    loans = ent_service.loans_known(session, as_of=as_of)  # classes and balances known on as_of
+    return build_network(as_of, raw, firms, statements, loans, params)
+
+
+def build_network(
+    as_of: date,
+    raw: pd.DataFrame,
+    firms: pd.DataFrame,
+    statements: pd.DataFrame,
+    loans: pd.DataFrame,
+    params: Params = Params(),
+) -> Network:
+    """The :class:`Network` of the rows :func:`load_network` reads: ``raw`` the guarantees in force
+    (g, gi, b, loan_id, amount, kind, agreement_no), ``firms`` the enterprises (id, district_code,
+    industry_section, total_assets, financials_year, registered_capital; at least the network's),
+    ``statements`` each firm's latest statement known on ``as_of`` (enterprise_id, equity,
+    total_assets) and ``loans`` the loans known on ``as_of`` (``enterprises.service.loans_known``)."""
+    enterprise_edges = raw[raw["g"].notna()]
+    ids = np.unique(
+        np.concatenate([enterprise_edges["g"].to_numpy(np.int64), enterprise_edges["b"].to_numpy(np.int64)])
+    )
+    firms = firms.set_index("id").reindex(ids)
+    statements = statements.set_index("enterprise_id")
     reported = statements["equity"].astype(float).reindex(ids)
     # Without a reported net-asset figure: total assets × the fallback ratio, from the latest known
     # statement, else the registry's figure if its year is known by then; with nothing known, the
@@ -201,7 +221,6 @@ def load_network(session: Session, *, as_of: date | None = None, params: Params 
     g_node = net.node_of(enterprise_edges["g"].to_numpy(np.int64))
     b_node = net.node_of(enterprise_edges["b"].to_numpy(np.int64))
     net.edges = analysis.Edges.build(len(ids), g_node, b_node, enterprise_edges["amount"].to_numpy(float))
-    loans = ent_service.loans_known(session, as_of=as_of)  # classes and balances known on as_of
     loans["node"] = net.node_of(loans["borrower_id"].to_numpy(np.int64))
     net.loans = loans[loans["node"] >= 0].reset_index(drop=True)
     raw["b_node"] = net.node_of(raw["b"].to_numpy(np.int64))
@@ -490,20 +509,43 @@ def analyse(
     params: Params = Params(),
     engine: str = "local",
     master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
 ) -> NetworkRun:
     """Detect groups, loops, pairs, rings and chains; measure systemic importance; store the run.
 
     ``engine="spark"`` detects the structure (groups, loops, pairs, rings, chains) on Spark
     (:mod:`qiantang.batch.graph`, ``master`` as for :func:`qiantang.batch.spark.get_spark`); the
-    stored run is the same as the local one's."""
+    stored run is the same as the local one's. ``source`` is where the guarantees, firms, statements
+    and loans are read: ``db`` (here, through ``session``), or with Spark ``parquet`` (the snapshot
+    ``snapshot``) or ``jdbc`` (PostgreSQL), read by Spark itself (:mod:`qiantang.batch.network`).
+    The run is always stored through ``session``."""
+    from qiantang.batch.sources import check_options
+
+    why = check_options(engine, source, snapshot) if engine in ("local", "spark") else None
+    if why:
+        raise ValueError(why)
     started = time.perf_counter()
-    net = load_network(session, as_of=as_of, params=params)
     if engine == "spark":
         from qiantang.batch import graph as spark_graph
         from qiantang.batch.spark import get_spark
 
-        s = spark_graph.structure(get_spark(master), net)
+        spark = get_spark(master)
+        if source == "db":
+            net = load_network(session, as_of=as_of, params=params)
+            s = spark_graph.structure(spark, net)
+        else:
+            from qiantang.batch.network import read_network
+
+            net, edges = read_network(
+                spark, source=source, as_of=as_of, params=params, session=session, snapshot=snapshot
+            )
+            try:
+                s = spark_graph.structure_of(net, edges, by_enterprise=True)
+            finally:
+                edges.unpersist()
     elif engine == "local":
+        net = load_network(session, as_of=as_of, params=params)
         s = structure(net)
     else:
         raise ValueError(f"unknown engine {engine!r}")
