@@ -1,8 +1,10 @@
 """Statistics cells (综合统计) on Spark: the same long table as
 :func:`qiantang.statistics.service.compute_cells`, computed in Spark SQL.
 
-The inputs are read by the local path's readers (institutions with their dimensions, status
-history) and the quarters' current filings; Spark then does what pandas does per quarter, for all
+The inputs — institutions with their dimensions, status history, and the quarters' current filings —
+are read (:func:`read_inputs`) by the local path's readers on the driver and handed to Spark
+(``--source db``), or by Spark itself from a Parquet snapshot (``parquet``) or PostgreSQL over JDBC
+(``jdbc``), with the same selects and join. Spark then does what pandas does per quarter, for all
 quarters at once: each institution × quarter gets the registry measures (open, entries, exits,
 distressed, expected — the same predicates), its filing measures (filed, filed late, the summed
 fields of the filing's JSON, a non-numeric value counting as 0 as ``pd.to_numeric(errors="coerce")``
@@ -13,12 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 MEASURE_ORDER = ("open", "entries", "exits", "distressed", "expected", "filed", "filed_late")
+# The platform tables the cells read (``qiantang export parquet`` writes them by default).
+TABLES = ("institution_types", "institutions", "institution_status_changes", "filings")
+INSTITUTION_SCHEMA = (
+    "id long, type_code string, district_code string, cluster_code string, level string, "
+    "established_on date, deregistered_on date, files boolean"
+)
+HISTORY_SCHEMA = "institution_id long, effective_on date, status string, seq long"
+FILING_SCHEMA = (
+    "institution_id long, period_end date, template_code string, data string, due_on date, submitted_on date"
+)
 
 
 def _filings(session: Session, period_ends: list[date]) -> pd.DataFrame:
@@ -52,24 +65,10 @@ def _filings(session: Session, period_ends: list[date]) -> pd.DataFrame:
     return frame
 
 
-def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd.DataFrame:
-    """The cells of the given quarters as a long table (period_end, dims…, measure, value)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
+def _from_db(spark, session: Session, periods: list[date]):
+    """The inputs read on the driver by the local readers (``--source db``), handed to Spark."""
+    from qiantang.statistics.service import DIMS, _institutions, _status_history
 
-    from qiantang.statistics import measures as M
-    from qiantang.statistics.service import (
-        DIMS,
-        DISTRESSED_STATUSES,
-        _institutions,
-        _status_history,
-        previous_quarter_end,
-    )
-
-    periods = sorted(set(period_ends))
-    empty = pd.DataFrame(columns=["period_end", *DIMS, "measure", "value"])
-    if not periods:
-        return empty
     inst = _institutions(session).reset_index()
     inst_frame = pd.DataFrame(
         {
@@ -89,15 +88,107 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
             "seq": history["id"].astype("int64"),
         }
     )
+    fil = _filings(session, periods)
+    filings = spark.createDataFrame(fil, schema=FILING_SCHEMA) if len(fil) else None
+    institutions = spark.createDataFrame(inst_frame, schema=INSTITUTION_SCHEMA)
+    return institutions, spark.createDataFrame(hist_frame, schema=HISTORY_SCHEMA), filings
+
+
+def _from_tables(read, periods: list[date]):
+    """The inputs selected and joined in Spark from the platform tables (``read(name)`` → a Spark
+    frame) as ``statistics.service._institutions`` / ``_status_history`` and :func:`_filings` do in SQL."""
+    from pyspark.sql import functions as F
+
+    def text(column: str):
+        return F.col(column).cast("string")
+
+    types = read("institution_types").select(F.col("code").alias("type_code"), "filing_template")
+    institutions = (
+        read("institutions")
+        .join(types, "type_code")
+        .select(
+            F.col("id").cast("long"),
+            text("type_code").alias("type_code"),
+            text("district_code").alias("district_code"),
+            F.coalesce(text("cluster_code"), F.lit("")).alias("cluster_code"),
+            text("level").alias("level"),
+            F.col("established_on").cast("date"),
+            F.col("deregistered_on").cast("date"),
+            F.col("filing_template").isNotNull().alias("files"),
+        )
+    )
+    history = read("institution_status_changes").select(
+        F.col("institution_id").cast("long"),
+        F.col("effective_on").cast("date"),
+        text("status_after").alias("status"),
+        F.col("id").cast("long").alias("seq"),
+    )
+    filings = (
+        read("filings")
+        .where(F.col("is_current").cast("boolean") & F.col("period_end").cast("date").isin(*periods))
+        .select(
+            F.col("institution_id").cast("long"),
+            F.col("period_end").cast("date"),
+            text("template_code").alias("template_code"),
+            F.coalesce(text("data"), F.lit("{}")).alias("data"),
+            F.col("due_on").cast("date"),
+            F.to_date("submitted_at").alias("submitted_on"),
+        )
+    )
+    return institutions, history, filings
+
+
+def read_inputs(
+    spark,
+    session: Session | None,
+    periods: list[date],
+    *,
+    source: str = "db",
+    snapshot: str | Path | None = None,
+    database_url: str | None = None,
+):
+    """(institutions, status history, current filings of ``periods``) as Spark frames with the columns
+    of :data:`INSTITUTION_SCHEMA`, :data:`HISTORY_SCHEMA` and :data:`FILING_SCHEMA` (filings None
+    when the driver read none), from ``source``: ``db`` (read through ``session`` on the driver),
+    ``parquet`` (the snapshot ``snapshot``) or ``jdbc`` (PostgreSQL, ``database_url`` by default the
+    session's), the last two read by Spark."""
+    from qiantang.batch.sources import table_reader
+
+    if source == "db":
+        if session is None:
+            raise ValueError("source 'db' needs a session")
+        return _from_db(spark, session, periods)
+    read = table_reader(
+        spark, source=source, tables=TABLES, session=session, snapshot=snapshot, database_url=database_url
+    )
+    return _from_tables(read, periods)
+
+
+def compute_cells(
+    spark,
+    session: Session | None,
+    *,
+    period_ends: Iterable[date],
+    source: str = "db",
+    snapshot: str | Path | None = None,
+    database_url: str | None = None,
+) -> pd.DataFrame:
+    """The cells of the given quarters as a long table (period_end, dims…, measure, value), the
+    inputs read from ``source`` (:func:`read_inputs`)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from qiantang.statistics import measures as M
+    from qiantang.statistics.service import DIMS, DISTRESSED_STATUSES, previous_quarter_end
+
+    periods = sorted(set(period_ends))
+    empty = pd.DataFrame(columns=["period_end", *DIMS, "measure", "value"])
+    if not periods:
+        return empty
+    I, H, Fl = read_inputs(  # noqa: E741
+        spark, session, periods, source=source, snapshot=snapshot, database_url=database_url
+    )
     period_frame = pd.DataFrame({"qe": periods, "prev": [previous_quarter_end(p) for p in periods]})
-    schema_inst = (
-        "id long, type_code string, district_code string, cluster_code string, level string, "
-        "established_on date, deregistered_on date, files boolean"
-    )
-    I = spark.createDataFrame(inst_frame, schema=schema_inst)  # noqa: E741
-    H = spark.createDataFrame(
-        hist_frame, schema="institution_id long, effective_on date, status string, seq long"
-    )
     P = spark.createDataFrame(period_frame, schema="qe date, prev date")
 
     # Registry measures: every institution × quarter.
@@ -134,13 +225,7 @@ def compute_cells(spark, session: Session, *, period_ends: Iterable[date]) -> pd
     sums = list(M.FIELD_SUMS)
     # Measure codes hold dots ("small_loan.npl_balance"): Spark columns get plain names.
     alias = {m.code: f"sum_{i}" for i, m in enumerate(sums)}
-    fil = _filings(session, periods)
-    if len(fil):
-        Fl = spark.createDataFrame(
-            fil,
-            schema="institution_id long, period_end date, template_code string, data string, "
-            "due_on date, submitted_on date",
-        )
+    if Fl is not None:
         value_cols = []
         for m in sums:
             raw = F.expr(f"try_cast(get_json_object(data, '$.{m.field}') as double)")

@@ -282,12 +282,26 @@ def refresh_periods(session: Session, *, period_ends: Iterable[date]) -> int:
 
 
 def refresh(
-    session: Session, *, today: date | None = None, engine: str = "local", master: str | None = None
+    session: Session,
+    *,
+    today: date | None = None,
+    engine: str = "local",
+    master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
 ) -> StatRefresh:
     """Recompute every quarter from 2015Q1 to the last quarter with data, replacing all cells.
 
     ``engine="spark"`` computes the cells on Spark (:mod:`qiantang.batch.statistics`); the stored
-    cells are the same."""
+    cells are the same. ``source`` is where the institutions, status history and filings are read:
+    ``db`` (here, through ``session``), or with Spark ``parquet`` (the snapshot ``snapshot``) or
+    ``jdbc`` (PostgreSQL), read by Spark itself. The quarters to compute are those of this database
+    (:func:`last_period_with_data`); the cells are always stored through ``session``."""
+    from qiantang.batch.sources import check_options
+
+    why = check_options(engine, source, snapshot) if engine in ("local", "spark") else None
+    if why:
+        raise ValueError(why)
     started = time.perf_counter()
     last = last_period_with_data(session, today=today)
     periods = quarter_ends(FIRST_PERIOD, last) if last and last >= FIRST_PERIOD else []
@@ -295,7 +309,9 @@ def refresh(
         from qiantang.batch import statistics as spark_statistics
         from qiantang.batch.spark import get_spark
 
-        cells = spark_statistics.compute_cells(get_spark(master), session, period_ends=periods)
+        cells = spark_statistics.compute_cells(
+            get_spark(master), session, period_ends=periods, source=source, snapshot=snapshot
+        )
     elif engine == "local":
         cells = compute_cells(session, period_ends=periods)
     else:
