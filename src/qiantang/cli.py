@@ -199,28 +199,50 @@ def stats_refresh(
     master: Annotated[
         str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Where Spark reads the institutions, status history and filings of the statistics "
+            "cells (--engine spark): db (this database, read here and handed to Spark) | parquet (a "
+            "snapshot, --snapshot) | jdbc (PostgreSQL, read by Spark; the PostgreSQL JDBC driver from "
+            "QIANTANG_SPARK_JARS or /usr/share/java/postgresql.jar)"
+        ),
+    ] = "db",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
+    ] = None,
 ) -> None:
     """Recompute the enterprise and loan summaries, the statistics cells and the pages' stored summaries
-    (run after loading data)."""
+    (run after loading data). Results are always stored in this database."""
     _check_engine(engine)
+    _check_source(engine, source, snapshot)
     from qiantang.credit.service import refresh_grade_counts
     from qiantang.db import analyze, session_scope
     from qiantang.earlywarning.service import refresh_stored as refresh_early_warning
+    from qiantang.errors import QiantangError
     from qiantang.overview.service import refresh_summary
     from qiantang.statistics.service import refresh as refresh_statistics
 
-    with session_scope() as session:
-        snapshot = refresh_summary(session)
-        console.print(
-            f"汇总已更新 summaries refreshed in {snapshot.seconds:.1f} s (贷款截至 {snapshot.loans_as_of})"
-        )
-        stats = refresh_statistics(session, engine=engine, master=master)
-        console.print(f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)")
-        # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
-        ew_done = refresh_early_warning(session)
-        runs = refresh_grade_counts(session)
-        console.print(f"页面汇总已更新 page summaries refreshed (预警 {int(ew_done)} · 信用评分 {runs})")
-        analyze(session.connection())
+    try:
+        with session_scope() as session:
+            summary = refresh_summary(session)
+            console.print(
+                f"汇总已更新 summaries refreshed in {summary.seconds:.1f} s (贷款截至 {summary.loans_as_of})"
+            )
+            stats = refresh_statistics(
+                session, engine=engine, master=master, source=source, snapshot=snapshot
+            )
+            console.print(
+                f"综合统计已更新 statistics refreshed in {stats.seconds:.1f} s ({stats.cells:,} cells)"
+            )
+            # The pages' stored summaries of the last early-warning run and credit scoring (results.py).
+            ew_done = refresh_early_warning(session)
+            runs = refresh_grade_counts(session)
+            console.print(f"页面汇总已更新 page summaries refreshed (预警 {int(ew_done)} · 信用评分 {runs})")
+            analyze(session.connection())
+    except QiantangError as exc:
+        _fail(exc.message)
 
 
 @plan_app.command("recompute")
@@ -308,12 +330,32 @@ def network_analyse(
     ] = None,
     recovery: Annotated[float, typer.Option(help="Recovery rate of a defaulted loan")] = 0.4,
     capacity: Annotated[float, typer.Option(help="Loss-absorbing capacity = net assets × this")] = 1.0,
-    engine: Annotated[str, typer.Option(help="local (this process) | spark (docs/scale-out.md)")] = "local",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this process) | spark: groups, loops, pairs, rings and chains on Spark, the "
+            "same stored run (docs/scale-out.md)"
+        ),
+    ] = "local",
     master: Annotated[
         str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Where the guarantees, firms, statements and loans are read (--engine spark): db (this "
+            "database, read here; the edges handed to Spark) | parquet (a snapshot, --snapshot) | jdbc "
+            "(PostgreSQL, read by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
+            "/usr/share/java/postgresql.jar)"
+        ),
+    ] = "db",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
+    ] = None,
 ) -> None:
-    """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact."""
+    """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact.
+    Results are always stored in this database."""
     from datetime import date
 
     from qiantang.db import session_scope
@@ -321,6 +363,7 @@ def network_analyse(
     from qiantang.network.service import Params, analyse
 
     _check_engine(engine)
+    _check_source(engine, source, snapshot)
     day = date.fromisoformat(as_of) if as_of else None
     try:
         with session_scope() as session:
@@ -330,6 +373,8 @@ def network_analyse(
                 params=Params(recovery=recovery, capacity_multiplier=capacity),
                 engine=engine,
                 master=master,
+                source=source,
+                snapshot=snapshot,
             )
             c = run.counts
     except QiantangError as exc:

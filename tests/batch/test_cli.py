@@ -91,6 +91,25 @@ def test_credit_score_checks_its_source_options(snapshot_copy, spark, tmp_path):
         assert says in result.output, (args, result.output)
 
 
+@pytest.mark.parametrize("command", [["network", "analyse"], ["stats", "refresh"]])
+def test_network_analyse_and_stats_refresh_check_their_source_options(
+    command, snapshot_copy, spark, tmp_path
+):
+    runner = CliRunner()
+    for args, says in (
+        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
+        (["--source", "jdbc"], "需要 --engine spark"),
+        (["--engine", "spark", "--source", "hdfs"], "--source"),
+        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
+        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "缺少表"),
+        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
+    ):
+        result = runner.invoke(app, [*command, *args, "--master", "local[2]"])
+        assert result.exit_code != 0, (args, result.output)
+        assert says in result.output, (args, result.output)
+
+
 def test_credit_score_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
     """`export parquet` then `credit score --engine spark --source parquet`: every enterprise scored,
     at the snapshot's loans' date (test_credit_on_spark compares the scores with the local run's)."""
@@ -100,3 +119,18 @@ def test_credit_score_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp
     result = runner.invoke(app, ["credit", "score", *args, "--snapshot", str(tmp_path / "snap")])
     assert result.exit_code == 0, result.output
     assert "已评分" in result.output and "2025-12-31" in result.output, result.output
+
+
+def test_network_analyse_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "parquet", str(tmp_path / "snap")])
+    assert result.exit_code == 0, result.output
+    spark_args = ["--engine", "spark", "--master", "local[2]", "--as-of", "2025-12-31"]
+    local = runner.invoke(app, ["network", "analyse", "--as-of", "2025-12-31"])
+    assert local.exit_code == 0, local.output
+    result = runner.invoke(
+        app, ["network", "analyse", *spark_args, "--source", "parquet", "--snapshot", str(tmp_path / "snap")]
+    )
+    assert result.exit_code == 0, result.output
+    # The same figures as the local run (the first line holds the time).
+    assert result.output.splitlines()[1:] == local.output.splitlines()[1:]

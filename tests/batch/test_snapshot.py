@@ -112,3 +112,10 @@ def test_the_driver_is_on_the_classpath_when_a_jar_is_configured(spark):
     if spark_jars() is None:
         pytest.skip("no PostgreSQL JDBC jar here (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
     assert _driver_loaded(spark)
+
+
+def test_the_default_snapshot_holds_what_the_jobs_read_from_it():
+    from qiantang.batch import credit, earlywarning, network, statistics
+
+    for job in (credit, earlywarning, network, statistics):
+        assert set(job.TABLES) <= set(DEFAULT_TABLES), job.__name__

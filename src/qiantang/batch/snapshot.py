@@ -20,7 +20,9 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, I
 from sqlalchemy.engine import Engine
 
 # The tables the batch jobs on Spark read: the guarantee network, credit features and scoring; the
-# registry, filings and disputes of early warning (``ew run --engine spark --source parquet``).
+# registry, filings and disputes of early warning and statistics (``ew run``, ``credit score``,
+# ``network analyse`` and ``stats refresh`` with ``--engine spark --source parquet``: each job's
+# TABLES are among these).
 DEFAULT_TABLES = (
     "enterprises",
     "enterprise_financials",
