@@ -74,3 +74,18 @@ def test_ew_run_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path)
     assert result.exit_code == 0, result.output
     assert "预警计算完成" in result.output
     assert "新增 new 0, 更新 updated 0, 删除 deleted 0" in result.output, result.output
+
+
+def test_fundraising_run_checks_its_source_options(snapshot_copy, spark, tmp_path):
+    runner = CliRunner()
+    for args, says in (
+        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
+        (["--engine", "spark", "--source", "hdfs"], "--source"),
+        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
+        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "fr_texts"),
+        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
+    ):
+        result = runner.invoke(app, ["fundraising", "run", *args])
+        assert result.exit_code != 0, (args, result.output)
+        assert says in result.output, (args, result.output)

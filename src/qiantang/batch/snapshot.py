@@ -20,7 +20,10 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, I
 from sqlalchemy.engine import Engine
 
 # The tables the batch jobs on Spark read: the guarantee network, credit features and scoring; the
-# registry, filings and disputes of early warning (``ew run --engine spark --source parquet``).
+# registry, filings and disputes of early warning (``ew run --engine spark --source parquet``); the
+# fundraising index's profiles, texts, spread, complaints, changes, people, 失信 list, fund reports,
+# collapses, tips inbox (and the registry's firms, institutions and disputes) of
+# ``fundraising run --engine spark --source parquet``.
 DEFAULT_TABLES = (
     "enterprises",
     "enterprise_financials",
@@ -32,6 +35,17 @@ DEFAULT_TABLES = (
     "institution_status_changes",
     "filings",
     "disputes",
+    "fr_profiles",
+    "fr_texts",
+    "fr_spread",
+    "fr_complaints",
+    "fr_registration_changes",
+    "fr_people",
+    "fr_dishonest",
+    "fr_fund_anomalies",
+    "fr_collapses",
+    "fundraising_tips",
+    "fundraising_tip_reports",
 )
 CHUNK_ROWS = 200_000
 
