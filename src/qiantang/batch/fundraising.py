@@ -17,6 +17,14 @@
   :func:`~qiantang.fundraising.index.score_frame` — the local functions — with the links above.
   Every other feature is a group-by over the firm's own rows, so a bucket computes exactly what the
   whole city computes for its firms.
+
+Where the tables come from (``--source``): with ``db`` the driver reads them
+(``service.load_bundle``, with :func:`scan_texts` and :func:`value_counts` on Spark) and hands the
+frames to :func:`score`. With ``parquet`` or ``jdbc`` Spark reads them itself
+(:func:`reader`, :func:`read_frames`: the local selects redone in Spark), :func:`link_frames` joins
+the links from those frames, and :func:`score_frames` sends each bucket's rows of every table to one
+``applyInPandas`` task (texts scanned there); only the scores come back to the driver.
+:func:`outside_reports` counts the tips and disputes from the same sources.
 """
 
 from __future__ import annotations
@@ -257,7 +265,6 @@ RAW = {
     "collapses": (("enterprise_id", "collapsed_on", "victims", "id"), ("collapsed_on",)),
 }
 LINK_COLUMNS = ("enterprise_id", "linked_flagged", "linked_text", "person_dishonest")
-MONEY = {"registered_capital", "paid_in_capital", "amount_raised", "amount", "realised_return"}
 
 
 def _day(column: str):
@@ -284,8 +291,9 @@ def read_frames(read) -> dict:
     - ``firms``: the registered firms without a deregistration, with their profile; the firms at each
       address and phone counted over all of them; the category of ``watch.categorise`` (per row, on
       the executors); kept when watched; ``licensed`` when an institution in force has the USCC;
-    - ``texts``, ``spread``, ``complaints``, ``changes``, ``funds``, ``collapses``: the watched firms'
-      rows; ``dishonest`` and ``people``: the whole tables (the links look beyond the watched firms);
+    - ``texts``, ``spread``, ``complaints``, ``changes``, ``funds``: the watched firms' rows;
+      ``collapses``, ``dishonest`` and ``people``: the whole tables (the links look beyond the watched
+      firms);
     - ``names``: every firm's name (the links name the flagged firms).
     """
     from pyspark.sql import functions as F
