@@ -266,7 +266,8 @@ def export_parquet_command(
     ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read and written per chunk")] = 200_000,
 ) -> None:
-    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md)."""
+    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md),
+    without the personal columns no batch job reads (tipsters' contacts, people's names)."""
     from qiantang.batch.snapshot import DEFAULT_TABLES, export_parquet
     from qiantang.db import get_engine
 
