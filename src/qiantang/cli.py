@@ -288,7 +288,8 @@ def export_parquet_command(
     ] = None,
     chunk_rows: Annotated[int, typer.Option(help="Rows read and written per chunk")] = 200_000,
 ) -> None:
-    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md)."""
+    """Write a Parquet snapshot of the tables the batch jobs read (for Spark; docs/scale-out.md),
+    without the personal columns no batch job reads (tipsters' contacts, people's names)."""
     from qiantang.batch.snapshot import DEFAULT_TABLES, export_parquet
     from qiantang.db import get_engine
 
@@ -1252,10 +1253,24 @@ def fundraising_run(
     master: Annotated[
         str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
     ] = None,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Where Spark reads the firms, profiles, texts, spread, complaints, changes, people, "
+            "失信 list, fund reports, collapses, tips and disputes (--engine spark): db (this database, "
+            "read here and handed to Spark) | parquet (a snapshot, --snapshot) | jdbc (PostgreSQL, read "
+            "by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
+            "/usr/share/java/postgresql.jar)"
+        ),
+    ] = "db",
+    snapshot: Annotated[
+        str | None,
+        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
+    ] = None,
 ) -> None:
     """Score every watched firm (类金融企业) with the past year's tips and complaints, store the run
     (index 0–100, grade, reasons) and route it: red → a city case with the 移送公安 clock, orange and
-    yellow → the district's cases, green → the watch list."""
+    yellow → the district's cases, green → the watch list. The run is always stored in this database."""
     from datetime import date
 
     from qiantang.db import session_scope
@@ -1263,6 +1278,7 @@ def fundraising_run(
     from qiantang.fundraising.monitor import monitor
 
     _check_engine(engine)
+    _check_source(engine, source, snapshot)
     try:
         with session_scope() as session:
             done = monitor(
@@ -1271,6 +1287,8 @@ def fundraising_run(
                 actor="cli",
                 engine=engine,
                 master=master,
+                source=source,
+                snapshot=snapshot,
             )
             r, routed = done.run, done.routed.as_dict()
             c, firms, seconds, version, day = r.counts, r.firms, r.seconds, r.version, r.as_of

@@ -134,3 +134,37 @@ def test_network_analyse_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, 
     assert result.exit_code == 0, result.output
     # The same figures as the local run (the first line holds the time).
     assert result.output.splitlines()[1:] == local.output.splitlines()[1:]
+
+
+def test_fundraising_run_checks_its_source_options(snapshot_copy, spark, tmp_path):
+    runner = CliRunner()
+    for args, says in (
+        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
+        (["--engine", "spark", "--source", "hdfs"], "--source"),
+        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
+        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "fr_texts"),
+        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
+    ):
+        result = runner.invoke(app, ["fundraising", "run", *args])
+        assert result.exit_code != 0, (args, result.output)
+        assert says in result.output, (args, result.output)
+
+
+def test_fundraising_run_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
+    """`export parquet` then `fundraising run --engine spark --source parquet`: the grade counts are
+    those of a local run just before (whose red and orange firms then count as flagged too — on the
+    tiny demo that moves no firm's grade; the exact comparison is in test_fundraising_on_spark.py)."""
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "parquet", str(tmp_path / "snap")])
+    assert result.exit_code == 0, result.output
+    assert "fr_texts:" in result.output and "fundraising_tip_reports:" in result.output
+    local = runner.invoke(app, ["fundraising", "run"])
+    assert local.exit_code == 0, local.output
+    spark_args = ["--engine", "spark", "--master", "local[2]"]
+    result = runner.invoke(
+        app, ["fundraising", "run", *spark_args, "--source", "parquet", "--snapshot", str(tmp_path / "snap")]
+    )
+    assert result.exit_code == 0, result.output
+    counts = [line for line in result.output.splitlines() if "红 red" in line]
+    assert counts and counts == [line for line in local.output.splitlines() if "红 red" in line]

@@ -27,6 +27,11 @@ def test_snapshot_holds_every_row_with_the_tables_types(database, db, tmp_path):
     assert guarantees["amount"].sum() == pytest.approx(float(total))
     assert str(pq.read_schema(tmp_path / "guarantees.parquet").field("start_date").type) == "date32[day]"
     assert guarantees["id"].is_monotonic_increasing
+    # Personal data no batch job reads is left out: tipsters' contacts, people's names.
+    reports = pq.read_schema(tmp_path / "fundraising_tip_reports.parquet").names
+    assert "contact" not in reports and {"id", "tip_id", "at"} <= set(reports)
+    people = pq.read_schema(tmp_path / "fr_people.parquet").names
+    assert "name" not in people and "id_masked" not in people and "person_key" in people
 
 
 def test_spark_reads_the_snapshot(database, spark, tmp_path):

@@ -20,9 +20,10 @@ from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, I
 from sqlalchemy.engine import Engine
 
 # The tables the batch jobs on Spark read: the guarantee network, credit features and scoring; the
-# registry, filings and disputes of early warning and statistics (``ew run``, ``credit score``,
-# ``network analyse`` and ``stats refresh`` with ``--engine spark --source parquet``: each job's
-# TABLES are among these).
+# registry, filings and disputes of early warning and statistics; the fundraising index's profiles,
+# texts, spread, complaints, changes, people, 失信 list, fund reports, collapses and tips inbox
+# (``ew run``, ``credit score``, ``network analyse``, ``stats refresh`` and ``fundraising run`` with
+# ``--engine spark --source parquet``: each job's TABLES are among these).
 DEFAULT_TABLES = (
     "enterprises",
     "enterprise_financials",
@@ -34,8 +35,27 @@ DEFAULT_TABLES = (
     "institution_status_changes",
     "filings",
     "disputes",
+    "fr_profiles",
+    "fr_texts",
+    "fr_spread",
+    "fr_complaints",
+    "fr_registration_changes",
+    "fr_people",
+    "fr_dishonest",
+    "fr_fund_anomalies",
+    "fr_collapses",
+    "fundraising_tips",
+    "fundraising_tip_reports",
 )
 CHUNK_ROWS = 200_000
+# Personal data that no batch job reads stays out of a snapshot (files on disk, outside the platform's
+# masking by role): a tipster's contact, words and network key, a tip's account and handling note, the
+# names and masked ID numbers of firms' people (the links need only ``person_key``, a keyed hash).
+LEFT_OUT = {
+    "fundraising_tip_reports": ("contact", "client_key", "what_happened"),
+    "fundraising_tips": ("what_happened", "handling_note"),
+    "fr_people": ("name", "id_masked"),
+}
 
 
 @dataclass
@@ -80,16 +100,17 @@ def _convert(value, column):
 
 
 def export_table(engine: Engine, table, out_dir: Path, *, chunk_rows: int = CHUNK_ROWS) -> TableExport:
-    """Write one table to ``out_dir/<name>.parquet`` in chunks of ``chunk_rows``."""
+    """Write one table to ``out_dir/<name>.parquet`` in chunks of ``chunk_rows`` (without the
+    columns of :data:`LEFT_OUT`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     started = time.perf_counter()
-    schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in table.columns])
+    columns = [c for c in table.columns if c.name not in LEFT_OUT.get(table.name, ())]
+    schema = pa.schema([pa.field(c.name, _arrow_type(c)) for c in columns])
     path = out_dir / f"{table.name}.parquet"
     tmp = path.with_suffix(".parquet.part")
     rows = 0
-    columns = list(table.columns)
     with engine.connect() as conn, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
             select(*columns).order_by(*table.primary_key.columns)

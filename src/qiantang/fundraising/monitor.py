@@ -76,11 +76,23 @@ def monitor(
     notify_users: bool = True,
     engine: str = "local",
     master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
 ) -> Round:
     """Score with the tips and complaints of the past year, store the run, route it (``engine``,
-    ``master``: where the index is computed, as for ``service.run``)."""
+    ``master``, ``source``, ``snapshot``: where the index is computed and what it reads, as for
+    ``service.run``; with a snapshot or JDBC, Spark counts the tips and disputes too —
+    ``qiantang.batch.fundraising.outside_reports``)."""
     as_of = as_of or service.data_date(session)
-    reports = outside_reports(session, as_of=as_of)
+    if engine == "spark" and source != "db":
+        from qiantang.batch import fundraising as spark_fundraising
+        from qiantang.batch.spark import get_spark
+
+        spark = get_spark(master)
+        read = spark_fundraising.reader(spark, source=source, session=session, snapshot=snapshot, tips=True)
+        reports = spark_fundraising.outside_reports(spark, read, session, as_of=as_of)
+    else:
+        reports = outside_reports(session, as_of=as_of)
     run = service.run(
         session,
         as_of=as_of,
@@ -89,5 +101,7 @@ def monitor(
         notify_users=notify_users,
         engine=engine,
         master=master,
+        source=source,
+        snapshot=snapshot,
     )
     return Round(run=run, routed=route_run(session, run), tips=len(reports))

@@ -76,7 +76,8 @@ def watched_firms(session: Session, *, value_counts=_value_counts) -> pd.DataFra
             p.phone,
         )
         .outerjoin(p, p.enterprise_id == e.id)
-        .where(e.deregistered_on.is_(None)),
+        .where(e.deregistered_on.is_(None))
+        .order_by(e.id),
         ("founded_on",),
     )
     firms["category"] = categorise(firms["name"], firms["business_scope"], firms["industry_code"])
@@ -98,7 +99,10 @@ def load_bundle(session: Session, *, scan=scan_texts, value_counts=_value_counts
     ids = list(firms.index)
 
     def of(model, *cols, dates=()):
-        stmt = select(*[getattr(model, c) for c in cols])
+        # In the order of the rows' ids: ties (the same rate promised twice, a firm's last complaint,
+        # the order of the links' names) fall the same way whatever the database's plan, and the
+        # Spark readers of a snapshot or JDBC (qiantang.batch.fundraising) sort on the same ids.
+        stmt = select(*[getattr(model, c) for c in cols]).order_by(model.id)
         return _frame(session, stmt, dates)
 
     texts = of(FirmText, "enterprise_id", "published_on", "text", dates=("published_on",))
@@ -181,27 +185,42 @@ def run(
     notify_users: bool = True,
     engine: str = "local",
     master: str | None = None,
+    source: str = "db",
+    snapshot: str | None = None,
 ) -> ScoreRun:
     """Score every watched firm as of ``as_of`` (default: the data's latest date) and store the run.
 
     ``engine="spark"`` scans the texts, counts shared addresses and phones, finds the links to
     flagged firms and computes and scores each firm's features on Spark
     (:mod:`qiantang.batch.fundraising`, ``master`` as for :func:`qiantang.batch.spark.get_spark`);
-    the stored run is the local one's."""
+    the stored run is the local one's. ``source`` (with Spark): ``db`` reads the tables here and hands
+    them to Spark; ``parquet`` (the snapshot directory ``snapshot``) and ``jdbc`` (this PostgreSQL)
+    have Spark read them itself (:func:`qiantang.batch.fundraising.read_frames`), and only the scores
+    come back to be stored. The previous run's red and orange firms (flagged) are read here."""
+    from qiantang.batch.sources import check_options
+
     if engine not in ("local", "spark"):
         raise ValueError(f"unknown engine {engine!r}")
+    why = check_options(engine, source, snapshot)
+    if why:
+        raise ValueError(why)
     t0 = time.perf_counter()
     cfg = config()
     as_of = as_of or data_date(session)
     spark = None
+    frames = None
     if engine == "spark":
         from qiantang.batch import fundraising as spark_fundraising
         from qiantang.batch.spark import get_spark
 
         spark = get_spark(master)
-        if bundle is None:
+        if source != "db":
+            read = spark_fundraising.reader(spark, source=source, session=session, snapshot=snapshot)
+            frames = spark_fundraising.read_frames(read)
+        elif bundle is None:
             bundle = spark_fundraising.load_bundle(spark, session)
-    bundle = bundle if bundle is not None else load_bundle(session)
+    if frames is None:
+        bundle = bundle if bundle is not None else load_bundle(session)
     previous = latest_run(session)
     flagged: set[int] = set()
     if previous is not None:
@@ -212,7 +231,11 @@ def run(
                 )
             )
         )
-    if spark is not None:
+    if frames is not None:
+        feats, scored = spark_fundraising.score_frames(
+            spark, frames, as_of, tips=tips, flagged=flagged, cfg=cfg
+        )
+    elif spark is not None:
         feats, scored = spark_fundraising.score(spark, bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
     else:
         feats = features_as_of(bundle, as_of, tips=tips, flagged=flagged, cfg=cfg)
