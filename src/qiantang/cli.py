@@ -54,6 +54,39 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+# The options every batch job on Spark shares (docs/scale-out.md).
+MasterOption = Annotated[str | None, typer.Option(help="Spark master with --engine spark (default local[*])")]
+SnapshotOption = Annotated[
+    str | None, typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`")
+]
+SOURCE_CHOICES = (
+    "db (this database, read here and handed to Spark) | parquet (a snapshot, --snapshot) | jdbc "
+    "(PostgreSQL, read by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
+    "/usr/share/java/postgresql.jar)"
+)
+
+
+def _source_option(inputs: str, more: str = ""):
+    """The ``--source`` option of a batch job: where Spark reads ``inputs``."""
+    return Annotated[
+        str, typer.Option(help=f"Where Spark reads {inputs} (--engine spark): {SOURCE_CHOICES}{more}")
+    ]
+
+
+StatsSource = _source_option("the institutions, status history and filings of the statistics cells")
+NetworkSource = _source_option("the guarantees, firms, statements and loans")
+EwSource = _source_option("the registry, filings and disputes")
+CreditSource = _source_option(
+    "the enterprises, statements, loans and guarantees",
+    ". With parquet or jdbc Spark builds the features on its executors and the default as-of date is "
+    "the source's loans' date",
+)
+FundraisingSource = _source_option(
+    "the firms, profiles, texts, spread, complaints, changes, people, 失信 list, fund reports, collapses, "
+    "tips and disputes"
+)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -196,22 +229,9 @@ def stats_refresh(
     engine: Annotated[
         str, typer.Option(help="local | spark: where the statistics cells are computed (docs/scale-out.md)")
     ] = "local",
-    master: Annotated[
-        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Where Spark reads the institutions, status history and filings of the statistics "
-            "cells (--engine spark): db (this database, read here and handed to Spark) | parquet (a "
-            "snapshot, --snapshot) | jdbc (PostgreSQL, read by Spark; the PostgreSQL JDBC driver from "
-            "QIANTANG_SPARK_JARS or /usr/share/java/postgresql.jar)"
-        ),
-    ] = "db",
-    snapshot: Annotated[
-        str | None,
-        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
-    ] = None,
+    master: MasterOption = None,
+    source: StatsSource = "db",
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Recompute the enterprise and loan summaries, the statistics cells and the pages' stored summaries
     (run after loading data). Results are always stored in this database."""
@@ -338,22 +358,9 @@ def network_analyse(
             "same stored run (docs/scale-out.md)"
         ),
     ] = "local",
-    master: Annotated[
-        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Where the guarantees, firms, statements and loans are read (--engine spark): db (this "
-            "database, read here; the edges handed to Spark) | parquet (a snapshot, --snapshot) | jdbc "
-            "(PostgreSQL, read by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
-            "/usr/share/java/postgresql.jar)"
-        ),
-    ] = "db",
-    snapshot: Annotated[
-        str | None,
-        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
-    ] = None,
+    master: MasterOption = None,
+    source: NetworkSource = "db",
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Detect guarantee groups, loops, pairs, rings and chains; systemic importance; each firm's impact.
     Results are always stored in this database."""
@@ -395,22 +402,9 @@ def ew_run(
             "on Spark, the same stored results (docs/scale-out.md)"
         ),
     ] = "local",
-    master: Annotated[
-        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Where Spark reads the registry, filings and disputes (--engine spark): db (this "
-            "database, read here and handed to Spark) | parquet (a snapshot, --snapshot) | jdbc "
-            "(PostgreSQL, read by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
-            "/usr/share/java/postgresql.jar)"
-        ),
-    ] = "db",
-    snapshot: Annotated[
-        str | None,
-        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
-    ] = None,
+    master: MasterOption = None,
+    source: EwSource = "db",
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Recompute indicators, signals, ratings and alerts for every quarter; open cases for new alerts
     (run after each quarter's filings). Results are always stored in this database."""
@@ -1067,23 +1061,9 @@ def credit_score(
             "the features too; the same stored scores (docs/scale-out.md)"
         ),
     ] = "local",
-    master: Annotated[
-        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Where the enterprises, statements, loans and guarantees are read (--engine spark): db "
-            "(this database, features built here and handed to Spark) | parquet (a snapshot, "
-            "--snapshot) | jdbc (PostgreSQL, read by Spark; the PostgreSQL JDBC driver from "
-            "QIANTANG_SPARK_JARS or /usr/share/java/postgresql.jar). With parquet or jdbc Spark builds "
-            "the features on its executors and the default as-of date is the source's loans' date"
-        ),
-    ] = "db",
-    snapshot: Annotated[
-        str | None,
-        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
-    ] = None,
+    master: MasterOption = None,
+    source: CreditSource = "db",
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Batch-score every enterprise with its segment's champion and store scores, grades and reasons."""
     from datetime import date
@@ -1250,23 +1230,9 @@ def fundraising_run(
             "on Spark, the same stored run (docs/scale-out.md)"
         ),
     ] = "local",
-    master: Annotated[
-        str | None, typer.Option(help="Spark master with --engine spark (default local[*])")
-    ] = None,
-    source: Annotated[
-        str,
-        typer.Option(
-            help="Where Spark reads the firms, profiles, texts, spread, complaints, changes, people, "
-            "失信 list, fund reports, collapses, tips and disputes (--engine spark): db (this database, "
-            "read here and handed to Spark) | parquet (a snapshot, --snapshot) | jdbc (PostgreSQL, read "
-            "by Spark; the PostgreSQL JDBC driver from QIANTANG_SPARK_JARS or "
-            "/usr/share/java/postgresql.jar)"
-        ),
-    ] = "db",
-    snapshot: Annotated[
-        str | None,
-        typer.Option(help="With --source parquet: the directory written by `qiantang export parquet`"),
-    ] = None,
+    master: MasterOption = None,
+    source: FundraisingSource = "db",
+    snapshot: SnapshotOption = None,
 ) -> None:
     """Score every watched firm (类金融企业) with the past year's tips and complaints, store the run
     (index 0–100, grade, reasons) and route it: red → a city case with the 移送公安 clock, orange and
