@@ -15,6 +15,7 @@ from qiantang.credit import registry
 from qiantang.credit.models import CreditModel, CreditMonitoring, CreditScore, ModelKind
 from qiantang.credit.service import _grade_kind, batch_score
 from qiantang.results import StoredResult
+from tests.batch.sources import require_jdbc_driver, spark_sources
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
 pytestmark = pytest.mark.xdist_group("spark")
@@ -22,31 +23,12 @@ pytestmark = pytest.mark.xdist_group("spark")
 AS_OF = date(2025, 12, 31)
 
 
-def _sources(database, tmp_path) -> list[tuple[str, dict]]:
-    """The sources Spark reads the tables from itself on this backend, with their options."""
-    from qiantang.batch.snapshot import export_parquet
-
-    snapshot = tmp_path / "snapshot"
-    export_parquet(database.engine, snapshot)  # the default tables include credit scoring's
-    sources = [("parquet", {"snapshot": str(snapshot)})]
-    if database.backend == "postgresql":
-        sources.append(("jdbc", {}))
-    return sources
-
-
-def _require_jdbc_driver(spark) -> None:
-    from qiantang.batch.snapshot import _driver_loaded
-
-    if not _driver_loaded(spark):
-        pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
-
-
 def _reader(spark, db, source, options):
     from qiantang.batch import credit as spark_credit
     from qiantang.batch.sources import table_reader
 
     if source == "jdbc":
-        _require_jdbc_driver(spark)
+        require_jdbc_driver(spark)
     return table_reader(spark, source=source, tables=spark_credit.TABLES, session=db, **options)
 
 
@@ -61,7 +43,7 @@ def test_the_raw_data_read_by_spark_is_read_raw(database, db, spark, tmp_path):
         assert local["mutual_guarantee"].any() and (local["guarantee_given"] > 0).any()
         assert local["fin_year"].isna().any() and (local["loan_count"] == 0).any()
         assert (local["outstanding"] > 0).any() and (local["loan_count"] > local["outstanding"]).any()
-        for source, options in _sources(database, tmp_path):
+        for source, options in spark_sources(database, tmp_path):
             read = _reader(spark, db, source, options)
             got = spark_credit.raw_frame(read, as_of).toPandas()
             got = got.sort_values("enterprise_id").reset_index(drop=True)[list(local.columns)]
@@ -146,9 +128,9 @@ def test_credit_scoring_from_a_snapshot_or_jdbc_stores_the_local_run(database, d
     local = batch_score(db, as_of=AS_OF)
     before = _stored(db, models)
     assert set(local.by_model.values()) and all(n > 0 for n in local.by_model.values())
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         remote = batch_score(db, as_of=AS_OF, engine="spark", master="local[2]", source=source, **options)
         assert remote.by_model == local.by_model and remote.rows == local.rows, source
         after = _stored(db, models)
@@ -162,7 +144,7 @@ def test_credit_scoring_from_a_snapshot_or_jdbc_stores_the_local_run(database, d
 def test_the_default_date_of_a_snapshot_run_is_its_loans_date(database, db, spark, tmp_path):
     from qiantang.credit.service import default_as_of
 
-    source, options = _sources(database, tmp_path)[0]
+    source, options = spark_sources(database, tmp_path)[0]
     stats = batch_score(db, monitor_after=False, engine="spark", master="local[2]", source=source, **options)
     assert stats.as_of == default_as_of(db) and stats.rows > 0
 

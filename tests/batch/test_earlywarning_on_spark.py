@@ -13,6 +13,7 @@ from qiantang.earlywarning import alerts as alerts_mod
 from qiantang.earlywarning import service
 from qiantang.earlywarning.models import Alert, EwIndicator, EwPeerBand, EwRating, EwSignal
 from qiantang.results import StoredResult
+from tests.batch.sources import require_jdbc_driver, spark_sources
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
 pytestmark = pytest.mark.xdist_group("spark")
@@ -39,34 +40,15 @@ def _stored(db) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _sources(database, tmp_path) -> list[tuple[str, dict]]:
-    """Every source Spark can read the tables from on this backend, with its options."""
-    from qiantang.batch.snapshot import export_parquet
-
-    snapshot = tmp_path / "snapshot"
-    export_parquet(database.engine, snapshot)  # the default tables include early warning's
-    sources = [("db", {}), ("parquet", {"snapshot": str(snapshot)})]
-    if database.backend == "postgresql":
-        sources.append(("jdbc", {}))
-    return sources
-
-
-def _require_jdbc_driver(spark) -> None:
-    from qiantang.batch.snapshot import _driver_loaded
-
-    if not _driver_loaded(spark):
-        pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
-
-
 def test_early_warning_on_spark_stores_the_local_run(database, db, spark, tmp_path):
     """From each source — the database through the driver, a Parquet snapshot, PostgreSQL over JDBC —
     the Spark run stores exactly the local run's rows."""
     local = service.run(db, triggered_by="test")
     before = _stored(db)
     assert local.counts["signals"] > 1000 and local.counts["alerts"]["open"] > 0
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path, with_db=True):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         remote = service.run(
             db, triggered_by="test", engine="spark", master="local[2]", source=source, **options
         )
@@ -106,9 +88,9 @@ def test_the_panel_assembled_on_spark_is_the_local_panel(database, db, spark, tm
     # Institutions that never filed make buckets without filings (the panel's own bounds still apply).
     never_filed = local.institutions.index.difference(filers)
     assert never_filed.size > 0
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path, with_db=True):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         raw = spark_ew.read_sources(spark, source=source, session=db, **options)
         if source == "db":  # one institution per bucket (ids < 1,000,000), one of them without returns
             some = [int(i) for i in never_filed] + [int(i) for i in filers[:20]]

@@ -11,6 +11,7 @@ from qiantang.fundraising import features, service
 from qiantang.fundraising.index import score_frame
 from qiantang.fundraising.models import FirmScore, ScoreRun
 from qiantang.fundraising.monitor import outside_reports
+from tests.batch.sources import require_jdbc_driver, spark_sources
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
 pytestmark = pytest.mark.xdist_group("spark")
@@ -67,26 +68,6 @@ def test_fundraising_features_on_spark_equal_the_local_ones(db, spark):
     pd.testing.assert_frame_equal(scored, expected)
 
 
-def _sources(database, tmp_path) -> list[tuple[str, dict]]:
-    """The sources Spark reads the tables from itself on this backend: a Parquet snapshot, and
-    PostgreSQL over JDBC."""
-    from qiantang.batch.snapshot import export_parquet
-
-    snapshot = tmp_path / "snapshot"
-    export_parquet(database.engine, snapshot)  # the default tables include the index's and the tips'
-    sources = [("parquet", {"snapshot": str(snapshot)})]
-    if database.backend == "postgresql":
-        sources.append(("jdbc", {}))
-    return sources
-
-
-def _require_jdbc_driver(spark) -> None:
-    from qiantang.batch.snapshot import _driver_loaded
-
-    if not _driver_loaded(spark):
-        pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
-
-
 def _drop_run(db, run_id: int) -> None:
     db.execute(delete(FirmScore).where(FirmScore.run_id == run_id))
     db.execute(delete(ScoreRun).where(ScoreRun.id == run_id))
@@ -106,9 +87,9 @@ def test_fundraising_on_spark_from_a_snapshot_or_jdbc_stores_the_local_run(datab
     counts, version, firms = dict(local.counts), local.version, local.firms
     _drop_run(db, local.id)
     assert (expected["grade"] != "green").any() and expected["reasons"].map(len).sum() > 100
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         read = spark_fundraising.reader(spark, source=source, session=db, tips=True, **options)
         # The tips and disputes counted by Spark are the local ones.
         assert spark_fundraising.outside_reports(spark, read, db, as_of=as_of) == tips, source

@@ -11,6 +11,7 @@ import pytest
 
 from qiantang.errors import QiantangError
 from qiantang.network import service as net_service
+from tests.batch.sources import require_jdbc_driver, spark_sources
 from tests.batch.test_spark_equals_local import _stored_run
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
@@ -19,25 +20,6 @@ pytestmark = pytest.mark.xdist_group("spark")
 AS_OF = date(2025, 12, 31)
 # Before the loans' as-of date: classes and balances come from the classification history.
 PAST = date(2024, 9, 30)
-
-
-def _sources(database, tmp_path) -> list[tuple[str, dict]]:
-    """The sources Spark reads itself on this backend, with their options."""
-    from qiantang.batch.snapshot import export_parquet
-
-    snapshot = tmp_path / "snapshot"
-    export_parquet(database.engine, snapshot)  # the default tables include the network's
-    sources = [("parquet", {"snapshot": str(snapshot)})]
-    if database.backend == "postgresql":
-        sources.append(("jdbc", {}))
-    return sources
-
-
-def _require_jdbc_driver(spark) -> None:
-    from qiantang.batch.snapshot import _driver_loaded
-
-    if not _driver_loaded(spark):
-        pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
 
 
 def _assert_same_network(got, want, what: str) -> None:
@@ -73,9 +55,9 @@ def test_the_network_read_by_spark_is_the_local_network(database, db, spark, tmp
     # The history branch is exercised: some loan's class differs between the two dates.
     assert not past.loans[["id", "classification"]].equals(default.loans[["id", "classification"]])
     assert (~default.equity_reported).any() and default.equity_reported.any()
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         for as_of, want in ((None, default), (PAST, past)):
             got, edges = read_network(spark, source=source, as_of=as_of, session=db, **options)
             try:
@@ -91,9 +73,9 @@ def test_network_analyse_from_each_source_stores_the_local_run(database, db, spa
     local = net_service.analyse(db, as_of=AS_OF)
     g_local, n_local = _stored_run(db, local)
     assert local.counts["mutual_pairs"] and local.counts["rings"] and local.counts["longest_chain"] >= 2
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         remote = net_service.analyse(
             db, as_of=AS_OF, engine="spark", master="local[2]", source=source, **options
         )

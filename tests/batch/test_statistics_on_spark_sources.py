@@ -9,7 +9,7 @@ import pytest
 
 from qiantang.errors import QiantangError
 from qiantang.statistics import service as stats
-from tests.batch.test_network_on_spark_sources import _require_jdbc_driver, _sources
+from tests.batch.sources import require_jdbc_driver, spark_sources
 from tests.batch.test_spark_equals_local import _sorted_cells
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
@@ -23,9 +23,9 @@ def test_statistics_cells_from_each_source_equal_the_local_cells(database, db, s
     periods = stats.quarter_ends(stats.FIRST_PERIOD, last)
     local = _sorted_cells(stats.compute_cells(db, period_ends=periods))
     assert len(local) > 1000 and local["measure"].nunique() > 8  # registry and filing measures
-    for source, options in _sources(database, tmp_path):
+    for source, options in spark_sources(database, tmp_path):
         if source == "jdbc":
-            _require_jdbc_driver(spark)
+            require_jdbc_driver(spark)
         remote = _sorted_cells(
             spark_statistics.compute_cells(spark, db, period_ends=periods, source=source, **options)
         )
