@@ -48,6 +48,10 @@ DEFAULT_TABLES = (
     "fundraising_tip_reports",
 )
 CHUNK_ROWS = 200_000
+# At most this many JDBC connections read one table at once by default: Spark's default parallelism
+# on a cluster (hundreds of cores) would otherwise open as many connections to PostgreSQL, whose
+# default max_connections is 100.
+JDBC_MAX_PARTITIONS = 16
 # Personal data that no batch job reads stays out of a snapshot (files on disk, outside the platform's
 # masking by role): a tipster's contact, words and network key, a tip's account and handling note, the
 # names and masked ID numbers of firms' people (the links need only ``person_key``, a keyed hash).
@@ -197,7 +201,8 @@ def read_jdbc(
     adds ``QIANTANG_SPARK_JARS`` or Debian's ``/usr/share/java/postgresql.jar``. Times without a zone
     are read as such (``preferTimestampNTZ``), so they keep their wall-clock value whatever the JVM's
     time zone. A table with an integer ``id`` (every large one) is read in ``partitions`` ranges of
-    its ids, one connection each (by default Spark's default parallelism); the others in one."""
+    its ids, one connection each (by default Spark's default parallelism, at most
+    :data:`JDBC_MAX_PARTITIONS`); the others in one."""
     from qiantang.errors import QiantangError
 
     if not _driver_loaded(spark):
@@ -220,7 +225,7 @@ def read_jdbc(
             r = r.option("password", password)
         return r
 
-    partitions = partitions or spark.sparkContext.defaultParallelism
+    partitions = partitions or min(spark.sparkContext.defaultParallelism, JDBC_MAX_PARTITIONS)
     if partitions > 1 and _has_integer_id(table):
         bounds = reader().option("query", f"SELECT min(id) AS lo, max(id) AS hi FROM {table}").load().first()
         if bounds is not None and bounds["lo"] is not None and bounds["hi"] > bounds["lo"]:
