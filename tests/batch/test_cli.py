@@ -45,17 +45,32 @@ def test_network_analyse_on_spark_from_the_command_line(snapshot_copy, spark):
     assert "担保网络分析完成" in result.output
 
 
-def test_ew_run_checks_its_source_options(snapshot_copy, spark, tmp_path):
+@pytest.mark.parametrize(
+    ("command", "names"),
+    [
+        (["ew", "run"], "institutions"),
+        (["credit", "score"], "enterprises"),
+        (["network", "analyse"], "guarantees"),
+        (["stats", "refresh"], "filings"),
+        (["fundraising", "run"], "fr_texts"),
+    ],
+)
+def test_every_batch_job_checks_its_source_options(command, names, snapshot_copy, spark, tmp_path):
+    """Each job refuses --source/--snapshot that do not go together, an empty snapshot (naming a table
+    it reads, in Chinese and English) and JDBC on SQLite, before any work."""
     runner = CliRunner()
     for args, says in (
         (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
+        (["--source", "jdbc"], "需要 --engine spark"),
         (["--engine", "spark", "--source", "hdfs"], "--source"),
         (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
         (["--engine", "spark", "--source", "parquet"], "--snapshot"),
-        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "institutions"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "缺少表"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "lacks the tables"),
+        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], names),
         (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
     ):
-        result = runner.invoke(app, ["ew", "run", *args])
+        result = runner.invoke(app, [*command, *args, "--master", "local[2]"])
         assert result.exit_code != 0, (args, result.output)
         assert says in result.output, (args, result.output)
 
@@ -74,40 +89,6 @@ def test_ew_run_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path)
     assert result.exit_code == 0, result.output
     assert "预警计算完成" in result.output
     assert "新增 new 0, 更新 updated 0, 删除 deleted 0" in result.output, result.output
-
-
-def test_credit_score_checks_its_source_options(snapshot_copy, spark, tmp_path):
-    runner = CliRunner()
-    for args, says in (
-        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
-        (["--engine", "spark", "--source", "hdfs"], "--source"),
-        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
-        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
-        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "enterprises"),
-        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
-    ):
-        result = runner.invoke(app, ["credit", "score", *args])
-        assert result.exit_code != 0, (args, result.output)
-        assert says in result.output, (args, result.output)
-
-
-@pytest.mark.parametrize("command", [["network", "analyse"], ["stats", "refresh"]])
-def test_network_analyse_and_stats_refresh_check_their_source_options(
-    command, snapshot_copy, spark, tmp_path
-):
-    runner = CliRunner()
-    for args, says in (
-        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
-        (["--source", "jdbc"], "需要 --engine spark"),
-        (["--engine", "spark", "--source", "hdfs"], "--source"),
-        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
-        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
-        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "缺少表"),
-        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
-    ):
-        result = runner.invoke(app, [*command, *args, "--master", "local[2]"])
-        assert result.exit_code != 0, (args, result.output)
-        assert says in result.output, (args, result.output)
 
 
 def test_credit_score_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
@@ -134,21 +115,6 @@ def test_network_analyse_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, 
     assert result.exit_code == 0, result.output
     # The same figures as the local run (the first line holds the time).
     assert result.output.splitlines()[1:] == local.output.splitlines()[1:]
-
-
-def test_fundraising_run_checks_its_source_options(snapshot_copy, spark, tmp_path):
-    runner = CliRunner()
-    for args, says in (
-        (["--source", "parquet", "--snapshot", str(tmp_path)], "--engine spark"),  # local engine
-        (["--engine", "spark", "--source", "hdfs"], "--source"),
-        (["--engine", "spark", "--snapshot", str(tmp_path)], "--source parquet"),
-        (["--engine", "spark", "--source", "parquet"], "--snapshot"),
-        (["--engine", "spark", "--source", "parquet", "--snapshot", str(tmp_path)], "fr_texts"),
-        (["--engine", "spark", "--source", "jdbc"], "PostgreSQL"),  # the copy is SQLite
-    ):
-        result = runner.invoke(app, ["fundraising", "run", *args])
-        assert result.exit_code != 0, (args, result.output)
-        assert says in result.output, (args, result.output)
 
 
 def test_fundraising_run_on_spark_from_a_parquet_snapshot(snapshot_copy, spark, tmp_path):
