@@ -245,6 +245,11 @@ def stats_refresh(
     from qiantang.statistics.service import refresh as refresh_statistics
 
     try:
+        if source == "parquet":  # before the summaries: a snapshot lacking a table stops nothing half-done
+            from qiantang.batch.sources import check_snapshot
+            from qiantang.batch.statistics import TABLES
+
+            check_snapshot(snapshot, TABLES)
         with session_scope() as session:
             summary = refresh_summary(session)
             console.print(

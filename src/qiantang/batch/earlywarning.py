@@ -38,8 +38,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from qiantang.batch.sources import SOURCES  # noqa: F401  (where ew run reads: re-exported)
-
 BUCKET = "_bucket"
 LONG_SCHEMA = "row long, institution_id long, pq long, type_code string, code string, value double"
 BAND_SCHEMA = (

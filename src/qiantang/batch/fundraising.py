@@ -580,34 +580,38 @@ def score_frames(
     # The watched firms (profiles joined, counted, categorised) feed the links, the semi-joins and
     # the buckets: kept in memory for this run rather than read and categorised three times.
     firms = frames["firms"].cache()
-    frames = {**frames, "firms": firms}
-    links = link_frames(spark, frames, as_of, flagged=flagged)
-    bucket = (F.col("enterprise_id") % n).alias("_bucket")
-
-    def tagged(tag: str, frame, columns):
-        row = F.to_json(F.struct(*columns), {"ignoreNullFields": "false"}).alias("row")
-        return frame.select(bucket, F.lit(tag).alias("t"), row)
-
-    ids = frames["firms"].select("enterprise_id")
-    parts = [tagged("firms", frames["firms"], FIRM_COLUMNS), tagged("links", links, LINK_COLUMNS)]
-    for name, (columns, dates) in RAW.items():
-        frame = frames[name].where(F.col("enterprise_id").isNotNull()).join(ids, "enterprise_id", "left_semi")
-        frame = frame.select(*[F.col(c).cast("string").alias(c) if c in dates else F.col(c) for c in columns])
-        parts.append(tagged(name, frame, columns))
-    rows = parts[0]
-    for part in parts[1:]:
-        rows = rows.unionByName(part)
-    sub_cols = [f"sub_{d}" for d in cfg.dimensions]
-    schema = (
-        "enterprise_id long, district_code string, category string, firm_dishonest long, score double, "
-        "grade string, " + ", ".join(f"{c} double" for c in sub_cols) + ", reasons string"
-    )
-    tips = {int(k): int(v) for k, v in (tips or {}).items()}
-
-    def udf(pdf: pd.DataFrame) -> pd.DataFrame:
-        return _bucket_scores(pdf, as_of, tips, cfg, sub_cols)
-
     try:
+        frames = {**frames, "firms": firms}
+        links = link_frames(spark, frames, as_of, flagged=flagged)
+        bucket = (F.col("enterprise_id") % n).alias("_bucket")
+
+        def tagged(tag: str, frame, columns):
+            row = F.to_json(F.struct(*columns), {"ignoreNullFields": "false"}).alias("row")
+            return frame.select(bucket, F.lit(tag).alias("t"), row)
+
+        ids = frames["firms"].select("enterprise_id")
+        parts = [tagged("firms", frames["firms"], FIRM_COLUMNS), tagged("links", links, LINK_COLUMNS)]
+        for name, (columns, dates) in RAW.items():
+            frame = (
+                frames[name].where(F.col("enterprise_id").isNotNull()).join(ids, "enterprise_id", "left_semi")
+            )
+            frame = frame.select(
+                *[F.col(c).cast("string").alias(c) if c in dates else F.col(c) for c in columns]
+            )
+            parts.append(tagged(name, frame, columns))
+        rows = parts[0]
+        for part in parts[1:]:
+            rows = rows.unionByName(part)
+        sub_cols = [f"sub_{d}" for d in cfg.dimensions]
+        schema = (
+            "enterprise_id long, district_code string, category string, firm_dishonest long, score double, "
+            "grade string, " + ", ".join(f"{c} double" for c in sub_cols) + ", reasons string"
+        )
+        tips = {int(k): int(v) for k, v in (tips or {}).items()}
+
+        def udf(pdf: pd.DataFrame) -> pd.DataFrame:
+            return _bucket_scores(pdf, as_of, tips, cfg, sub_cols)
+
         done = rows.groupBy("_bucket").applyInPandas(udf, schema=schema).toPandas()
     finally:
         firms.unpersist()

@@ -158,54 +158,62 @@ def read_network(
     )
     # Read once for the firms, statements and loans of the network and for the structure.
     edges = raw.where(F.col("g").isNotNull()).select(F.col("g").alias("src"), F.col("b").alias("dst")).cache()
-    members = (
-        edges.select(F.col("src").alias("id")).unionByName(edges.select(F.col("dst").alias("id"))).distinct()
-    )
-    firms = (
-        read("enterprises")
-        .join(members, "id", "left_semi")
-        .select(
-            F.col("id").cast("long"),
-            F.col("district_code").cast("string"),
-            F.col("industry_section").cast("string"),
-            _money("total_assets").alias("total_assets"),
-            F.col("financials_year").cast("long"),
-            _money("registered_capital").alias("registered_capital"),
+    try:
+        members = (
+            edges.select(F.col("src").alias("id"))
+            .unionByName(edges.select(F.col("dst").alias("id")))
+            .distinct()
         )
-    )
-    # Each firm's latest statement known on the date (enterprises.service.statement_known).
-    financials = read("enterprise_financials")
-    known = (F.col("filed_on") <= day) | (
-        F.col("filed_on").isNull() & (F.col("year") <= F.lit(statement_cutoff_year(as_of)))
-    )
-    latest = (
-        financials.where(known)
-        .groupBy(F.col("enterprise_id").alias("_firm"))
-        .agg(F.max("year").alias("_year"))
-    )
-    statements = (
-        financials.join(
-            latest, (F.col("enterprise_id") == F.col("_firm")) & (F.col("year") == F.col("_year"))
+        firms = (
+            read("enterprises")
+            .join(members, "id", "left_semi")
+            .select(
+                F.col("id").cast("long"),
+                F.col("district_code").cast("string"),
+                F.col("industry_section").cast("string"),
+                _money("total_assets").alias("total_assets"),
+                F.col("financials_year").cast("long"),
+                _money("registered_capital").alias("registered_capital"),
+            )
         )
-        .select(
-            F.col("enterprise_id").cast("long").alias("enterprise_id"),
-            _money("equity").alias("equity"),
-            _money("total_assets").alias("total_assets"),
+        # Each firm's latest statement known on the date (enterprises.service.statement_known).
+        financials = read("enterprise_financials")
+        known = (F.col("filed_on") <= day) | (
+            F.col("filed_on").isNull() & (F.col("year") <= F.lit(statement_cutoff_year(as_of)))
         )
-        .join(members.withColumnRenamed("id", "enterprise_id"), "enterprise_id", "left_semi")
-    )
-    loans = loans_known(read, as_of).join(
-        members.withColumnRenamed("id", "borrower_id"), "borrower_id", "left_semi"
-    )
-    raw_frame = _frame(raw.orderBy("_id").drop("_id"), ("g", "gi", "loan_id"))
-    net = build_network(
-        as_of,
-        raw_frame,
-        _frame(firms, ("financials_year",)),
-        _frame(statements, ()),
-        _frame(loans.orderBy("id").select("id", "borrower_id", "lender_id", "balance", "classification"), ()),
-        params,
-    )
+        latest = (
+            financials.where(known)
+            .groupBy(F.col("enterprise_id").alias("_firm"))
+            .agg(F.max("year").alias("_year"))
+        )
+        statements = (
+            financials.join(
+                latest, (F.col("enterprise_id") == F.col("_firm")) & (F.col("year") == F.col("_year"))
+            )
+            .select(
+                F.col("enterprise_id").cast("long").alias("enterprise_id"),
+                _money("equity").alias("equity"),
+                _money("total_assets").alias("total_assets"),
+            )
+            .join(members.withColumnRenamed("id", "enterprise_id"), "enterprise_id", "left_semi")
+        )
+        loans = loans_known(read, as_of).join(
+            members.withColumnRenamed("id", "borrower_id"), "borrower_id", "left_semi"
+        )
+        raw_frame = _frame(raw.orderBy("_id").drop("_id"), ("g", "gi", "loan_id"))
+        net = build_network(
+            as_of,
+            raw_frame,
+            _frame(firms, ("financials_year",)),
+            _frame(statements, ()),
+            _frame(
+                loans.orderBy("id").select("id", "borrower_id", "lender_id", "balance", "classification"), ()
+            ),
+            params,
+        )
+    except BaseException:  # the caller releases the cached edges after a run; here nobody would
+        edges.unpersist()
+        raise
     return net, edges
 
 

@@ -53,12 +53,16 @@ CHUNK_ROWS = 200_000
 # default max_connections is 100.
 JDBC_MAX_PARTITIONS = 16
 # Personal data that no batch job reads stays out of a snapshot (files on disk, outside the platform's
-# masking by role): a tipster's contact, words and network key, a tip's account and handling note, the
-# names and masked ID numbers of firms' people (the links need only ``person_key``, a keyed hash).
+# masking by role): a tipster's contact, words, network key and receipt code; a tip's words, handling
+# note and the staff account that handled it; the names and masked ID numbers of firms' people and of
+# people on the 失信 list (the links need only ``person_key``, a keyed hash); a dispute's complainant
+# and account of it (early warning counts disputes, fundraising reads the respondent's firm name).
 LEFT_OUT = {
-    "fundraising_tip_reports": ("contact", "client_key", "what_happened"),
-    "fundraising_tips": ("what_happened", "handling_note"),
+    "fundraising_tip_reports": ("contact", "client_key", "what_happened", "receipt_code"),
+    "fundraising_tips": ("what_happened", "handling_note", "handled_by"),
     "fr_people": ("name", "id_masked"),
+    "fr_dishonest": ("name",),
+    "disputes": ("complainant", "summary"),
 }
 
 

@@ -33,6 +33,24 @@ def check_options(engine: str, source: str, snapshot: str | None) -> str | None:
     return None
 
 
+def check_snapshot(snapshot: str | Path | None, tables: Iterable[str]) -> None:
+    """Refuse (Chinese · English) a missing ``--snapshot`` or one lacking any of ``tables`` — before a
+    job does any work."""
+    from qiantang.errors import QiantangError
+
+    if snapshot is None:
+        zh = "--source parquet 需要 --snapshot 目录（qiantang export parquet 所写）"
+        en = "--source parquet needs --snapshot DIR (written by qiantang export parquet)"
+        raise QiantangError(f"{zh} · {en}", message_en=en)
+    missing = [t for t in tables if not (Path(snapshot) / f"{t}.parquet").exists()]
+    if missing:
+        names = ", ".join(missing)
+        zh = f"快照 {snapshot} 缺少表：{names}（qiantang export parquet --table … 可导出）"
+        en = f"the snapshot {snapshot} lacks the tables {names}"
+        en += " (qiantang export parquet --table … writes them)"
+        raise QiantangError(f"{zh} · {en}", message_en=en)
+
+
 def table_reader(
     spark,
     *,
@@ -46,22 +64,9 @@ def table_reader(
     or PostgreSQL (``jdbc``; ``database_url`` by default the session's). ``tables`` are the ones the
     job will read: a snapshot lacking any of them is refused before Spark reads anything."""
     from qiantang.batch import snapshot as snap
-    from qiantang.errors import QiantangError
 
     if source == "parquet":
-        if snapshot is None:
-            zh = "--source parquet 需要 --snapshot 目录（qiantang export parquet 所写）"
-            en = "--source parquet needs --snapshot DIR (written by qiantang export parquet)"
-            raise QiantangError(f"{zh} · {en}", message_en=en)
-        missing = [t for t in tables if not (Path(snapshot) / f"{t}.parquet").exists()]
-        if missing:
-            names = ", ".join(missing)
-            zh = f"快照 {snapshot} 缺少表：{names}（qiantang export parquet --table … 可导出）"
-            en = (
-                f"the snapshot {snapshot} lacks the tables {names} "
-                "(qiantang export parquet --table … writes them)"
-            )
-            raise QiantangError(f"{zh} · {en}", message_en=en)
+        check_snapshot(snapshot, tables)
         return lambda name: snap.read_snapshot(spark, snapshot, name)
     if source == "jdbc":
         if database_url is None:

@@ -104,8 +104,11 @@ def batch_score(
     say = say or (lambda _m: None)
     if engine not in ("local", "spark"):
         raise ValueError(f"unknown engine {engine!r}")
-    if source != "db" and engine != "spark":
-        raise ValueError("source parquet or jdbc needs engine spark")
+    from qiantang.batch.sources import check_options
+
+    why = check_options(engine, source, snapshot)
+    if why:
+        raise ValueError(why)
     spark = None
     if engine == "spark":
         from qiantang.batch.spark import get_spark
@@ -137,7 +140,13 @@ def batch_score(
         as_of = as_of or spark_credit.latest_loan_date(read) or date.today()
         say(f"Spark 读取企业数据（{source}）")
         raw_sdf = spark_credit.raw_frame(read, as_of).persist()
-        segments = dict(spark_credit.segment_frames(raw_sdf, [c.segment for c in champions], SIZE_SEGMENTS))
+        try:
+            segments = dict(
+                spark_credit.segment_frames(raw_sdf, [c.segment for c in champions], SIZE_SEGMENTS)
+            )
+        except BaseException:  # released after the scoring below; nobody would here
+            raw_sdf.unpersist()
+            raise
     else:
         as_of = as_of or default_as_of(session)
         t = time.perf_counter()

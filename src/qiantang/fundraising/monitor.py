@@ -46,9 +46,9 @@ def outside_reports(session: Session, *, as_of: date) -> dict[int, int]:
     for k in range(0, len(names), 500):
         chunk = names[k : k + 500]
         for eid, name in session.execute(
-            select(Enterprise.id, Enterprise.name).where(Enterprise.name.in_(chunk))
+            select(Enterprise.id, Enterprise.name).where(Enterprise.name.in_(chunk)).order_by(Enterprise.id)
         ):
-            found.setdefault(name, eid)
+            found.setdefault(name, eid)  # two firms of one name: the smallest id, as on Spark
     for name in names:
         if name not in found:
             match = tips.match_firm(session, name)
