@@ -1,4 +1,5 @@
-"""The sources a Spark job can read the platform's tables from, for the batch tests."""
+"""Helpers of the batch tests: the sources a Spark job can read the platform's tables from, and the
+stored scores to compare."""
 
 from __future__ import annotations
 
@@ -25,3 +26,24 @@ def require_jdbc_driver(spark) -> None:
 
     if not _driver_loaded(spark):
         pytest.skip("no PostgreSQL JDBC driver (QIANTANG_SPARK_JARS or libpostgresql-jdbc-java)")
+
+
+def stored_scores(db, model_id: int, as_of):
+    """A model's stored credit scores on ``as_of``, by enterprise."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from qiantang.credit.models import CreditScore
+
+    return pd.read_sql(
+        select(
+            CreditScore.enterprise_id,
+            CreditScore.score,
+            CreditScore.pd,
+            CreditScore.grade,
+            CreditScore.reasons,
+        )
+        .where(CreditScore.model_id == model_id, CreditScore.as_of == as_of)
+        .order_by(CreditScore.enterprise_id),
+        db.connection(),
+    )

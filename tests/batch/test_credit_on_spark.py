@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from qiantang.credit import features as feats
 from qiantang.credit import registry
-from qiantang.credit.models import CreditModel, CreditMonitoring, CreditScore, ModelKind
+from qiantang.credit.models import CreditModel, CreditMonitoring, ModelKind
 from qiantang.credit.service import _grade_kind, batch_score
 from qiantang.results import StoredResult
-from tests.batch.sources import require_jdbc_driver, spark_sources
+from tests.batch.sources import require_jdbc_driver, spark_sources, stored_scores
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
 pytestmark = pytest.mark.xdist_group("spark")
@@ -53,21 +53,6 @@ def test_the_raw_data_read_by_spark_is_read_raw(database, db, spark, tmp_path):
             )
 
 
-def _scores(db, model_id):
-    return pd.read_sql(
-        select(
-            CreditScore.enterprise_id,
-            CreditScore.score,
-            CreditScore.pd,
-            CreditScore.grade,
-            CreditScore.reasons,
-        )
-        .where(CreditScore.model_id == model_id, CreditScore.as_of == AS_OF)
-        .order_by(CreditScore.enterprise_id),
-        db.connection(),
-    )
-
-
 def _grades(db, model_id) -> dict:
     rows = db.execute(
         select(StoredResult.district_code, StoredResult.payload).where(
@@ -87,7 +72,7 @@ def _monitoring(db, model_id) -> CreditMonitoring:
 
 
 def _stored(db, model_ids) -> dict:
-    return {m: (_scores(db, m), _grades(db, m), _monitoring(db, m)) for m in model_ids}
+    return {m: (stored_scores(db, m, AS_OF), _grades(db, m), _monitoring(db, m)) for m in model_ids}
 
 
 def _assert_same_scores(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from qiantang.credit import registry
-from qiantang.credit.models import CreditModel, CreditScore, ModelKind
+from qiantang.credit.models import CreditModel, ModelKind
 from qiantang.credit.service import batch_score
 from qiantang.network import service as net_service
 from qiantang.network.models import GuaranteeGroup, NetworkNode
+from tests.batch.sources import stored_scores
 
 # One SparkSession (one JVM) for all Spark tests: they share a worker under `pytest -n --dist loadgroup`.
 pytestmark = pytest.mark.xdist_group("spark")
@@ -66,21 +67,6 @@ def test_network_analyse_on_spark_stores_the_local_run(db, spark):
     pd.testing.assert_frame_equal(n_remote, n_local)
 
 
-def _scores(db, model_id):
-    return pd.read_sql(
-        select(
-            CreditScore.enterprise_id,
-            CreditScore.score,
-            CreditScore.pd,
-            CreditScore.grade,
-            CreditScore.reasons,
-        )
-        .where(CreditScore.model_id == model_id, CreditScore.as_of == AS_OF)
-        .order_by(CreditScore.enterprise_id),
-        db.connection(),
-    )
-
-
 def _assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
     assert len(a) == len(b) > 0
     np.testing.assert_array_equal(a["enterprise_id"], b["enterprise_id"])
@@ -93,9 +79,9 @@ def _assert_same_scores(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_credit_scoring_on_spark_stores_the_local_scores(db, spark):
     champion = registry.champion(db, "all")  # the demo's scorecard
     batch_score(db, as_of=AS_OF, monitor_after=False)
-    local = _scores(db, champion.id)
+    local = stored_scores(db, champion.id, AS_OF)
     batch_score(db, as_of=AS_OF, monitor_after=False, engine="spark", master="local[2]")
-    _assert_same_scores(_scores(db, champion.id), local)
+    _assert_same_scores(stored_scores(db, champion.id, AS_OF), local)
 
 
 def test_lightgbm_scoring_on_spark_stores_the_local_scores(db, spark):
@@ -103,9 +89,9 @@ def test_lightgbm_scoring_on_spark_stores_the_local_scores(db, spark):
     registry.promote(db, model_id=challenger.id, by="test")
     db.flush()
     batch_score(db, as_of=AS_OF, monitor_after=False)
-    local = _scores(db, challenger.id)
+    local = stored_scores(db, challenger.id, AS_OF)
     batch_score(db, as_of=AS_OF, monitor_after=False, engine="spark", master="local[2]")
-    _assert_same_scores(_scores(db, challenger.id), local)
+    _assert_same_scores(stored_scores(db, challenger.id, AS_OF), local)
 
 
 def _sorted_cells(cells: pd.DataFrame) -> pd.DataFrame:
